@@ -1,0 +1,64 @@
+"""Where things are in an experiment repository (the layout in DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import UsageError
+
+EXPERIMENTS = "experiments"
+IMAGES = "images"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repository:
+    root: Path
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / EXPERIMENTS
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / IMAGES
+
+    def experiment_dirs(self) -> list[Path]:
+        return _subdirs(self.experiments_dir)
+
+    def image_dirs(self) -> list[Path]:
+        return _subdirs(self.images_dir)
+
+    def contains(self, path: Path) -> bool:
+        """True when ``path``, with every symbolic link followed, stays inside the repository.
+
+        Repository content may come from a stranger's pull request: a link
+        to /etc/shadow must not be read as an input or used as a build context.
+        """
+        return path.resolve().is_relative_to(self.root.resolve())
+
+    def display(self, path: Path, *, cwd: Path) -> str:
+        """``path`` as a person at ``cwd`` would type it."""
+        absolute = path if path.is_absolute() else cwd / path
+        try:
+            return str(absolute.relative_to(cwd))
+        except ValueError:
+            return str(absolute)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def find_repository(start: Path) -> Repository:
+    """The repository holding ``start``: the nearest folder with an ``experiments/`` directory."""
+    start = start.absolute()
+    for folder in (start, *start.parents):
+        if (folder / EXPERIMENTS).is_dir():
+            return Repository(root=folder)
+    raise UsageError(
+        f"{start} is not inside an experiment repository (no {EXPERIMENTS}/ directory here "
+        "or above); run radiops from your repository, or create one from the radiops template"
+    )

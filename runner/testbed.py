@@ -1,0 +1,217 @@
+"""The testbed inventory: ``testbed.yaml``, or the local default when it is absent.
+
+The local default is what makes ``radiops run experiments/hello`` work on a
+laptop: a few virtual nodes on the local Docker engine, each with a simulated
+radio.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.problems import Problem, ProblemsFound
+from runner.schemas import schema_problems
+from runner.units import parse_size
+from runner.yamldoc import YamlDocument, load_yaml
+
+TESTBED_FILE = "testbed.yaml"
+LOCAL_NODES = ("local1", "local2", "local3")
+SIMULATED_RADIO = "sim"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Radio:
+    type: str
+    serial: str | None = None
+    args: str | None = None
+    devices: tuple[str, ...] = ()
+    simulated: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tls:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    cpus: float | None = None
+    memory_bytes: int | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node:
+    name: str
+    engine: str
+    description: str = ""
+    tls: Tls | None = None
+    radios: tuple[Radio, ...] = ()
+    tags: tuple[str, ...] = ()
+    limits: Limits = Limits()
+    network: str | None = None
+    capabilities: tuple[str, ...] = ()
+
+    @property
+    def radio_types(self) -> frozenset[str]:
+        return frozenset(radio.type for radio in self.radios)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registry:
+    address: str
+    insecure: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifacts:
+    path: Path
+    url: str | None = None
+    inline_max_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Testbed:
+    """The nodes experiments can be placed on."""
+
+    nodes: Mapping[str, Node]
+    registry: Registry | None = None
+    artifacts: Artifacts | None = None
+    source: Path | None = None  # None for the local default
+
+    @property
+    def is_local_default(self) -> bool:
+        return self.source is None
+
+    @property
+    def display_name(self) -> str:
+        return str(self.source) if self.source else "the local default testbed"
+
+
+def local_default(*, engine: str | None = None) -> Testbed:
+    """Virtual nodes with simulated radios on the local engine (``DOCKER_HOST`` or the socket)."""
+    url = engine or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    nodes = {
+        name: Node(
+            name=name,
+            engine=url,
+            description="virtual node on the local engine",
+            radios=(Radio(type=SIMULATED_RADIO, serial=f"SIM{index}", simulated=True),),
+            tags=("local", "simulated"),
+        )
+        for index, name in enumerate(LOCAL_NODES, start=1)
+    }
+    return Testbed(nodes=nodes)
+
+
+def read_testbed(
+    path: Path, *, display: str | None = None
+) -> tuple[YamlDocument | None, Testbed | None, list[Problem]]:
+    """Parse and check ``testbed.yaml``; never raises for bad input."""
+    document, problems = load_yaml(path, display=display)
+    if document is None:
+        return None, None, problems
+    if not isinstance(document.data, dict):
+        problems.append(document.problem((), "the inventory must be a mapping with a 'nodes' key"))
+        return document, None, problems
+    problems += schema_problems(document, "testbed")
+    problems += _semantic_problems(document, path.parent)
+    if problems:
+        return document, None, problems
+    return document, _build(document.data, path), []
+
+
+def load_testbed(root: Path) -> Testbed:
+    """The repository's testbed: ``testbed.yaml`` when present, else the local default."""
+    path = root / TESTBED_FILE
+    if not path.exists():
+        return local_default()
+    _, testbed, problems = read_testbed(path)
+    if testbed is None:
+        raise ProblemsFound(problems)
+    return testbed
+
+
+def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    nodes = document.data.get("nodes")
+    if not isinstance(nodes, dict):
+        return problems
+    serials: dict[str, str] = {}
+    for name, node in nodes.items():
+        if not isinstance(node, dict):
+            continue
+        engine = node.get("engine")
+        if isinstance(engine, str) and engine.startswith("tcp://") and "tls" not in node:
+            message = (
+                "a tcp:// engine needs a tls block (ca, cert, key): an unauthenticated "
+                "Docker API gives root on the node to anyone who reaches it"
+            )
+            problems.append(document.problem(("nodes", name, "engine"), message))
+        for key, value in (node.get("tls") or {}).items() if isinstance(node.get("tls"), dict) else []:
+            if isinstance(value, str) and not (base / value).expanduser().is_file():
+                message = f"no such file: {value} (paths are relative to the testbed file)"
+                problems.append(document.problem(("nodes", name, "tls", key), message))
+        radios = node.get("radios") if isinstance(node.get("radios"), list) else []
+        for i, radio in enumerate(radios):
+            serial = radio.get("serial") if isinstance(radio, dict) else None
+            if isinstance(serial, str):
+                if serial in serials:
+                    message = f"serial {serial} is already the radio of node {serials[serial]}"
+                    problems.append(document.problem(("nodes", name, "radios", i, "serial"), message))
+                serials.setdefault(serial, name)
+    return problems
+
+
+def _build(data: dict[str, Any], path: Path) -> Testbed:
+    base = path.parent
+    nodes = {name: _node(name, spec, base) for name, spec in data["nodes"].items()}
+    registry = data.get("registry")
+    artifacts = data.get("artifacts")
+    return Testbed(
+        nodes=nodes,
+        registry=Registry(**registry) if registry else None,
+        artifacts=Artifacts(
+            path=(base / artifacts["path"]).expanduser(),
+            url=artifacts.get("url"),
+            inline_max_bytes=parse_size(artifacts.get("inline_max", "1M")),
+        )
+        if artifacts
+        else None,
+        source=path,
+    )
+
+
+def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
+    limits = spec.get("limits", {})
+    tls = spec.get("tls")
+    return Node(
+        name=name,
+        engine=spec["engine"],
+        description=spec.get("description", ""),
+        tls=Tls(**{key: (base / value).expanduser() for key, value in tls.items()}) if tls else None,
+        radios=tuple(
+            Radio(
+                type=radio["type"],
+                serial=radio.get("serial"),
+                args=radio.get("args"),
+                devices=tuple(radio.get("devices", ())),
+                simulated=radio.get("simulated", False),
+            )
+            for radio in spec.get("radios", [])
+        ),
+        tags=tuple(spec.get("tags", ())),
+        limits=Limits(
+            cpus=limits.get("cpus"),
+            memory_bytes=parse_size(limits["memory"]) if "memory" in limits else None,
+            pids=limits.get("pids"),
+        ),
+        network=spec.get("network"),
+        capabilities=tuple(spec.get("capabilities", ())),
+    )

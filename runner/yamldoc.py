@@ -1,0 +1,232 @@
+"""Read YAML into plain data while keeping where every key and value stood.
+
+PyYAML's safe loader loses positions, accepts duplicate keys (the last one
+silently wins) and, following YAML 1.1, reads ``1e6`` or ``2.45e9`` as strings.
+Scenario authors write sample rates and frequencies exactly like that, so this
+loader composes the node tree itself, resolves floats the YAML 1.2 way, refuses
+duplicate keys, and returns a map from JSON path to position for messages.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.problems import Problem
+
+JsonPath = tuple[str | int, ...]
+
+MAX_BYTES = 1 << 20  # a scenario or inventory is a few kilobytes; refuse megabytes
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+
+_FLOAT_12 = re.compile(
+    r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[0-9][0-9_]*[eE][-+]?[0-9]+
+    |\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.VERBOSE,
+)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 floats and timestamps left as strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "-+.0123456789":
+    _Loader.yaml_implicit_resolvers[_first] = [
+        (tag, regexp)
+        for tag, regexp in _Loader.yaml_implicit_resolvers.get(_first, [])
+        if tag != "tag:yaml.org,2002:float"
+    ] + [("tag:yaml.org,2002:float", _FLOAT_12)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Position:
+    line: int
+    column: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class YamlDocument:
+    """A parsed YAML file: its data and where each part of it stands."""
+
+    path: Path
+    display: str
+    data: Any
+    values: dict[JsonPath, Position] = field(default_factory=dict)
+    keys: dict[JsonPath, Position] = field(default_factory=dict)
+
+    def position(self, path: JsonPath, *, key: bool = False) -> Position:
+        """Where ``path`` stands (its key when ``key``), else its nearest ancestor."""
+        if key and path in self.keys:
+            return self.keys[path]
+        for end in range(len(path), -1, -1):
+            found = self.values.get(path[:end])
+            if found is not None:
+                return found
+        return Position(line=1, column=1)
+
+    def problem(self, path: JsonPath, message: str, *, key: bool = False) -> Problem:
+        where = self.position(path, key=key)
+        prefix = f"{format_path(path)}: " if path else ""
+        return Problem(
+            file=self.display, line=where.line, column=where.column, message=prefix + message
+        )
+
+
+def format_path(path: JsonPath) -> str:
+    """``('roles', 'tx', 'command', 0)`` -> ``roles.tx.command[0]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+class _Refused(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+Loaded = tuple[YamlDocument | None, list[Problem]]
+
+
+def load_yaml(path: Path, *, display: str | None = None) -> Loaded:
+    """Parse one YAML file into a document and the problems met on the way.
+
+    The document is None when the file cannot be read as YAML at all; it is
+    returned together with problems that spare the rest of the file (each
+    duplicate key is reported and its first value kept). Never raises.
+    """
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(file=shown, message=f"cannot read the file: {exc.strerror or exc}")]
+    if len(raw) > MAX_BYTES:
+        message = f"file is {len(raw)} bytes; a scenario or inventory may be at most {MAX_BYTES}"
+        return None, [Problem(file=shown, message=message)]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        return None, [Problem(file=shown, message=message)]
+    return parse_yaml(text, path=path, display=shown)
+
+
+def parse_yaml(text: str, *, path: Path, display: str) -> Loaded:
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        return None, [_syntax_problem(exc, text, display)]
+    except yaml.YAMLError as exc:
+        return None, [Problem(file=display, message=f"not valid YAML: {exc}")]
+    finally:
+        loader.dispose()
+    if root is None:
+        return None, [Problem(file=display, line=1, column=1, message="the file is empty")]
+    builder = _Builder(loader, display)
+    try:
+        data = builder.build(root, ())
+    except _Refused as refused:
+        return None, [refused.problem]
+    document = YamlDocument(
+        path=path, display=display, data=data, values=builder.values, keys=builder.keys
+    )
+    return document, builder.problems
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 0
+    column = mark.column + 1 if mark else 0
+    problem = exc.problem or "not valid YAML"
+    if "\t" in problem or "'\\t'" in problem:
+        message = "a tab character is not allowed here: YAML indents with spaces only"
+    else:
+        message = f"YAML syntax error: {problem}"
+        if exc.context:
+            message += f" ({exc.context}"
+            if exc.context_mark is not None and exc.context_mark is not mark:
+                message += f" at line {exc.context_mark.line + 1}"
+            message += ")"
+    # a tab anywhere in the indentation is the usual cause; say so even when
+    # the scanner reports something vaguer further on
+    if mark is not None and "tab" not in message:
+        line_text = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
+        if "\t" in line_text[: len(line_text) - len(line_text.lstrip())]:
+            message += "; this line is indented with a tab: use spaces"
+    return Problem(file=display, line=line, column=column, message=message)
+
+
+class _Builder:
+    def __init__(self, loader: _Loader, display: str) -> None:
+        self.loader = loader
+        self.display = display
+        self.values: dict[JsonPath, Position] = {}
+        self.keys: dict[JsonPath, Position] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def _refuse(self, node: yaml.Node, message: str) -> _Refused:
+        mark = node.start_mark
+        return _Refused(
+            Problem(file=self.display, line=mark.line + 1, column=mark.column + 1, message=message)
+        )
+
+    def build(self, node: yaml.Node, path: JsonPath) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self._refuse(node, f"more than {MAX_NODES} values (too many aliases?)")
+        mark = node.start_mark
+        self.values[path] = Position(line=mark.line + 1, column=mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self._refuse(node, f"cannot read this value: {exc}") from None
+
+    def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
+        try:
+            self.loader.flatten_mapping(node)  # resolves '<<' merge keys
+        except yaml.YAMLError as exc:
+            raise self._refuse(node, f"cannot merge this mapping: {exc}") from None
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self._refuse(key_node, "a key must be a plain value, not a list or mapping")
+            key = self.loader.construct_object(key_node)
+            if not isinstance(key, str):
+                # keys such as 1, true or null are almost always mistakes in
+                # a scenario; keep them as text so the schema names them
+                key = str(key_node.value)
+            key_path = (*path, key)
+            here = Position(line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1)
+            if key in result:
+                first = self.keys[key_path]
+                message = (
+                    f"{format_path(key_path)}: duplicate key '{key}' "
+                    f"(first defined at line {first.line}); remove one of them"
+                )
+                self.problems.append(
+                    Problem(file=self.display, line=here.line, column=here.column, message=message)
+                )
+                continue
+            self.keys[key_path] = here
+            result[key] = self.build(value_node, key_path)
+        return result
