@@ -13,19 +13,23 @@ from typing import Any
 
 from runner.experiment import is_image_path
 from runner.problems import Problem
-from runner.repo import Repository
+from runner.repo import Repository, is_safe_relative
 from runner.suggest import hint
 from runner.testbed import Node, Testbed
-from runner.yamldoc import YamlDocument
+from runner.yamldoc import YamlDocument, as_list, as_mapping
 
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
 def scenario_problems(
-    document: YamlDocument, *, repo: Repository, testbed: Testbed | None
+    document: YamlDocument, *, repo: Repository, testbed: Testbed | None, testbed_name: str
 ) -> list[Problem]:
-    """Cross-file problems of one scenario. ``testbed`` None: the inventory itself is broken."""
-    data = document.data if isinstance(document.data, dict) else {}
+    """Cross-file problems of one scenario.
+
+    ``testbed`` is None when the inventory is itself broken (its own problems
+    are reported apart); ``testbed_name`` is how messages name it.
+    """
+    data = as_mapping(document.data)
     problems: list[Problem] = []
     directory = document.path.parent.name
     name = data.get("name")
@@ -35,8 +39,7 @@ def scenario_problems(
             "rename the directory or the experiment so they match"
         )
         problems.append(document.problem(("name",), message))
-    roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
-    for role_name, role in roles.items():
+    for role_name, role in as_mapping(data.get("roles")).items():
         if not isinstance(role, dict):
             continue
         image = role.get("image")
@@ -44,10 +47,9 @@ def scenario_problems(
             for message in image_path_problems(image, repo):
                 problems.append(document.problem(("roles", role_name, "image"), message))
         if testbed is not None:
-            problems += _placement_problems(document, role_name, role, testbed)
-    inputs = data.get("inputs") if isinstance(data.get("inputs"), list) else []
-    for i, item in enumerate(inputs):
-        if isinstance(item, str):
+            problems += _placement_problems(document, role_name, role, testbed, testbed_name)
+    for i, item in enumerate(as_list(data.get("inputs"))):
+        if isinstance(item, str) and is_safe_relative(item):  # else the schema says why
             for message in _input_problems(item, repo):
                 problems.append(document.problem(("inputs", i), message))
     return problems
@@ -58,7 +60,10 @@ def image_path_problems(image: str, repo: Repository) -> list[str]:
     context = repo.root / image.rstrip("/")
     known = [p.name for p in repo.image_dirs()]
     if not context.is_dir():
-        return [f"no image directory {image.rstrip('/')}/ in this repository" + hint(context.name, known)]
+        return [
+            f"no image directory {image.rstrip('/')}/ in this repository"
+            + hint(context.name, known)
+        ]
     if not repo.contains(context):
         return [f"{image} is a link that leads outside the repository"]
     dockerfile = context / "Dockerfile"
@@ -93,13 +98,12 @@ def _input_problems(item: str, repo: Repository) -> list[str]:
 
 
 def _placement_problems(
-    document: YamlDocument, role_name: str, role: dict[str, Any], testbed: Testbed
+    document: YamlDocument, role_name: str, role: dict[str, Any], testbed: Testbed, where: str
 ) -> list[Problem]:
     problems: list[Problem] = []
-    where = testbed.display_name
     node = role.get("node")
-    tags = [t for t in role.get("tags", []) if isinstance(t, str)] if isinstance(role.get("tags"), list) else []
-    radio = role.get("radio") if isinstance(role.get("radio"), dict) else {}
+    tags = [t for t in as_list(role.get("tags")) if isinstance(t, str)]
+    radio = as_mapping(role.get("radio"))
     radio_type = radio.get("type")
     if isinstance(node, str) and node not in testbed.nodes:
         message = f"no node '{node}' in {where}" + (
@@ -120,14 +124,17 @@ def _placement_problems(
     if problems:
         return problems
     eligible = [
-        n for n in testbed.nodes.values() if _can_host(n, node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
+        n
+        for n in testbed.nodes.values()
+        if _can_host(n, node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
     ]
     count = role.get("count", 1)
     if isinstance(count, int) and len(eligible) < count:
-        wants = _describe_needs(node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
-        message = (
-            f"the role needs {count} node(s) {wants}; {where} has {len(eligible)}"
-            + (f" ({', '.join(n.name for n in eligible)})" if eligible else "")
+        wants = _describe_needs(
+            node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio)
+        )
+        message = f"the role needs {count} node(s) {wants}; {where} has {len(eligible)}" + (
+            f" ({', '.join(n.name for n in eligible)})" if eligible else ""
         )
         problems.append(document.problem(("roles", role_name), message, key=True))
     return problems
@@ -154,8 +161,7 @@ def _describe_needs(
     if tags:
         parts.append(f"tagged {', '.join(tags)}")
     if radio_type:
-        parts.append(f"with a {radio_type} radio")
+        parts.append(f"with a radio of type {radio_type}")
     elif needs_radio:
         parts.append("with a radio")
     return " ".join(parts) if parts else "of any kind"
-

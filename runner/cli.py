@@ -98,9 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems.problems:
             print(problem, file=sys.stderr)
         files = len({p.file for p in problems.problems})
-        count = len(problems.problems)
         print(
-            f"{count} problem{'s' if count != 1 else ''} in {files} file{'s' if files != 1 else ''}",
+            f"{_count(len(problems.problems), 'problem')} in {_count(files, 'file')}",
             file=sys.stderr,
         )
         return problems.exit_code
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("radiops: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception:  # noqa: BLE001 - the last line of defence: no traceback for users
+    except Exception:  # the last line of defence: no traceback for users
         log = _write_crash_log()
         print(
             f"radiops {__version__}: internal error ({sys.exc_info()[1]!r}). This is a bug in "
@@ -119,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BUG
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _write_crash_log() -> str:

@@ -19,7 +19,7 @@ from runner.problems import Problem, ProblemsFound
 from runner.schemas import schema_problems
 from runner.suggest import hint
 from runner.units import format_duration, parse_duration, parse_size
-from runner.yamldoc import YamlDocument, load_yaml
+from runner.yamldoc import YamlDocument, as_list, as_mapping, load_yaml
 
 SCENARIO_FILE = "experiment.yaml"
 SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/experiment.schema.json"
@@ -165,33 +165,33 @@ def load_experiment(path: Path) -> Experiment:
 # -- checks the schema cannot express -------------------------------------------------
 
 
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _semantic_problems(document: YamlDocument) -> list[Problem]:
     data = document.data
     problems: list[Problem] = []
     problems += _duration_problems(document, data)
     params = {
-        name: spec for name, spec in _dict(data.get("parameters")).items() if isinstance(spec, dict)
+        name: spec
+        for name, spec in as_mapping(data.get("parameters")).items()
+        if isinstance(spec, dict)
     }
     for name, spec in params.items():
         if "default" in spec:
             for message in value_problems(spec, spec["default"]):
                 problems.append(document.problem(("parameters", name, "default"), message))
-        for i, choice in enumerate(spec.get("choices") or []):
+        for i, choice in enumerate(as_list(spec.get("choices"))):
             for message in type_problems(spec.get("type"), choice):
                 problems.append(document.problem(("parameters", name, "choices", i), message))
-    problems += _matrix_problems(document, _dict(data.get("matrix")), params)
-    for role_name, role in _dict(data.get("roles")).items():
-        for key in _dict(_dict(role).get("env")):
+    problems += _matrix_problems(document, as_mapping(data.get("matrix")), params)
+    for role_name, role in as_mapping(data.get("roles")).items():
+        for key in as_mapping(as_mapping(role).get("env")):
             if key.upper().startswith(RESERVED_ENV_PREFIX):
                 message = (
                     f"'{key}' is reserved: radiops sets the {RESERVED_ENV_PREFIX}* variables; "
                     "choose another name"
                 )
-                problems.append(document.problem(("roles", role_name, "env", key), message, key=True))
+                problems.append(
+                    document.problem(("roles", role_name, "env", key), message, key=True)
+                )
     return problems
 
 
@@ -203,7 +203,9 @@ def _duration_problems(document: YamlDocument, data: dict[str, Any]) -> list[Pro
             seconds[key] = parse_duration(data[key])
         except (KeyError, ValueError, TypeError, AttributeError):
             continue  # absent or malformed: the schema reports it
-        if seconds[key] > MAX_DURATION_S + (TIMEOUT_GRACE_S if key == "timeout" else 0):
+        if seconds[key] <= 0 and isinstance(data[key], str):  # numbers: the schema's minimum
+            problems.append(document.problem((key,), "must be longer than zero"))
+        elif seconds[key] > MAX_DURATION_S + (TIMEOUT_GRACE_S if key == "timeout" else 0):
             message = (
                 f"{format_duration(seconds[key])} is longer than the "
                 f"{format_duration(MAX_DURATION_S)} a run may take; split the experiment"

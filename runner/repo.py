@@ -46,6 +46,13 @@ class Repository:
             return str(absolute)
 
 
+def is_safe_relative(path: str) -> bool:
+    """True for a '/'-separated relative path that cannot climb out of its base."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return False
+    return ".." not in path.split("/")
+
+
 def _subdirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []

@@ -73,7 +73,7 @@ def _explain(error: ValidationError) -> list[tuple[str, JsonPath]]:
     kind = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     value = error.instance
-    expected = error.validator_value
+    expected: Any = error.validator_value
 
     if _in_property_names(error):
         return [(f"not a valid name: {_pattern_hint(error)}", (str(value),))]
@@ -82,9 +82,7 @@ def _explain(error: ValidationError) -> list[tuple[str, JsonPath]]:
         unknown = [k for k in value if k not in schema.get("properties", {})]
         return [(_unknown_key(k, allowed), (k,)) for k in unknown]
     if kind == "required" and isinstance(value, dict):
-        return [
-            (f"missing required key '{k}'", ()) for k in expected if k not in value
-        ]
+        return [(f"missing required key '{k}'", ()) for k in expected if k not in value]
     if kind == "type":
         return [(f"expected {_type_words(expected)}, got {_describe(value)}", ())]
     if kind in ("enum", "const"):

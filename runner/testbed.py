@@ -16,7 +16,7 @@ from typing import Any
 from runner.problems import Problem, ProblemsFound
 from runner.schemas import schema_problems
 from runner.units import parse_size
-from runner.yamldoc import YamlDocument, load_yaml
+from runner.yamldoc import YamlDocument, as_list, as_mapping, load_yaml
 
 TESTBED_FILE = "testbed.yaml"
 LOCAL_NODES = ("local1", "local2", "local3")
@@ -89,10 +89,6 @@ class Testbed:
     def is_local_default(self) -> bool:
         return self.source is None
 
-    @property
-    def display_name(self) -> str:
-        return str(self.source) if self.source else "the local default testbed"
-
 
 def local_default(*, engine: str | None = None) -> Testbed:
     """Virtual nodes with simulated radios on the local engine (``DOCKER_HOST`` or the socket)."""
@@ -140,11 +136,8 @@ def load_testbed(root: Path) -> Testbed:
 
 def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
     problems: list[Problem] = []
-    nodes = document.data.get("nodes")
-    if not isinstance(nodes, dict):
-        return problems
     serials: dict[str, str] = {}
-    for name, node in nodes.items():
+    for name, node in as_mapping(document.data.get("nodes")).items():
         if not isinstance(node, dict):
             continue
         engine = node.get("engine")
@@ -154,17 +147,18 @@ def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
                 "Docker API gives root on the node to anyone who reaches it"
             )
             problems.append(document.problem(("nodes", name, "engine"), message))
-        for key, value in (node.get("tls") or {}).items() if isinstance(node.get("tls"), dict) else []:
+        for key, value in as_mapping(node.get("tls")).items():
             if isinstance(value, str) and not (base / value).expanduser().is_file():
                 message = f"no such file: {value} (paths are relative to the testbed file)"
                 problems.append(document.problem(("nodes", name, "tls", key), message))
-        radios = node.get("radios") if isinstance(node.get("radios"), list) else []
-        for i, radio in enumerate(radios):
-            serial = radio.get("serial") if isinstance(radio, dict) else None
+        for i, radio in enumerate(as_list(node.get("radios"))):
+            serial = as_mapping(radio).get("serial")
             if isinstance(serial, str):
                 if serial in serials:
                     message = f"serial {serial} is already the radio of node {serials[serial]}"
-                    problems.append(document.problem(("nodes", name, "radios", i, "serial"), message))
+                    problems.append(
+                        document.problem(("nodes", name, "radios", i, "serial"), message)
+                    )
                 serials.setdefault(serial, name)
     return problems
 
@@ -195,7 +189,9 @@ def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
         name=name,
         engine=spec["engine"],
         description=spec.get("description", ""),
-        tls=Tls(**{key: (base / value).expanduser() for key, value in tls.items()}) if tls else None,
+        tls=Tls(**{key: (base / value).expanduser() for key, value in tls.items()})
+        if tls
+        else None,
         radios=tuple(
             Radio(
                 type=radio["type"],

@@ -83,6 +83,16 @@ class YamlDocument:
         )
 
 
+def as_mapping(value: object) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: for checks that run on raw data."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """``value`` when it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def format_path(path: JsonPath) -> str:
     """``('roles', 'tx', 'command', 0)`` -> ``roles.tx.command[0]``."""
     text = ""
@@ -189,7 +199,11 @@ class _Builder:
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise self._refuse(node, f"more than {MAX_NODES} values (too many aliases?)")
+            raise self._refuse(
+                node,
+                f"the document expands to more than {MAX_NODES} values "
+                "(aliases repeated too often?); refused",
+            )
         mark = node.start_mark
         self.values[path] = Position(line=mark.line + 1, column=mark.column + 1)
         if isinstance(node, yaml.MappingNode):
@@ -202,11 +216,15 @@ class _Builder:
             raise self._refuse(node, f"cannot read this value: {exc}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
+        # '<<' merges come first after flattening; a key written in the mapping
+        # itself overrides a merged one, and only those written keys can clash
+        written = {id(key) for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"}
         try:
-            self.loader.flatten_mapping(node)  # resolves '<<' merge keys
+            self.loader.flatten_mapping(node)
         except yaml.YAMLError as exc:
             raise self._refuse(node, f"cannot merge this mapping: {exc}") from None
         result: dict[str, Any] = {}
+        seen: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self._refuse(key_node, "a key must be a plain value, not a list or mapping")
@@ -216,17 +234,23 @@ class _Builder:
                 # a scenario; keep them as text so the schema names them
                 key = str(key_node.value)
             key_path = (*path, key)
-            here = Position(line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1)
-            if key in result:
-                first = self.keys[key_path]
-                message = (
-                    f"{format_path(key_path)}: duplicate key '{key}' "
-                    f"(first defined at line {first.line}); remove one of them"
-                )
-                self.problems.append(
-                    Problem(file=self.display, line=here.line, column=here.column, message=message)
-                )
-                continue
+            here = Position(
+                line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1
+            )
+            if id(key_node) in written:  # merged keys are overridden silently
+                if key in seen:
+                    first = self.keys[key_path]
+                    message = (
+                        f"{format_path(key_path)}: duplicate key '{key}' "
+                        f"(first defined at line {first.line}); remove one of them"
+                    )
+                    self.problems.append(
+                        Problem(
+                            file=self.display, line=here.line, column=here.column, message=message
+                        )
+                    )
+                    continue
+                seen.add(key)
             self.keys[key_path] = here
             result[key] = self.build(value_node, key_path)
         return result

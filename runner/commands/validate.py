@@ -49,7 +49,7 @@ def validate(paths: Sequence[Path], *, cwd: Path) -> Summary:
         testbed, testbed_name = _testbed(repo, cwd, problems)
         testbed_names.append(testbed_name)
         for scenario in sorted(wanted.scenarios):
-            problems += _scenario(scenario, repo, testbed, cwd)
+            problems += _scenario(scenario, repo, testbed, testbed_name, cwd)
         for context in sorted(wanted.images):
             problems += image_dir_problems(context, repo, display=repo.display(context, cwd=cwd))
         experiments += len(wanted.scenarios)
@@ -97,7 +97,9 @@ def _testbed(repo: Repository, cwd: Path, problems: list[Problem]) -> tuple[Test
     return testbed, shown
 
 
-def _scenario(path: Path, repo: Repository, testbed: Testbed | None, cwd: Path) -> list[Problem]:
+def _scenario(
+    path: Path, repo: Repository, testbed: Testbed | None, testbed_name: str, cwd: Path
+) -> list[Problem]:
     shown = repo.display(path, cwd=cwd)
     if not path.exists():
         directory = repo.display(path.parent, cwd=cwd)
@@ -107,5 +109,7 @@ def _scenario(path: Path, repo: Repository, testbed: Testbed | None, cwd: Path) 
         return [Problem(file=shown, message="is a link that leads outside the repository")]
     document, _, problems = read_experiment(path, display=shown)
     if document is not None:
-        problems += scenario_problems(document, repo=repo, testbed=testbed)
+        problems += scenario_problems(
+            document, repo=repo, testbed=testbed, testbed_name=testbed_name
+        )
     return problems

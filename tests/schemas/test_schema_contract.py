@@ -1,0 +1,89 @@
+"""The schemas are a published contract: well-formed, documented, strict about typos."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.testing.repos import PROJECT
+
+SCHEMAS = sorted((PROJECT / "schemas").glob("*.schema.json"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _walk(node: Any, where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every subschema, with a readable location."""
+    if isinstance(node, dict):
+        yield where, node
+        for key in ("properties", "$defs", "patternProperties"):
+            for name, sub in node.get(key, {}).items():
+                yield from _walk(sub, f"{where}/{key}/{name}")
+        for key in ("items", "additionalProperties", "propertyNames"):
+            if isinstance(node.get(key), dict):
+                yield from _walk(node[key], f"{where}/{key}")
+        for key in ("anyOf", "oneOf", "allOf"):
+            for i, sub in enumerate(node.get(key, [])):
+                yield from _walk(sub, f"{where}/{key}/{i}")
+
+
+def _resolve(schema: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+    ref = sub.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return {**schema["$defs"][ref.removeprefix("#/$defs/")], **sub}
+    return sub
+
+
+def test_there_are_three_schemas() -> None:
+    assert [p.name for p in SCHEMAS] == [
+        "experiment.schema.json",
+        "manifest.schema.json",
+        "testbed.schema.json",
+    ]
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
+def test_schema_is_valid_2020_12_with_an_id(path: Path) -> None:
+    schema = _load(path)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"].endswith(f"/schemas/{path.name}")
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
+def test_every_property_has_a_title_and_a_description(path: Path) -> None:
+    schema = _load(path)
+    missing = []
+    for where, sub in _walk(schema, "#"):
+        for name, prop in sub.get("properties", {}).items():
+            full = _resolve(schema, prop)
+            if not full.get("title") or not full.get("description"):
+                missing.append(f"{where}/properties/{name}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
+def test_objects_with_fixed_keys_refuse_unknown_keys(path: Path) -> None:
+    schema = _load(path)
+    loose = [
+        where
+        for where, sub in _walk(schema, "#")
+        if "properties" in sub and sub.get("additionalProperties") is not False
+    ]
+    assert loose == []
+
+
+def test_the_packaged_schemas_are_the_repository_schemas() -> None:
+    from importlib.resources import files
+
+    for path in SCHEMAS:
+        shipped = (files("runner") / "schemas" / path.name).read_text(encoding="utf-8")
+        assert shipped == path.read_text(encoding="utf-8")

@@ -1,0 +1,146 @@
+"""``radiops validate`` and friends as a person runs them: a real process, real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runner import cli
+from tests.testing.repos import PROJECT, add_scenario
+
+GOOD = """\
+name: {name}
+description: fine
+duration: 10s
+roles:
+  main:
+    image: images/hello
+"""
+
+
+def radiops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+
+
+def test_the_template_repository_itself_is_valid() -> None:
+    result = radiops("validate", cwd=PROJECT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("valid: ")
+    assert result.stderr == ""
+
+
+def test_every_problem_of_every_file_is_reported_at_once_sorted(example_repo: Path) -> None:
+    add_scenario(example_repo, "one", GOOD.format(name="one").replace("10s", "-1"))
+    add_scenario(example_repo, "two", GOOD.format(name="two").replace("images/hello", "images/x"))
+    add_scenario(example_repo, "three", GOOD.format(name="three"))
+    (example_repo / "testbed.yaml").write_text("nodes: {n1: {engine: ftp://x}}\n")
+    result = radiops("validate", cwd=example_repo)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "3 problems in 3 files"
+    files = [line.split(":", 1)[0] for line in lines[:-1]]
+    assert files == [
+        "experiments/one/experiment.yaml",
+        "experiments/two/experiment.yaml",
+        "testbed.yaml",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_from_a_subdirectory_finds_the_repository(example_repo: Path) -> None:
+    scenario = add_scenario(example_repo, "deep", GOOD.format(name="deep"))
+    result = radiops("validate", ".", cwd=scenario.parent)
+    assert result.returncode == 0, result.stderr
+    result = radiops("validate", "experiment.yaml", cwd=scenario.parent)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_experiment_directory_without_scenario_is_a_problem(example_repo: Path) -> None:
+    (example_repo / "experiments" / "empty").mkdir()
+    result = radiops("validate", cwd=example_repo)
+    assert result.returncode == 1
+    assert "experiments/empty: experiments/empty/ has no experiment.yaml" in result.stderr
+
+
+def test_an_image_directory_without_dockerfile_is_a_problem(example_repo: Path) -> None:
+    (example_repo / "images" / "Broken").mkdir()
+    result = radiops("validate", cwd=example_repo)
+    assert result.returncode == 1
+    assert "images/Broken: image directory 'Broken' cannot name a Docker image" in result.stderr
+    assert "images/Broken: images/Broken/ has no Dockerfile" in result.stderr
+
+
+def test_a_scenario_linked_outside_the_repository_is_refused(
+    example_repo: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "secret.yaml"
+    outside.write_text(GOOD.format(name="linked"))
+    folder = example_repo / "experiments" / "linked"
+    folder.mkdir()
+    (folder / "experiment.yaml").symlink_to(outside)
+    result = radiops("validate", cwd=example_repo)
+    assert result.returncode == 1
+    assert "is a link that leads outside the repository" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["validate", "nowhere"], "radiops: nowhere: no such file or directory"),
+        (["validate", "images/hello/Dockerfile"], "not a scenario (experiment.yaml)"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_way_out(
+    example_repo: Path, args: list[str], message: str
+) -> None:
+    result = radiops(*args, cwd=example_repo)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_outside_a_repository_says_so(tmp_path: Path) -> None:
+    result = radiops("validate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "is not inside an experiment repository" in result.stderr
+
+
+def test_a_bug_prints_a_short_message_and_logs_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def broken(argv: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_run", broken)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert cli.main(["validate"]) == cli.EXIT_BUG
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError('boom'))" in err
+    assert "Traceback" not in err
+    logs = list((tmp_path / "radiops").glob("crash-*.log"))
+    assert len(logs) == 1
+    assert "RuntimeError: boom" in logs[0].read_text()
+
+
+def test_console_script_and_version() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "radiops"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("radiops ")

@@ -1,0 +1,95 @@
+"""The example corpus: every valid file validates; every invalid one yields exactly its messages.
+
+Each invalid case carries ``# expect: LINE:COL: MESSAGE`` comments; the set of
+problems ``radiops validate`` prints must equal that set, so a missing
+message, a moved position or an extra message each fail the case.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner.cli import main
+from tests.testing.repos import EXAMPLES, add_scenario, make_example_repo
+
+EXPECT = "# expect: "
+
+
+def _cases(kind: str, validity: str) -> list[Path]:
+    return sorted((EXAMPLES / kind / validity).glob("*.yaml"))
+
+
+def _expected(case: Path) -> set[str]:
+    lines = case.read_text(encoding="utf-8").splitlines()
+    return {line.removeprefix(EXPECT) for line in lines if line.startswith(EXPECT)}
+
+
+def _validate(
+    repo: Path, target: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    monkeypatch.chdir(repo)
+    code = main(["validate", target])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _reported(err: str, file: str) -> set[str]:
+    lines = err.splitlines()
+    assert lines, "an invalid file must produce messages"
+    summary = lines.pop()
+    assert " problem" in summary and " in 1 file" in summary, summary
+    for line in lines:
+        assert line.startswith(f"{file}:"), f"message without file:line:column: {line}"
+        assert "Traceback" not in line
+    return {line.removeprefix(f"{file}:") for line in lines}
+
+
+@pytest.mark.parametrize("case", _cases("experiment", "invalid"), ids=lambda p: p.stem)
+def test_invalid_scenario_reports_exactly_its_problems(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _expected(case)
+    assert expected, f"{case.name} pins no '# expect:' line"
+    repo = make_example_repo(tmp_path)
+    add_scenario(repo, case.stem, case.read_text(encoding="utf-8"))
+    code, _, err = _validate(repo, f"experiments/{case.stem}", capsys, monkeypatch)
+    assert code == 1
+    assert _reported(err, f"experiments/{case.stem}/experiment.yaml") == expected
+
+
+@pytest.mark.parametrize("case", _cases("experiment", "valid"), ids=lambda p: p.stem)
+def test_valid_scenario_passes(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_example_repo(tmp_path)
+    add_scenario(repo, case.stem, case.read_text(encoding="utf-8"))
+    code, out, err = _validate(repo, f"experiments/{case.stem}", capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    assert out.startswith("valid: 1 experiment(s)")
+
+
+@pytest.mark.parametrize("case", _cases("testbed", "invalid"), ids=lambda p: p.stem)
+def test_invalid_testbed_reports_exactly_its_problems(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _expected(case)
+    assert expected, f"{case.name} pins no '# expect:' line"
+    repo = make_example_repo(tmp_path)
+    shutil.copy(case, repo / "testbed.yaml")
+    code, _, err = _validate(repo, "testbed.yaml", capsys, monkeypatch)
+    assert code == 1
+    assert _reported(err, "testbed.yaml") == expected
+
+
+@pytest.mark.parametrize("case", _cases("testbed", "valid"), ids=lambda p: p.stem)
+def test_valid_testbed_passes(
+    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_example_repo(tmp_path)
+    shutil.copy(case, repo / "testbed.yaml")
+    code, out, err = _validate(repo, "testbed.yaml", capsys, monkeypatch)
+    assert (code, err) == (0, "")
+    assert "testbed: testbed.yaml" in out
