@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.limits import Limits, limits_from
+from runner.loader import Read, read_checked
 from runner.problems import Problem, ProblemsFound
-from runner.schemas import schema_problems
 from runner.suggest import hint
-from runner.units import format_duration, parse_duration, parse_size
-from runner.yamldoc import YamlDocument, as_list, as_mapping, load_yaml
+from runner.units import format_duration, parse_duration
+from runner.yamldoc import YamlDocument, as_list, as_mapping
 
 SCENARIO_FILE = "experiment.yaml"
 SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/experiment.schema.json"
@@ -54,13 +55,6 @@ class RadioSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Resources:
-    cpus: float | None = None
-    memory_bytes: int | None = None
-    pids: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
 class Role:
     name: str
     image: str
@@ -71,7 +65,7 @@ class Role:
     tags: tuple[str, ...] = ()
     count: int = 1
     radio: RadioSettings | None = None
-    resources: Resources = Resources()
+    resources: Limits = field(default_factory=Limits)
 
     @property
     def image_is_path(self) -> bool:
@@ -135,23 +129,16 @@ def is_image_path(image: str) -> bool:
     return image.startswith("images/")
 
 
-def read_experiment(
-    path: Path, *, display: str | None = None
-) -> tuple[YamlDocument | None, Experiment | None, list[Problem]]:
+def read_experiment(path: Path, *, display: str | None = None) -> Read[Experiment]:
     """Parse and check one scenario file on its own (no repository or testbed checks)."""
-    document, problems = load_yaml(path, display=display)
-    if document is None:
-        return None, None, problems
-    if not isinstance(document.data, dict):
-        problems.append(
-            document.problem((), "a scenario must be a mapping of keys (name, roles, ...)")
-        )
-        return document, None, problems
-    problems += schema_problems(document, "experiment")
-    problems += _semantic_problems(document)
-    if problems:
-        return document, None, problems
-    return document, _build(document.data, path), []
+    return read_checked(
+        path,
+        display=display,
+        schema="experiment",
+        not_a_mapping="a scenario must be a mapping of keys (name, roles, ...)",
+        semantic=_semantic_problems,
+        build=lambda data: _build(data, path),
+    )
 
 
 def load_experiment(path: Path) -> Experiment:
@@ -330,8 +317,6 @@ def _build(data: dict[str, Any], path: Path) -> Experiment:
 
 
 def _role(name: str, spec: dict[str, Any]) -> Role:
-    resources = spec.get("resources", {})
-    memory = resources.get("memory")
     return Role(
         name=name,
         image=spec["image"],
@@ -342,11 +327,7 @@ def _role(name: str, spec: dict[str, Any]) -> Role:
         tags=tuple(spec.get("tags", ())),
         count=spec.get("count", 1),
         radio=RadioSettings(**spec["radio"]) if "radio" in spec else None,
-        resources=Resources(
-            cpus=resources.get("cpus"),
-            memory_bytes=parse_size(memory) if memory is not None else None,
-            pids=resources.get("pids"),
-        ),
+        resources=limits_from(spec.get("resources", {})),
     )
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.limits import Limits, limits_from
+from runner.loader import Read, read_checked
 from runner.problems import Problem, ProblemsFound
-from runner.schemas import schema_problems
 from runner.units import parse_size
-from runner.yamldoc import YamlDocument, as_list, as_mapping, load_yaml
+from runner.yamldoc import YamlDocument, as_list, as_mapping
 
 TESTBED_FILE = "testbed.yaml"
 LOCAL_NODES = ("local1", "local2", "local3")
@@ -40,13 +41,6 @@ class Tls:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Limits:
-    cpus: float | None = None
-    memory_bytes: int | None = None
-    pids: int | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
 class Node:
     name: str
     engine: str
@@ -54,7 +48,7 @@ class Node:
     tls: Tls | None = None
     radios: tuple[Radio, ...] = ()
     tags: tuple[str, ...] = ()
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     network: str | None = None
     capabilities: tuple[str, ...] = ()
 
@@ -106,21 +100,16 @@ def local_default(*, engine: str | None = None) -> Testbed:
     return Testbed(nodes=nodes)
 
 
-def read_testbed(
-    path: Path, *, display: str | None = None
-) -> tuple[YamlDocument | None, Testbed | None, list[Problem]]:
+def read_testbed(path: Path, *, display: str | None = None) -> Read[Testbed]:
     """Parse and check ``testbed.yaml``; never raises for bad input."""
-    document, problems = load_yaml(path, display=display)
-    if document is None:
-        return None, None, problems
-    if not isinstance(document.data, dict):
-        problems.append(document.problem((), "the inventory must be a mapping with a 'nodes' key"))
-        return document, None, problems
-    problems += schema_problems(document, "testbed")
-    problems += _semantic_problems(document, path.parent)
-    if problems:
-        return document, None, problems
-    return document, _build(document.data, path), []
+    return read_checked(
+        path,
+        display=display,
+        schema="testbed",
+        not_a_mapping="the inventory must be a mapping with a 'nodes' key",
+        semantic=lambda document: _semantic_problems(document, path.parent),
+        build=lambda data: _build(data, path),
+    )
 
 
 def load_testbed(root: Path) -> Testbed:
@@ -183,7 +172,6 @@ def _build(data: dict[str, Any], path: Path) -> Testbed:
 
 
 def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
-    limits = spec.get("limits", {})
     tls = spec.get("tls")
     return Node(
         name=name,
@@ -203,11 +191,7 @@ def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
             for radio in spec.get("radios", [])
         ),
         tags=tuple(spec.get("tags", ())),
-        limits=Limits(
-            cpus=limits.get("cpus"),
-            memory_bytes=parse_size(limits["memory"]) if "memory" in limits else None,
-            pids=limits.get("pids"),
-        ),
+        limits=limits_from(spec.get("limits", {})),
         network=spec.get("network"),
         capabilities=tuple(spec.get("capabilities", ())),
     )

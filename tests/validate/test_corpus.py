@@ -47,49 +47,41 @@ def _reported(err: str, file: str) -> set[str]:
     return {line.removeprefix(f"{file}:") for line in lines}
 
 
-@pytest.mark.parametrize("case", _cases("experiment", "invalid"), ids=lambda p: p.stem)
-def test_invalid_scenario_reports_exactly_its_problems(
+def _place(case: Path, repo: Path) -> tuple[str, str]:
+    """Put ``case`` where its kind lives in ``repo``: (validate target, file it is shown as)."""
+    if case.parent.parent.name == "testbed":
+        shutil.copy(case, repo / "testbed.yaml")
+        return "testbed.yaml", "testbed.yaml"
+    add_scenario(repo, case.stem, case.read_text(encoding="utf-8"))
+    return f"experiments/{case.stem}", f"experiments/{case.stem}/experiment.yaml"
+
+
+INVALID = _cases("experiment", "invalid") + _cases("testbed", "invalid")
+VALID = _cases("experiment", "valid") + _cases("testbed", "valid")
+
+
+def _id(case: Path) -> str:
+    return f"{case.parent.parent.name}/{case.stem}"
+
+
+@pytest.mark.parametrize("case", INVALID, ids=_id)
+def test_invalid_file_reports_exactly_its_problems(
     case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = _expected(case)
     assert expected, f"{case.name} pins no '# expect:' line"
-    repo = make_example_repo(tmp_path)
-    add_scenario(repo, case.stem, case.read_text(encoding="utf-8"))
-    code, _, err = _validate(repo, f"experiments/{case.stem}", capsys, monkeypatch)
+    target, shown = _place(case, make_example_repo(tmp_path))
+    code, _, err = _validate(tmp_path / "repo", target, capsys, monkeypatch)
     assert code == 1
-    assert _reported(err, f"experiments/{case.stem}/experiment.yaml") == expected
+    assert _reported(err, shown) == expected
 
 
-@pytest.mark.parametrize("case", _cases("experiment", "valid"), ids=lambda p: p.stem)
-def test_valid_scenario_passes(
+@pytest.mark.parametrize("case", VALID, ids=_id)
+def test_valid_file_passes(
     case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = make_example_repo(tmp_path)
-    add_scenario(repo, case.stem, case.read_text(encoding="utf-8"))
-    code, out, err = _validate(repo, f"experiments/{case.stem}", capsys, monkeypatch)
+    target, _ = _place(case, make_example_repo(tmp_path))
+    code, out, err = _validate(tmp_path / "repo", target, capsys, monkeypatch)
     assert (code, err) == (0, "")
-    assert out.startswith("valid: 1 experiment(s)")
-
-
-@pytest.mark.parametrize("case", _cases("testbed", "invalid"), ids=lambda p: p.stem)
-def test_invalid_testbed_reports_exactly_its_problems(
-    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = _expected(case)
-    assert expected, f"{case.name} pins no '# expect:' line"
-    repo = make_example_repo(tmp_path)
-    shutil.copy(case, repo / "testbed.yaml")
-    code, _, err = _validate(repo, "testbed.yaml", capsys, monkeypatch)
-    assert code == 1
-    assert _reported(err, "testbed.yaml") == expected
-
-
-@pytest.mark.parametrize("case", _cases("testbed", "valid"), ids=lambda p: p.stem)
-def test_valid_testbed_passes(
-    case: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo = make_example_repo(tmp_path)
-    shutil.copy(case, repo / "testbed.yaml")
-    code, out, err = _validate(repo, "testbed.yaml", capsys, monkeypatch)
-    assert (code, err) == (0, "")
+    assert out.startswith("valid: ")
     assert "testbed: testbed.yaml" in out
