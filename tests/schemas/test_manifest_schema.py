@@ -165,3 +165,22 @@ def test_a_valid_manifest_minus_any_required_key_is_refused() -> None:
 def test_relative_paths_refuse_escapes(path: str, verdict: bool) -> None:
     schema = {"$defs": SCHEMA["$defs"], "$ref": "#/$defs/relative_path"}
     assert Draft202012Validator(schema).is_valid(path) is verdict
+
+
+@pytest.mark.parametrize("case", _cases("invalid"), ids=lambda p: p.stem)
+def test_plain_messages_name_the_failing_key(case: Path) -> None:
+    from runner.schemas import data_errors
+
+    messages = data_errors(_strict_json(case), "manifest")
+    pinned = json.loads((case.parent / "EXPECT.json").read_text(encoding="utf-8"))[case.name]
+    for expected in pinned:
+        where = expected["path"].removeprefix("$").removeprefix(".")
+        assert any(m.startswith(where) for m in messages), messages
+    assert all("Traceback" not in m for m in messages)
+
+
+def test_plain_messages_are_empty_for_a_valid_manifest() -> None:
+    from runner.schemas import data_errors
+
+    for case in _cases("valid"):
+        assert data_errors(_strict_json(case), "manifest") == []
