@@ -14,8 +14,9 @@ from typing import Any
 from runner.experiment import is_image_path
 from runner.problems import Problem
 from runner.repo import Repository, is_safe_relative
+from runner.schedule import can_host
 from runner.suggest import hint
-from runner.testbed import Node, Testbed
+from runner.testbed import Testbed
 from runner.yamldoc import YamlDocument, as_list, as_mapping
 
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -126,7 +127,7 @@ def _placement_problems(
     eligible = [
         n
         for n in testbed.nodes.values()
-        if _can_host(n, node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
+        if can_host(n, node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
     ]
     count = role.get("count", 1)
     if isinstance(count, int) and len(eligible) < count:
@@ -138,18 +139,6 @@ def _placement_problems(
         )
         problems.append(document.problem(("roles", role_name), message, key=True))
     return problems
-
-
-def _can_host(
-    candidate: Node, *, node: str | None, tags: list[str], radio_type: str | None, needs_radio: bool
-) -> bool:
-    if node is not None and candidate.name != node:
-        return False
-    if not set(tags) <= set(candidate.tags):
-        return False
-    if radio_type is not None and radio_type not in candidate.radio_types:
-        return False
-    return not (needs_radio and not candidate.radios)
 
 
 def _describe_needs(

@@ -43,6 +43,12 @@ class Parameter:
     maximum: float | None = None
     choices: tuple[Scalar, ...] = ()
 
+    def problems(self, value: object) -> list[str]:
+        """Why ``value`` cannot be this parameter's value (empty when it can)."""
+        return value_problems(
+            value, kind=self.type, minimum=self.minimum, maximum=self.maximum, choices=self.choices
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class RadioSettings:
@@ -163,7 +169,7 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
     }
     for name, spec in params.items():
         if "default" in spec:
-            for message in value_problems(spec, spec["default"]):
+            for message in _spec_problems(spec, spec["default"]):
                 problems.append(document.problem(("parameters", name, "default"), message))
         for i, choice in enumerate(as_list(spec.get("choices"))):
             for message in type_problems(spec.get("type"), choice):
@@ -222,7 +228,7 @@ def _matrix_problems(
             continue
         runs *= max(len(values), 1)
         for i, value in enumerate(values):
-            for message in value_problems(params[name], value):
+            for message in _spec_problems(params[name], value):
                 problems.append(document.problem(("matrix", name, i), message))
         if len({repr(v) for v in values}) != len(values):
             problems.append(document.problem(("matrix", name), "lists the same value twice"))
@@ -248,23 +254,38 @@ def type_problems(declared: object, value: object) -> list[str]:
     return [f"{value!r} is not a value of the parameter's type {declared}"]
 
 
-def value_problems(spec: dict[str, Any], value: object) -> list[str]:
-    """Why ``value`` is not allowed for the parameter ``spec`` (empty when it is)."""
-    problems = type_problems(spec.get("type"), value)
+def value_problems(
+    value: object,
+    *,
+    kind: object,
+    minimum: object = None,
+    maximum: object = None,
+    choices: object = None,
+) -> list[str]:
+    """Why ``value`` is not allowed for a parameter so declared (empty when it is)."""
+    problems = type_problems(kind, value)
     if problems:
         return problems
     if isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return [f"{value} is not a finite number"]
-        low, high = spec.get("minimum"), spec.get("maximum")
-        if isinstance(low, int | float) and value < low:
-            problems.append(f"{value} is below the parameter's minimum {low}")
-        if isinstance(high, int | float) and value > high:
-            problems.append(f"{value} is above the parameter's maximum {high}")
-    choices = spec.get("choices")
-    if isinstance(choices, list) and value not in choices:
-        problems.append(f"{value!r} is not one of the parameter's choices {choices}")
+        if isinstance(minimum, int | float) and value < minimum:
+            problems.append(f"{value} is below the parameter's minimum {minimum}")
+        if isinstance(maximum, int | float) and value > maximum:
+            problems.append(f"{value} is above the parameter's maximum {maximum}")
+    if isinstance(choices, list | tuple) and choices and value not in choices:
+        problems.append(f"{value!r} is not one of the parameter's choices {list(choices)}")
     return problems
+
+
+def _spec_problems(spec: dict[str, Any], value: object) -> list[str]:
+    return value_problems(
+        value,
+        kind=spec.get("type"),
+        minimum=spec.get("minimum"),
+        maximum=spec.get("maximum"),
+        choices=spec.get("choices"),
+    )
 
 
 # -- records --------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import re
 import shutil
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import jinja2
 from runner.checks import image_path_problems
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, SCHEMA_LINE, is_image_path
+from runner.gitinfo import current_user
 from runner.repo import Repository, find_repository
 
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
@@ -61,7 +61,7 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
     values = {
         "name": name,
         "title": title or name.replace("-", " ").capitalize(),
-        "author": _author(),
+        "author": current_user(),
         "image": image_ref,
         "schema_line": SCHEMA_LINE,
     }
@@ -93,9 +93,3 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
 def _shown(path: Path, repo: Repository, cwd: Path) -> str:
     return repo.display(path, cwd=cwd)
 
-
-def _author() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

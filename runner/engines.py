@@ -1,0 +1,52 @@
+"""The one seam to Docker: a client for a node's engine.
+
+Every engine call goes through a client made here, with a bounded timeout,
+so an engine that never answers fails the call instead of hanging a run.
+Logic never calls ``docker.from_env()``: it is handed clients.
+"""
+
+from __future__ import annotations
+
+import docker
+import docker.errors
+import docker.tls
+import requests.exceptions
+
+from runner.errors import EnvironmentProblem
+from runner.testbed import Node
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
+    """A client for ``node``'s engine; EnvironmentProblem when it does not answer."""
+    tls: docker.tls.TLSConfig | bool = False
+    if node.tls is not None:
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(node.tls.cert), str(node.tls.key)),
+            ca_cert=str(node.tls.ca),
+            verify=True,
+        )
+    try:
+        client = docker.DockerClient(
+            base_url=node.engine,
+            version="auto",  # 20.10 engines refuse the SDK's default API version
+            timeout=int(timeout),
+            tls=tls,
+            use_ssh_client=node.engine.startswith("ssh://"),
+        )
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EnvironmentProblem(
+            f"node {node.name}: cannot reach its Docker engine at {scrub(node.engine)}: {exc}"
+        ) from None
+    return client
+
+
+def scrub(url: str) -> str:
+    """``url`` without credentials, for messages and manifests."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"

@@ -1,0 +1,389 @@
+"""Containers of one run: created hardened, started together, bounded, stopped, removed.
+
+The only module that starts experiment code. Everything a container gets is
+decided by ``container_options`` (pure, tested without Docker); everything
+else here talks to the engines.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from runner.errors import EnvironmentProblem
+from runner.experiment import Role, Scalar
+from runner.limits import Limits
+from runner.plan import Instance, RunPlan
+from runner.schedule import reservation_name
+from runner.testbed import Node
+
+OUTPUT_DIR = "/radiops/out"
+PARAMETERS_FILE = "/radiops/parameters.json"
+LABEL_PREFIX = "org.radiops."
+DEFAULT_LIMITS = Limits(cpus=None, memory_bytes=2 << 30, pids=1024)
+POLL_S = 0.1
+KILL_WAIT_S = 10.0
+
+
+class NodeBusy(Exception):
+    """Another run holds one of the chosen nodes."""
+
+    def __init__(self, nodes: set[str]) -> None:
+        self.nodes = nodes
+        super().__init__(", ".join(sorted(nodes)))
+
+
+class Cancelled(Exception):
+    """The runner was asked to stop (Ctrl-C, SIGTERM from a cancelled CI job)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Placed:
+    """A container of the run, created on its node (which it thereby reserves)."""
+
+    instance: Instance
+    node: Node
+    client: docker.DockerClient
+    container: Container
+    image_id: str
+    command: tuple[str, ...]
+
+
+@dataclass(kw_only=True)
+class Ended:
+    """How one container ended, as the supervisor saw it."""
+
+    status: str  # exited | timeout | killed | cancelled | error
+    stopped_at_end: bool = False  # stopped by us when the duration was over
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
+class Supervision:
+    started: datetime | None = None
+    finished: datetime | None = None
+    ended: dict[Instance, Ended] = field(default_factory=dict)
+    timed_out: bool = False
+    cancelled: str | None = None
+
+
+def labels(run_id: str, plan: RunPlan, instance: Instance, node: Node) -> dict[str, str]:
+    """The labels that tie a container to its run (found again by ``radiops recover``)."""
+    return {
+        f"{LABEL_PREFIX}run": run_id,
+        f"{LABEL_PREFIX}experiment": plan.experiment.name,
+        f"{LABEL_PREFIX}role": instance.role,
+        f"{LABEL_PREFIX}index": str(instance.index),
+        f"{LABEL_PREFIX}node": node.name,
+    }
+
+
+def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> dict[str, str]:
+    """The documented environment contract (site/scenarios.md)."""
+    role = plan.experiment.roles[instance.role]
+    env = dict(role.env)
+    env.update(
+        RADIOPS_EXPERIMENT=plan.experiment.name,
+        RADIOPS_RUN_ID=run_id,
+        RADIOPS_ROLE=instance.role,
+        RADIOPS_ROLE_INDEX=str(instance.index),
+        RADIOPS_NODE=node.name,
+        RADIOPS_OUTPUT_DIR=OUTPUT_DIR,
+        RADIOPS_PARAMETERS=PARAMETERS_FILE,
+    )
+    for name, value in plan.parameters.items():
+        env[f"RADIOPS_PARAM_{name.upper()}"] = scalar_text(value)
+    if role.radio is not None:
+        settings: dict[str, Scalar | None] = {
+            "FREQUENCY": role.radio.frequency,
+            "RATE": role.radio.rate,
+            "GAIN": role.radio.gain,
+            "ANTENNA": role.radio.antenna,
+            "CHANNEL": role.radio.channel,
+        }
+        for key, setting in settings.items():
+            if setting is not None:
+                env[f"RADIOPS_RADIO_{key}"] = scalar_text(setting)
+        radio = _radio_for(role, node)
+        if radio is not None:
+            env["RADIOPS_RADIO_TYPE"] = radio.type
+            env["RADIOPS_RADIO_SIMULATED"] = "true" if radio.simulated else "false"
+            if radio.serial:
+                env["RADIOPS_RADIO_SERIAL"] = radio.serial
+            if radio.args:
+                env["UHD_ARGS"] = radio.args
+    return env
+
+
+def effective_limits(role: Role, node: Node) -> Limits:
+    """The scenario's limits within the node's, with defaults so nothing is unbounded."""
+
+    def smallest(*values: float | int | None) -> Any:
+        present = [v for v in values if v is not None]
+        return min(present) if present else None
+
+    wanted, allowed = role.resources, node.limits
+    return Limits(
+        cpus=smallest(wanted.cpus, allowed.cpus),
+        memory_bytes=smallest(
+            wanted.memory_bytes or DEFAULT_LIMITS.memory_bytes, allowed.memory_bytes
+        ),
+        pids=smallest(wanted.pids or DEFAULT_LIMITS.pids, allowed.pids),
+    )
+
+
+def container_options(
+    plan: RunPlan, run_id: str, instance: Instance, node: Node, image_id: str
+) -> dict[str, Any]:
+    """Keyword arguments of ``containers.create``: the whole security posture in one place."""
+    role = plan.experiment.roles[instance.role]
+    limits = effective_limits(role, node)
+    radio = _radio_for(role, node) if role.radio is not None else None
+    devices = [f"{path}:{path}:rwm" for path in radio.devices] if radio else []
+    options: dict[str, Any] = {
+        "image": image_id,
+        "name": reservation_name(node.name),
+        "labels": labels(run_id, plan, instance, node),
+        "environment": environment(plan, run_id, instance, node),
+        "detach": True,
+        "network_mode": node.network or "none",
+        "cap_drop": ["ALL"],
+        "cap_add": list(node.capabilities) or None,
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "pids_limit": limits.pids,
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
+        "devices": devices or None,
+        "ipc_mode": "private",
+    }
+    if limits.cpus is not None:
+        options["nano_cpus"] = int(limits.cpus * 1e9)
+    if role.command is not None:
+        options["command"] = list(role.command)
+    if role.entrypoint is not None:
+        options["entrypoint"] = list(role.entrypoint)
+    return options
+
+
+def seed_archive(parameters: Mapping[str, Scalar]) -> bytes:
+    """/radiops/parameters.json and a writable /radiops/out, put into a container before start.
+
+    Copied in rather than bind-mounted: no host path is ever mounted.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, mode in (("radiops", 0o755), ("radiops/out", 0o1777)):
+            folder = tarfile.TarInfo(name)
+            folder.type, folder.mode = tarfile.DIRTYPE, mode
+            archive.addfile(folder)
+        data = (json.dumps(dict(parameters), indent=2, sort_keys=True) + "\n").encode()
+        info = tarfile.TarInfo("radiops/parameters.json")
+        info.size, info.mode = len(data), 0o644
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def create_all(
+    plan: RunPlan,
+    run_id: str,
+    placement: Mapping[Instance, Node],
+    clients: Mapping[str, docker.DockerClient],
+    images: Mapping[tuple[str, str], str],
+) -> list[Placed]:
+    """Create every container (reserving its node); NodeBusy when a node is taken.
+
+    ``images`` maps (role, engine URL) to the image ID to run there. On any
+    failure, the containers already created are removed again.
+    """
+    placed: list[Placed] = []
+    busy: set[str] = set()
+    seed = seed_archive(plan.parameters)
+    try:
+        for instance, node in placement.items():
+            client = clients[node.engine]
+            image_id = images[(instance.role, node.engine)]
+            options = container_options(plan, run_id, instance, node, image_id)
+            try:
+                container = client.containers.create(**options)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # the name is taken: another run holds the node
+                    busy.add(node.name)
+                    continue
+                message = f"node {node.name}: cannot create a container: {exc}"
+                raise EnvironmentProblem(message) from None
+            placed.append(
+                Placed(
+                    instance=instance,
+                    node=node,
+                    client=client,
+                    container=container,
+                    image_id=image_id,
+                    command=_command_of(container),
+                )
+            )
+            if container.attrs.get("Image") != image_id:
+                raise EnvironmentProblem(
+                    f"node {node.name}: the container's image {container.attrs.get('Image')} "
+                    f"is not the expected {image_id}"
+                )
+            container.put_archive("/", seed)
+        if busy:
+            raise NodeBusy(busy)
+    except BaseException:
+        remove_all(placed)
+        raise
+    return placed
+
+
+def supervise(
+    placed: list[Placed],
+    *,
+    duration_s: float,
+    timeout_s: float,
+    on_event: Callable[[str], None] = lambda _: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Supervision:
+    """Start all containers together; stop them at the duration, kill them at the timeout.
+
+    Raises Cancelled (from a signal handler) through to the caller, which
+    must then call ``stop_all`` and record the run as cancelled.
+    """
+    state = Supervision()
+    state.started = datetime.now(UTC)
+    for item in placed:
+        item.container.start()
+    on_event(f"started {len(placed)} container(s)")
+    begin = clock()
+    running = {item.instance: item for item in placed}
+    stopping: set[Instance] = set()
+    while running:
+        elapsed = clock() - begin
+        for instance, item in list(running.items()):
+            item.container.reload()
+            if item.container.status in ("exited", "dead"):
+                killed = instance in stopping
+                state.ended[instance] = Ended(status="exited", stopped_at_end=killed)
+                on_event(f"{instance.key} on {item.node.name} exited ({_exit_code(item)})")
+                del running[instance]
+        if not running:
+            break
+        if elapsed >= timeout_s:
+            state.timed_out = True
+            for instance, item in running.items():
+                _kill(item.container, "SIGKILL")
+                state.ended[instance] = Ended(status="timeout")
+                on_event(f"{instance.key} on {item.node.name} killed at the hard timeout")
+            _wait_exited(list(running.values()))
+            break
+        if elapsed >= duration_s:
+            for instance, item in running.items():
+                if instance not in stopping:
+                    _kill(item.container, "SIGTERM")
+                    stopping.add(instance)
+                    on_event(f"{instance.key} on {item.node.name}: duration over, stopping")
+        time.sleep(POLL_S)
+    state.finished = datetime.now(UTC)
+    return state
+
+
+def stop_all(placed: list[Placed], state: Supervision, *, reason: str) -> None:
+    """Kill whatever still runs (cancellation or error); mark those containers ``status``."""
+    for item in placed:
+        try:
+            item.container.reload()
+            if item.container.status not in ("exited", "dead", "created"):
+                _kill(item.container, "SIGKILL")
+        except docker.errors.DockerException:
+            pass
+        state.ended.setdefault(item.instance, Ended(status="cancelled", error=reason))
+    _wait_exited(placed)
+    state.finished = state.finished or datetime.now(UTC)
+
+
+def remove_all(placed: list[Placed]) -> list[str]:
+    """Remove the containers (releasing their nodes); returns what could not be removed."""
+    failures = []
+    for item in placed:
+        try:
+            item.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            failures.append(f"{item.container.name} on {item.node.name}: {exc}")
+    return failures
+
+
+def follow_logs(placed: list[Placed], emit: Callable[[str], None]) -> list[threading.Thread]:
+    """Stream every container's output lines to ``emit`` while it runs (daemon threads)."""
+    threads = []
+    for item in placed:
+
+        def pump(item: Placed = item) -> None:
+            try:
+                for line in item.container.logs(stream=True, follow=True):
+                    text = line.decode("utf-8", errors="replace").rstrip("\n")
+                    emit(f"{item.instance.key}@{item.node.name} | {text}")
+            except docker.errors.DockerException:
+                return
+
+        thread = threading.Thread(target=pump, daemon=True, name=f"logs-{item.instance.slug}")
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def scalar_text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _radio_for(role: Role, node: Node) -> Any:
+    wanted = role.radio.type if role.radio else None
+    for radio in node.radios:
+        if wanted is None or radio.type == wanted:
+            return radio
+    return None
+
+
+def _command_of(container: Container) -> tuple[str, ...]:
+    config = container.attrs.get("Config", {})
+    return tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
+
+
+def _exit_code(item: Placed) -> str:
+    code = item.container.attrs.get("State", {}).get("ExitCode")
+    return f"exit code {code}"
+
+
+def _kill(container: Container, signal: str) -> None:
+    try:
+        container.kill(signal=signal)
+    except docker.errors.APIError as exc:
+        if exc.status_code not in (404, 409):  # gone, or not running any more
+            raise
+
+
+def _wait_exited(placed: list[Placed]) -> None:
+    deadline = time.monotonic() + KILL_WAIT_S
+    for item in placed:
+        while time.monotonic() < deadline:
+            try:
+                item.container.reload()
+            except docker.errors.NotFound:
+                break
+            if item.container.status in ("exited", "dead", "created"):
+                break
+            time.sleep(POLL_S)
