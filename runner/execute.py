@@ -26,7 +26,7 @@ from runner.experiment import Role, Scalar
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
 from runner.schedule import reservation_name
-from runner.testbed import Node
+from runner.testbed import Node, Radio
 
 OUTPUT_DIR = "/radiops/out"
 PARAMETERS_FILE = "/radiops/parameters.json"
@@ -115,7 +115,7 @@ def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> d
         for key, setting in settings.items():
             if setting is not None:
                 env[f"RADIOPS_RADIO_{key}"] = scalar_text(setting)
-        radio = _radio_for(role, node)
+        radio = radio_for(role, node)
         if radio is not None:
             env["RADIOPS_RADIO_TYPE"] = radio.type
             env["RADIOPS_RADIO_SIMULATED"] = "true" if radio.simulated else "false"
@@ -149,7 +149,7 @@ def container_options(
     """Keyword arguments of ``containers.create``: the whole security posture in one place."""
     role = plan.experiment.roles[instance.role]
     limits = effective_limits(role, node)
-    radio = _radio_for(role, node) if role.radio is not None else None
+    radio = radio_for(role, node) if role.radio is not None else None
     devices = [f"{path}:{path}:rwm" for path in radio.devices] if radio else []
     options: dict[str, Any] = {
         "image": image_id,
@@ -350,7 +350,8 @@ def scalar_text(value: Scalar) -> str:
     return str(value)
 
 
-def _radio_for(role: Role, node: Node) -> Any:
+def radio_for(role: Role, node: Node) -> Radio | None:
+    """The node's radio that serves ``role`` (the first of the wanted type)."""
     wanted = role.radio.type if role.radio else None
     for radio in node.radios:
         if wanted is None or radio.type == wanted:

@@ -92,4 +92,3 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
 
 def _shown(path: Path, repo: Repository, cwd: Path) -> str:
     return repo.display(path, cwd=cwd)
-

@@ -1,0 +1,307 @@
+"""The result manifest: assembled from what the run did, checked, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shlex
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from runner import __version__
+from runner.errors import FatalError
+from runner.execute import Ended, Placed, Supervision, radio_for, scalar_text
+from runner.gitinfo import CodeInfo
+from runner.plan import RunPlan
+from runner.schemas import data_errors
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageRecord:
+    role: str
+    image: str  # as written in the scenario
+    ref: str  # the reference that ran
+    digest: str | None  # registry digest; None without a registry
+    image_id: str
+    built: bool
+    dockerfile_sha256: str | None
+    context_sha256: str | None
+    base_image: Mapping[str, str | None] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    status: str  # succeeded | failed | timeout | cancelled | error
+    reason: str
+    exit_codes: Mapping[str, int | None]
+    timed_out: bool = False
+    error: str | None = None
+
+
+class ManifestInvalid(FatalError):
+    """The runner produced a manifest its own schema refuses: a bug, reported as such."""
+
+    exit_code = 70
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with milliseconds and a Z, as the schema asks."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def decide_outcome(placed: Sequence[Placed], state: Supervision, *, error: str | None) -> Outcome:
+    """succeeded only when every container ended well; otherwise the first reason that applies."""
+    codes: dict[str, int | None] = {}
+    failures = []
+    oom = []
+    for item in placed:
+        attrs = item.container.attrs.get("State", {})
+        ended = state.ended.get(item.instance, Ended(status="error"))
+        code = attrs.get("ExitCode") if ended.status == "exited" else None
+        codes[item.instance.key] = code
+        if attrs.get("OOMKilled"):
+            oom.append(item.instance.key)
+        if ended.status == "exited" and not ended.stopped_at_end and code not in (0, None):
+            failures.append(f"{item.instance.key} on {item.node.name} exited with code {code}")
+    if state.cancelled:
+        reason = f"cancelled ({state.cancelled}) before the run finished"
+        return Outcome(status="cancelled", reason=reason, exit_codes=codes)
+    if error is not None:
+        return Outcome(status="error", reason=error, exit_codes=codes, error=error)
+    if state.timed_out:
+        late = [i.key for i, e in state.ended.items() if e.status == "timeout"]
+        reason = f"{', '.join(late)} still ran at the hard timeout and were killed"
+        return Outcome(status="timeout", reason=reason, exit_codes=codes, timed_out=True)
+    if oom:
+        reason = f"{', '.join(oom)} ran out of memory (killed at the memory limit)"
+        return Outcome(status="failed", reason=reason, exit_codes=codes)
+    if failures:
+        return Outcome(status="failed", reason="; ".join(failures), exit_codes=codes)
+    reason = "every container ended with exit code 0 or at the end of the duration"
+    return Outcome(status="succeeded", reason=reason, exit_codes=codes)
+
+
+def reproduce_command(plan: RunPlan, *, testbed_file: str | None) -> str:
+    """The command that runs exactly this point of the matrix again."""
+    words = ["radiops", "run", f"experiments/{plan.experiment.name}"]
+    fixed = {**plan.matrix_point, **plan.overrides}
+    for name in sorted(fixed):
+        words += ["--set", f"{name}={scalar_text(fixed[name])}"]
+    if testbed_file:
+        words += ["--testbed", testbed_file]
+    return shlex.join(words)
+
+
+def engine_facts(url: str, info: Mapping[str, Any], version: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "url": url,
+        "id": info.get("ID", ""),
+        "name": info.get("Name", ""),
+        "arch": info.get("Architecture", ""),
+        "os": info.get("OperatingSystem", ""),
+        "kernel": info.get("KernelVersion", ""),
+        "docker_version": info.get("ServerVersion", ""),
+        "api_version": version.get("ApiVersion", ""),
+        "cpus": int(info.get("NCPU", 0)),
+        "memory_bytes": int(info.get("MemTotal", 0)),
+    }
+
+
+def build_manifest(
+    *,
+    run_id: str,
+    plan: RunPlan,
+    scenario_path: str,
+    scenario_sha256: str,
+    code: CodeInfo,
+    trigger_kind: str,
+    actor: str,
+    images: Sequence[ImageRecord],
+    inputs: Sequence[Mapping[str, Any]],
+    placed: Sequence[Placed],
+    engines: Mapping[str, Mapping[str, Any]],
+    state: Supervision,
+    queued: datetime,
+    outcome: Outcome,
+    outputs: Sequence[Mapping[str, Any]],
+    logs: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, float],
+    testbed_name: str,
+    testbed_file: str | None,
+) -> dict[str, Any]:
+    """The manifest as a JSON-ready dict (checked against the schema by ``write_manifest``)."""
+    finished = state.finished or queued
+    started = state.started
+    by_instance = {item.instance: item for item in placed}
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "experiment": {
+            "name": plan.experiment.name,
+            "title": plan.experiment.title,
+            "scenario_path": scenario_path,
+            "scenario_sha256": scenario_sha256,
+            "matrix_point": dict(plan.matrix_point),
+        },
+        "code": {
+            "repository": code.repository,
+            "commit": code.commit,
+            "branch": code.branch,
+            "pull_request": None,
+            "dirty": code.dirty,
+        },
+        "images": [_image(record) for record in images],
+        "parameters": dict(plan.parameters),
+        "seeds": {},
+        "inputs": list(inputs),
+        "placements": [
+            _placement(plan, item, engines[item.node.engine]) for item in by_instance.values()
+        ],
+        "radios_simulated": all(
+            radio.simulated for item in placed for radio in item.node.radios
+        ),  # True too when no radio was used: nothing real was on the air
+        "trigger": {
+            "kind": trigger_kind,
+            "actor": actor,
+            "author": {"name": code.author_name, "email": code.author_email}
+            if code.commit
+            else None,
+            "commit_message": code.commit_message,
+            "pull_request_title": None,
+        },
+        "timing": {
+            "queued": timestamp(queued),
+            "started": timestamp(started),
+            "finished": timestamp(finished),
+            "duration_s": round((finished - started).total_seconds(), 3) if started else None,
+        },
+        "containers": [_container(item, state.ended.get(item.instance)) for item in placed],
+        "outcome": {
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "exit_codes": dict(outcome.exit_codes),
+            "timed_out": outcome.timed_out,
+            "error": outcome.error,
+        },
+        "outputs": list(outputs),
+        "metrics": dict(metrics),
+        "logs": list(logs),
+        "runner": {
+            "version": __version__,
+            "python": platform.python_version(),
+            "host": _hostname(),
+            "platform": platform.platform(),
+        },
+        "reproduce": {
+            "command": reproduce_command(plan, testbed_file=testbed_file),
+            "testbed": testbed_name,
+        },
+    }
+    return manifest
+
+
+def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    """Write ``manifest.json`` atomically.
+
+    A manifest the schema refuses is a bug: it is kept as manifest.invalid.json
+    (nothing the run produced is lost) and ManifestInvalid is raised.
+    """
+    text = json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    problems = data_errors(json.loads(text), "manifest")
+    target = run_dir / (MANIFEST if not problems else "manifest.invalid.json")
+    temporary = run_dir / f".{target.name}.tmp"
+    with temporary.open("w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(target)
+    if problems:
+        raise ManifestInvalid(
+            f"the run's manifest does not match schemas/manifest.schema.json (kept as {target}): "
+            + "; ".join(problems[:5])
+        )
+    return target
+
+
+def file_facts(path: Path, *, shown: str) -> dict[str, Any]:
+    """path, sha256 and size of a repository file (an input)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"path": shown, "sha256": digest.hexdigest(), "size": size}
+
+
+def _image(record: ImageRecord) -> dict[str, Any]:
+    return {
+        "role": record.role,
+        "image": record.image,
+        "ref": record.ref,
+        "digest": record.digest,
+        "image_id": record.image_id,
+        "built": record.built,
+        "dockerfile_sha256": record.dockerfile_sha256,
+        "context_sha256": record.context_sha256,
+        "base_image": dict(record.base_image) if record.base_image else None,
+    }
+
+
+def _placement(plan: RunPlan, item: Placed, engine: Mapping[str, Any]) -> dict[str, Any]:
+    role = plan.experiment.roles[item.instance.role]
+    radio = radio_for(role, item.node) if role.radio is not None else None
+    return {
+        "role": item.instance.role,
+        "index": item.instance.index,
+        "node": item.node.name,
+        "engine": dict(engine),
+        "radio": {"type": radio.type, "serial": radio.serial, "simulated": radio.simulated}
+        if radio
+        else None,
+        "devices": list(radio.devices) if radio else [],
+    }
+
+
+def _container(item: Placed, ended: Ended | None) -> dict[str, Any]:
+    state = item.container.attrs.get("State", {})
+    status = ended.status if ended else "error"
+    return {
+        "role": item.instance.role,
+        "index": item.instance.index,
+        "node": item.node.name,
+        "container_id": item.container.id,
+        "image_digest": item.image_id,
+        "command": list(item.command),
+        "started": _docker_time(state.get("StartedAt")),
+        "finished": _docker_time(state.get("FinishedAt")),
+        "exit_code": state.get("ExitCode") if status == "exited" else None,
+        "oom_killed": bool(state.get("OOMKilled")),
+        "status": status,
+        "resources": None,
+    }
+
+
+def _docker_time(text: str | None) -> str | None:
+    # Docker gives nanoseconds and "0001-01-01T00:00:00Z" for never
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, rest = text.partition(".")
+    fraction = (rest.rstrip("Z") + "000")[:3] if rest else "000"
+    return f"{head.rstrip('Z')}.{fraction}Z"
+
+
+def _hostname() -> str:
+    name = socket.gethostname().split(".")[0] or "localhost"
+    return "".join(c if c.isalnum() or c == "-" else "-" for c in name).strip("-") or "localhost"
