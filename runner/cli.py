@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -64,6 +66,76 @@ def _parser() -> argparse.ArgumentParser:
         help="use this image (images/<dir> or a registry reference) instead of making one",
     )
     new.add_argument("--title", help="a one-line title (default: from the name)")
+
+    run = commands.add_parser(
+        "run",
+        help="run an experiment on the testbed",
+        description="Run every point of the experiment's matrix on the testbed (testbed.yaml, "
+        "or the local default testbed when absent) and write one manifest per run under "
+        "experiments/NAME/runs/. Exits 0 when every run succeeded.",
+    )
+    run.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="e.g. experiments/hello")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter (replaces its matrix sweep); repeatable",
+    )
+    run.add_argument("--testbed", type=Path, metavar="FILE", help="use this inventory instead")
+    run.add_argument(
+        "--node",
+        dest="nodes",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only use this node; repeatable",
+    )
+    run.add_argument(
+        "--strict", action="store_true", help="refuse registry images not pinned by digest"
+    )
+    run.add_argument(
+        "--wait",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long to wait for busy nodes (default 3600)",
+    )
+
+    images = commands.add_parser(
+        "images",
+        help="build and push the repository's images, keep images.lock",
+        description="Build images/<dir> build contexts (skipped when unchanged), push them to "
+        "the testbed's registry and record their digests in images.lock.",
+    )
+    actions = images.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    for action, text in (
+        ("build", "build the images (default: all of images/)"),
+        ("push", "build if needed, push to the testbed registry, update images.lock"),
+    ):
+        sub = actions.add_parser(action, help=text, description=text)
+        sub.add_argument("paths", nargs="*", metavar="IMAGE", help="e.g. images/hello")
+        sub.add_argument("--engine", metavar="URL", help="Docker engine (default: the local one)")
+        if action == "push":
+            sub.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    lock = actions.add_parser(
+        "lock",
+        help="check images.lock against the build contexts",
+        description="Drop entries of images that no longer exist; with --check, fail when an "
+        "entry is stale (the context changed since it was pushed).",
+    )
+    lock.add_argument("--check", action="store_true", help="exit 1 when images.lock is stale")
+
+    pin = commands.add_parser(
+        "pin",
+        help="rewrite registry image references in scenarios to @sha256 digests",
+        description="Resolve every role image given as a mutable registry tag to its digest "
+        "and rewrite it in place, keeping the rest of the file byte for byte.",
+    )
+    pin.add_argument("paths", nargs="*", metavar="PATH", help="scenarios (default: all)")
+    pin.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
     return parser
 
 
@@ -76,7 +148,7 @@ def _run(argv: Sequence[str]) -> int:
         summary = validate(args.paths, cwd=cwd)
         print(
             f"valid: {summary.experiments} experiment(s), {summary.images} image directory(ies), "
-            f"testbed: {summary.testbed}"
+            f"{summary.manifests} manifest(s), testbed: {summary.testbed}"
         )
         return 0
     if args.command == "new":
@@ -87,7 +159,65 @@ def _run(argv: Sequence[str]) -> int:
             print(f"created {path}")
         print(f"next: edit {created.scenario}, then run 'radiops validate {created.directory}'")
         return 0
+    if args.command == "run":
+        return _run_command(args, cwd)
+    if args.command == "images":
+        from runner.commands import images
+
+        if args.action == "build":
+            images.images_build(args.paths, cwd=cwd, engine=args.engine)
+        elif args.action == "push":
+            images.images_push(args.paths, cwd=cwd, testbed_file=args.testbed, engine=args.engine)
+        else:
+            images.images_lock(cwd=cwd, check=args.check)
+        return 0
+    if args.command == "pin":
+        from runner.commands.pin import pin
+
+        changes = pin(args.paths, cwd=cwd, testbed_file=args.testbed)
+        for change in changes:
+            print(change)
+        print(f"pinned {len(changes)} reference(s)" if changes else "every reference is pinned")
+        return 0
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _run_command(args: argparse.Namespace, cwd: Path) -> int:
+    from runner.commands.run import run
+    from runner.report import LineReporter
+
+    cancel = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # only set a flag: the run threads stop their containers and record the run
+        received.append(signum)
+        cancel.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        results = run(
+            args.experiment,
+            cwd=cwd,
+            sets=args.sets,
+            testbed_file=args.testbed,
+            node_names=args.nodes,
+            strict=args.strict,
+            reporter=LineReporter(),
+            cancel=cancel,
+            wait_s=args.wait,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for result in results:
+        print(f"{result.run_id} {result.status} {os.path.relpath(result.run_dir, cwd)}")
+    failed = [r for r in results if r.status != "succeeded"]
+    for result in failed:
+        print(f"radiops: run {result.run_id} {result.status}: {result.reason}", file=sys.stderr)
+    if received:
+        return 128 + received[0]
+    return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -167,6 +167,9 @@ def container_options(
         "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
         "devices": devices or None,
         "ipc_mode": "private",
+        # an init as PID 1 passes the end-of-duration SIGTERM on (a shell as PID 1
+        # ignores it) and reaps zombies
+        "init": True,
     }
     if limits.cpus is not None:
         options["nano_cpus"] = int(limits.cpus * 1e9)
@@ -253,12 +256,13 @@ def supervise(
     duration_s: float,
     timeout_s: float,
     on_event: Callable[[str], None] = lambda _: None,
+    cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Supervision:
     """Start all containers together; stop them at the duration, kill them at the timeout.
 
-    Raises Cancelled (from a signal handler) through to the caller, which
-    must then call ``stop_all`` and record the run as cancelled.
+    Raises Cancelled as soon as ``cancel`` is set (by a signal handler); the
+    caller must then call ``stop_all`` and record the run as cancelled.
     """
     state = Supervision()
     state.started = datetime.now(UTC)
@@ -269,6 +273,8 @@ def supervise(
     running = {item.instance: item for item in placed}
     stopping: set[Instance] = set()
     while running:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the runner was asked to stop")
         elapsed = clock() - begin
         for instance, item in list(running.items()):
             item.container.reload()

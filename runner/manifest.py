@@ -18,6 +18,7 @@ from runner import __version__
 from runner.errors import FatalError
 from runner.execute import Ended, Placed, Supervision, radio_for, scalar_text
 from runner.gitinfo import CodeInfo
+from runner.loader import Read, read_checked
 from runner.plan import RunPlan
 from runner.schemas import data_errors
 
@@ -51,6 +52,18 @@ class ManifestInvalid(FatalError):
     """The runner produced a manifest its own schema refuses: a bug, reported as such."""
 
     exit_code = 70
+
+
+def read_manifest(path: Path, *, display: str | None = None) -> Read[dict[str, Any]]:
+    """A manifest checked against its schema (JSON is YAML: errors get line and column)."""
+    return read_checked(
+        path,
+        display=display,
+        schema="manifest",
+        not_a_mapping="a manifest must be a JSON object",
+        semantic=lambda _document: [],
+        build=dict,
+    )
 
 
 def timestamp(moment: datetime | None) -> str | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from runner.checks import image_dir_problems, scenario_problems
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, read_experiment
+from runner.manifest import MANIFEST, read_manifest
 from runner.problems import Problem, ProblemsFound
 from runner.repo import IMAGES, Repository, find_repository
 from runner.testbed import TESTBED_FILE, Testbed, local_default, read_testbed
@@ -24,6 +25,7 @@ class _Targets:
 class Summary:
     experiments: int
     images: int
+    manifests: int
     testbed: str
 
 
@@ -42,7 +44,7 @@ def validate(paths: Sequence[Path], *, cwd: Path) -> Summary:
         _collect(absolute, repo, targets.setdefault(repo.root, _Targets()), shown=path)
 
     problems: list[Problem] = []
-    experiments = images = 0
+    experiments = images = manifests = 0
     testbed_names = []
     for root, wanted in sorted(targets.items()):
         repo = Repository(root=root)
@@ -50,13 +52,21 @@ def validate(paths: Sequence[Path], *, cwd: Path) -> Summary:
         testbed_names.append(testbed_name)
         for scenario in sorted(wanted.scenarios):
             problems += _scenario(scenario, repo, testbed, testbed_name, cwd)
+            for manifest in sorted(scenario.parent.glob(f"runs/*/{MANIFEST}")):
+                problems += _manifest(manifest, repo, cwd)
+                manifests += 1
         for context in sorted(wanted.images):
             problems += image_dir_problems(context, repo, display=repo.display(context, cwd=cwd))
         experiments += len(wanted.scenarios)
         images += len(wanted.images)
     if problems:
         raise ProblemsFound(problems)
-    return Summary(experiments=experiments, images=images, testbed=", ".join(testbed_names))
+    return Summary(
+        experiments=experiments,
+        images=images,
+        manifests=manifests,
+        testbed=", ".join(testbed_names),
+    )
 
 
 def _collect(path: Path, repo: Repository, into: _Targets, *, shown: Path) -> None:
@@ -112,4 +122,12 @@ def _scenario(
         problems += scenario_problems(
             document, repo=repo, testbed=testbed, testbed_name=testbed_name
         )
+    return problems
+
+
+def _manifest(path: Path, repo: Repository, cwd: Path) -> list[Problem]:
+    shown = repo.display(path, cwd=cwd)
+    if not repo.contains(path):
+        return [Problem(file=shown, message="is a link that leads outside the repository")]
+    _, _, problems = read_manifest(path, display=shown)
     return problems

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,3 +43,49 @@ def scenario_in(example_repo: Path) -> Callable[[str, str], Path]:
         return add_scenario(example_repo, name, text)
 
     return add
+
+
+TOOLS_DOCKERFILE = "FROM debian:bookworm-slim\n"
+
+
+def make_run_repo(where: Path, *, testbed: str | None = None) -> Path:
+    """A real git repository to run experiments from: images/hello, images/tools
+    (plain Debian: scenarios give it shell commands), an optional testbed.yaml."""
+    repo = where / "runrepo"
+    (repo / "experiments").mkdir(parents=True)
+    shutil.copytree(PROJECT / "images" / "hello", repo / "images" / "hello")
+    (repo / "images" / "tools").mkdir()
+    (repo / "images" / "tools" / "Dockerfile").write_text(TOOLS_DOCKERFILE)
+    (repo / ".gitignore").write_text(".radiops/\n")
+    if testbed is not None:
+        (repo / "testbed.yaml").write_text(testbed)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "a repository to run experiments from")
+    return repo
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-c", "user.name=Test Author", "-c", "user.email=author@example.org", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def shell_scenario(name: str, *, script: str, duration: str = "30s", extra: str = "") -> str:
+    """A one-role scenario running ``script`` with sh in images/tools."""
+    quoted = script.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        f"name: {name}\ndescription: test\nduration: {duration}\n{extra}"
+        f'roles:\n  main:\n    image: images/tools\n    command: [sh, -c, "{quoted}"]\n'
+    )

@@ -1,0 +1,234 @@
+"""``radiops run EXPERIMENT``: run every point of its matrix on the testbed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from runner import images as image_ops
+from runner.capture import ArtifactStore
+from runner.commands.validate import validate
+from runner.engines import connect, scrub
+from runner.errors import InvalidInput, UsageError
+from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
+from runner.gitinfo import code_info, current_user
+from runner.manifest import ImageRecord, engine_facts, file_facts
+from runner.plan import expand, parse_overrides
+from runner.problems import ProblemsFound
+from runner.repo import Repository, find_repository
+from runner.report import Reporter
+from runner.runs import NodeBook, RunContext, RunResult, execute_run
+from runner.schedule import restrict, unplaceable_reason
+from runner.testbed import Node, Testbed, load_testbed, read_testbed
+
+DEFAULT_STORE = Path(".radiops") / "artifacts"
+DEFAULT_INLINE_MAX = 1 << 20
+DEFAULT_WAIT_S = 3600.0
+LOCAL_ENGINE = "unix:///var/run/docker.sock"
+
+
+def run(
+    target: Path,
+    *,
+    cwd: Path,
+    sets: Sequence[str] = (),
+    testbed_file: Path | None = None,
+    node_names: Sequence[str] = (),
+    strict: bool = False,
+    reporter: Reporter,
+    cancel: threading.Event,
+    wait_s: float = DEFAULT_WAIT_S,
+    live_logs: bool = True,
+) -> list[RunResult]:
+    """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
+    scenario = _scenario(target, cwd)
+    repo = find_repository(scenario.parent)
+    validate([scenario], cwd=cwd)
+    experiment = load_experiment(scenario)
+    testbed, testbed_shown = _testbed(repo, testbed_file, cwd)
+    unknown = [name for name in node_names if name not in testbed.nodes]
+    if unknown:
+        raise UsageError(
+            f"--node {', '.join(unknown)}: not a node of {testbed_shown} "
+            f"(nodes: {', '.join(testbed.nodes)})"
+        )
+    nodes = restrict(testbed.nodes, node_names)
+    plans = expand(experiment, parse_overrides(sets, experiment))
+    for plan in plans:
+        reason = unplaceable_reason(plan, nodes)
+        if reason:
+            raise InvalidInput(f"{experiment.name} cannot run on {testbed_shown}: {reason}")
+
+    clients = {url: connect(node) for url, node in _by_engine(nodes).items()}
+    try:
+        engines = {
+            url: engine_facts(scrub(url), client.info(), client.version())
+            for url, client in clients.items()
+        }
+        image_ids, records = _prepare_images(
+            experiment, repo, testbed, clients, strict=strict, reporter=reporter
+        )
+        code = code_info(repo.root)
+        context = RunContext(
+            repo_root=repo.root,
+            scenario_path=scenario.relative_to(repo.root).as_posix(),
+            scenario_sha256=file_facts(scenario, shown="")["sha256"],
+            code=code,
+            actor=current_user(),
+            trigger_kind="manual",
+            nodes=nodes,
+            clients=clients,
+            engines=engines,
+            images=image_ids,
+            image_records=records,
+            inputs=[file_facts(repo.root / p, shown=p) for p in experiment.inputs],
+            store=ArtifactStore(
+                testbed.artifacts.path if testbed.artifacts else repo.root / DEFAULT_STORE
+            ),
+            inline_max=testbed.artifacts.inline_max_bytes
+            if testbed.artifacts
+            else DEFAULT_INLINE_MAX,
+            testbed_name=testbed_shown,
+            testbed_file=None if testbed.is_local_default else testbed_shown,
+            reporter=reporter,
+            cancel=cancel,
+            wait_s=wait_s,
+            live_logs=live_logs,
+        )
+        return _run_all(plans, context)
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+def _run_all(plans: Sequence[Any], context: RunContext) -> list[RunResult]:
+    book = NodeBook()
+    workers = max(1, min(len(plans), len(context.nodes)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run") as pool:
+        futures = [pool.submit(execute_run, plan, context, book) for plan in plans]
+        pending = set(futures)
+        while pending:
+            # short waits keep the main thread free to take signals
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    context.cancel.set()  # a bug in one run stops the others cleanly
+        return [future.result() for future in futures]
+
+
+def _scenario(target: Path, cwd: Path) -> Path:
+    path = target if target.is_absolute() else cwd / target
+    if path.is_dir():
+        path = path / SCENARIO_FILE
+    if not path.is_file():
+        hint = cwd / "experiments" / str(target) / SCENARIO_FILE
+        if hint.is_file():
+            return hint
+        raise UsageError(
+            f"{target}: no experiment here; give its directory, e.g. experiments/hello"
+        )
+    return path
+
+
+def _testbed(repo: Repository, testbed_file: Path | None, cwd: Path) -> tuple[Testbed, str]:
+    if testbed_file is None:
+        testbed = load_testbed(repo.root)
+        shown = "the local default testbed" if testbed.is_local_default else "testbed.yaml"
+        return testbed, shown
+    path = testbed_file if testbed_file.is_absolute() else cwd / testbed_file
+    if not path.is_file():
+        raise UsageError(f"--testbed {testbed_file}: no such file")
+    _, loaded, problems = read_testbed(path, display=str(testbed_file))
+    if loaded is None:
+        raise ProblemsFound(problems)
+    return loaded, str(testbed_file)
+
+
+def _by_engine(nodes: Sequence[Node]) -> dict[str, Node]:
+    engines: dict[str, Node] = {}
+    for node in nodes:
+        engines.setdefault(node.engine, node)
+    return engines
+
+
+def _prepare_images(
+    experiment: Experiment,
+    repo: Repository,
+    testbed: Testbed,
+    clients: dict[str, docker.DockerClient],
+    *,
+    strict: bool,
+    reporter: Reporter,
+) -> tuple[dict[tuple[str, str], str], list[ImageRecord]]:
+    """The image ID each role runs on each engine, and what the manifest says of it.
+
+    A repository image is built where it runs: without a registry, on every
+    engine (the ID is recorded, no digest); with one, once, then pushed and
+    pulled by digest everywhere. A registry reference is pulled by digest
+    (strict mode refuses a mutable tag).
+    """
+    say = reporter.line
+    ids: dict[tuple[str, str], str] = {}
+    records: list[ImageRecord] = []
+    for role_name, role in experiment.roles.items():
+        image = role.image
+        record: ImageRecord | None = None
+        if is_image_path(image):
+            if testbed.registry is not None:
+                # build once where the runner is, push, pull by digest on every node
+                builder = clients.get(LOCAL_ENGINE) or next(iter(clients.values()))
+                built = image_ops.build(builder, repo, image, progress=say)
+                ref = image_ops.push(builder, built, testbed.registry, progress=say)
+                digest: str | None = ref.split("@", 1)[1]
+                for url, client in clients.items():
+                    ids[(role_name, url)] = image_ops.pull_pinned(client, ref, progress=say)
+            else:
+                # no registry: build on every engine (same context, recorded by its hash)
+                for url, client in clients.items():
+                    built = image_ops.build(client, repo, image, progress=say)
+                    ids[(role_name, url)] = built.image_id
+                ref, digest = built.local_ref, None
+            record = ImageRecord(
+                role=role_name,
+                image=image,
+                ref=ref,
+                digest=digest,
+                image_id=ids[(role_name, next(iter(clients)))],
+                built=built.built,
+                dockerfile_sha256=built.dockerfile_sha256,
+                context_sha256=built.context_sha256,
+                base_image=_base(built),
+            )
+        else:
+            if strict:
+                image_ops.require_pinned(image)
+            for url, client in clients.items():
+                image_id = image_ops.pull_pinned(client, image, progress=say)
+                ids[(role_name, url)] = image_id
+                record = record or ImageRecord(
+                    role=role_name,
+                    image=image,
+                    ref=image,
+                    digest=image.split("@", 1)[1] if "@" in image else None,
+                    image_id=image_id,
+                    built=False,
+                    dockerfile_sha256=None,
+                    context_sha256=None,
+                    base_image=None,
+                )
+        assert record is not None
+        records.append(record)
+    return ids, records
+
+
+def _base(built: image_ops.BuiltImage) -> dict[str, str | None] | None:
+    """The manifest's base_image: FROM reference and what it resolved to (digest, else ID)."""
+    base = built.base_image
+    if base is None or not (base.digest or base.image_id):
+        return None
+    return {"ref": base.ref, "digest": base.digest or base.image_id}

@@ -1,0 +1,678 @@
+"""Images: built from ``images/<dir>``, pushed to the testbed registry, pulled by digest.
+
+A build context is identified by a content hash (:func:`context_sha256`), so
+an unchanged context is never built twice on an engine: the image is found by
+its local tag ``radiops/<dir>:ctx-<12 hex>`` and the full hash in its label.
+Pushing gives a registry digest; any engine then gets exactly that image with
+:func:`pull_pinned`. ``images.lock`` records, per image, the context hash and
+the pinned reference it was pushed as.
+
+Build contexts come from pull requests: they are refused when a link leads
+out of them, and only what was hashed is sent to the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import tarfile
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.images import Image
+from docker.utils.build import PatternMatcher
+
+from runner.errors import EnvironmentProblem, InvalidInput, UsageError
+from runner.repo import IMAGES, Repository
+from runner.testbed import Registry
+
+LABEL_CONTEXT = "org.radiops.context-sha256"
+LABEL_IMAGE = "org.radiops.image"
+LOCAL_NAMESPACE = "radiops"  # local tags radiops/<dir>:ctx-<hex>; never pulled
+LOCK_FILE = "images.lock"
+BUILD_TIMEOUT_S = 3600  # a quiet RUN step must not trip the client's read timeout
+LOG_TAIL = 12
+
+Progress = Callable[[str], None]
+
+_FORMAT = b"radiops-context-v1\n"  # change when the hashed fields change
+_CHUNK = 1 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_PINNED = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+_STEP = re.compile(r"^Step \d+/\d+ : ")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class ContextRefused(InvalidInput):
+    """A build context holds something that must not be sent to an engine."""
+
+
+class BuildFailed(InvalidInput):
+    """A Dockerfile step failed: the message names the step and ends the log."""
+
+
+class RegistryProblem(EnvironmentProblem):
+    """A push or pull failed, or an engine's image is not the one asked for."""
+
+
+class UnpinnedImage(InvalidInput):
+    """A registry reference with a mutable tag where a digest is required."""
+
+
+class LockInvalid(InvalidInput):
+    """``images.lock`` cannot be read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseImage:
+    """What the Dockerfile's last stage builds FROM, as found on the building engine."""
+
+    ref: str  # as written after FROM (ARG defaults substituted)
+    image_id: str | None  # on that engine; None when it is not there
+    digest: str | None  # registry digest of the base when the engine knows one
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltImage:
+    """An image of ``images/<dir>`` present on one engine."""
+
+    image: str  # "images/hello"
+    local_ref: str  # "radiops/hello:ctx-0123456789ab"
+    image_id: str  # "sha256:..."
+    context_sha256: str
+    dockerfile_sha256: str
+    base_image: BaseImage | None  # None for FROM scratch
+    built: bool  # False when an earlier build was reused
+
+    @property
+    def name(self) -> str:
+        """The image directory's name: ``hello``."""
+        return self.image.split("/", 1)[1]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockEntry:
+    context_sha256: str
+    digest: str  # pinned reference: "<registry>/<dir>@sha256:<hex>"
+
+
+# -- build contexts -------------------------------------------------------------------
+
+
+def context_sha256(context: Path) -> str:
+    """The content hash of the build context ``context``.
+
+    Covers every regular file and symbolic link the engine would receive
+    (``.dockerignore`` applied with Docker's rules; Dockerfile and
+    .dockerignore always count): per entry, its POSIX path relative to the
+    context, its kind (file, executable file, link) and the sha256 of its
+    content (a link: its target text), in sorted path order. Times, owners
+    and empty directories do not count, so every checkout of one commit gives
+    the same hash. Raises ContextRefused for a link out of the context or a
+    special file.
+    """
+    return _scan(context, None)[0]
+
+
+class _HashingReader:
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+
+def _scan(context: Path, archive: tarfile.TarFile | None) -> tuple[str, dict[str, str]]:
+    """The context's hash and each entry's content hash; adds the entries to ``archive``.
+
+    Hashing while packing means the label names exactly what was sent.
+    """
+    if not context.is_dir():
+        raise UsageError(f"{context}: no such build context directory")
+    total = hashlib.sha256(_FORMAT)
+    contents: dict[str, str] = {}
+    for rel in sorted(_listing(context), key=os.fsencode):
+        try:
+            added = _add(context, rel, archive)
+        except OSError as exc:
+            raise ContextRefused(f"{context}: cannot read {rel}: {exc.strerror or exc}") from None
+        if added is None:
+            continue
+        kind, digest = added
+        contents[rel] = digest.hex()
+        total.update(os.fsencode(rel) + b"\0" + kind.encode() + b"\0" + digest)
+    return total.hexdigest(), contents
+
+
+def _add(context: Path, rel: str, archive: tarfile.TarFile | None) -> tuple[str, bytes] | None:
+    """The kind and content sha256 of one entry (None for a directory); packs it."""
+    full = context / rel
+    mode = full.lstat().st_mode
+    if stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        target = os.readlink(full)  # noqa: PTH115 (the text as stored, not a Path)
+        _check_link(context, rel, target)
+        if archive is not None:
+            info = _tarinfo(rel, 0o777)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+        return "link", hashlib.sha256(os.fsencode(target)).digest()
+    if not stat.S_ISREG(mode):
+        raise ContextRefused(
+            f"{context}: {rel} is not a regular file, directory or link (a device, "
+            "socket or pipe); remove it from the build context"
+        )
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC  # no swap for a link meanwhile
+    with os.fdopen(os.open(full, flags), "rb") as raw:
+        status = os.fstat(raw.fileno())
+        executable = bool(status.st_mode & stat.S_IXUSR)  # what git keeps
+        reader = _HashingReader(raw)
+        if archive is not None:
+            info = _tarinfo(rel, 0o755 if executable else 0o644)
+            info.size = status.st_size
+            archive.addfile(info, reader)
+        else:
+            while reader.read(_CHUNK):
+                pass
+    return ("exec" if executable else "file"), reader.hash.digest()
+
+
+def _listing(context: Path) -> Iterator[str]:
+    patterns: list[str] = []
+    ignore = context / ".dockerignore"
+    if ignore.is_file() and not ignore.is_symlink():
+        lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
+        patterns = [line.strip() for line in lines if line.strip() and line[0] != "#"]
+    # the engine always receives the Dockerfile and .dockerignore (the matcher adds the latter)
+    return PatternMatcher([*patterns, "!Dockerfile"]).walk(str(context))
+
+
+def _check_link(context: Path, rel: str, target: str) -> None:
+    inside = context.resolve()
+    if target.startswith("/") or not (context / rel).resolve().is_relative_to(inside):
+        raise ContextRefused(
+            f"{context}: {rel} is a link to {target}, outside the build context; "
+            "links may only point inside images/<dir>/"
+        )
+
+
+def _tarinfo(name: str, mode: int) -> tarfile.TarInfo:
+    # fixed owner and time: the files in the image depend on the hashed content only
+    info = tarfile.TarInfo(name)
+    info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, 0, "", ""
+    return info
+
+
+def dockerfile_base(text: str) -> str | None:
+    """The image the Dockerfile's last stage builds FROM, following stage names.
+
+    ARG defaults declared before the first FROM are substituted; None for
+    ``FROM scratch`` or when there is no FROM.
+    """
+    args: dict[str, str] = {}
+    stages: dict[str, str] = {}
+    base: str | None = None
+    for instruction in _instructions(text):
+        word, _, rest = instruction.partition(" ")
+        words = rest.split()
+        if word.upper() == "ARG" and base is None and words:
+            name, _, default = words[0].partition("=")
+            args[name] = default.strip("\"'")
+        elif word.upper() == "FROM":
+            words = [w for w in words if not w.startswith("--")]
+            if not words:
+                continue
+            ref = re.sub(
+                r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: args.get(m[1], ""), words[0]
+            )
+            ref = stages.get(ref.lower(), ref)
+            if len(words) >= 3 and words[1].lower() == "as":
+                stages[words[2].lower()] = ref
+            base = ref
+    return None if base is None or base.lower() == "scratch" else base
+
+
+def _instructions(text: str) -> Iterator[str]:
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        yield pending + stripped
+        pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
+# -- build ----------------------------------------------------------------------------
+
+
+def local_reference(name: str, context_hash: str) -> str:
+    """The local tag of the image of ``images/<name>`` with that context hash."""
+    return f"{LOCAL_NAMESPACE}/{name}:ctx-{context_hash[:12]}"
+
+
+def build(
+    client: docker.DockerClient,
+    repo: Repository,
+    image: str,
+    *,
+    progress: Progress,
+    labels: Mapping[str, str] | None = None,
+) -> BuiltImage:
+    """The image of ``image`` ("images/<dir>") on ``client``'s engine, built if needed.
+
+    An image with this context hash is reused when the engine has it under
+    its local tag (a label alone can be forged: any pulled image, or a failed
+    build's intermediate step, may carry one). Otherwise the context is built
+    with the classic builder, host networking, no base image pull; each log
+    line goes to ``progress``. ``labels`` are added to radiops' own.
+    """
+    context, name = _context(repo, image)
+    image = f"{IMAGES}/{name}"  # the label and the lock use one spelling
+    context_hash, contents = _scan(context, None)
+    local_ref = local_reference(name, context_hash)
+    found = _reusable(client, local_ref, context_hash, image)
+    built = found is None
+    if found is None:
+        progress(f"{image}: building {local_ref}")
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                context_hash, contents = _scan(context, tar)
+            archive.seek(0)
+            local_ref = local_reference(name, context_hash)
+            all_labels = {**(labels or {}), LABEL_CONTEXT: context_hash, LABEL_IMAGE: image}
+            image_id = _run_build(client, archive, local_ref, all_labels, image, progress)
+        found = _reusable(client, local_ref, context_hash, image)
+        if found is None or found.id != image_id:
+            raise BuildFailed(f"{image}: the engine did not keep the image it built ({image_id})")
+    else:
+        progress(f"{image}: unchanged, skipped ({local_ref}, {found.id})")
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+    return BuiltImage(
+        image=image,
+        local_ref=local_ref,
+        image_id=str(found.id),
+        context_sha256=context_hash,
+        dockerfile_sha256=contents["Dockerfile"],
+        base_image=_base_image(client, dockerfile_base(dockerfile)),
+        built=built,
+    )
+
+
+def _context(repo: Repository, image: str) -> tuple[Path, str]:
+    parts = image.rstrip("/").split("/")
+    if len(parts) != 2 or parts[0] != IMAGES or parts[1] in ("", ".", ".."):
+        raise UsageError(f"{image}: not an image directory of the form images/<dir>")
+    context = repo.root / IMAGES / parts[1]
+    if not context.is_dir():
+        raise UsageError(f"{image}: no such image directory in {repo.root}")
+    if not repo.contains(context):
+        raise ContextRefused(f"{image} is a link that leads outside the repository")
+    dockerfile = context / "Dockerfile"
+    if dockerfile.is_symlink() or not dockerfile.is_file():
+        raise ContextRefused(f"{image}/Dockerfile is missing or not a regular file")
+    return context, parts[1]
+
+
+def _reusable(
+    client: docker.DockerClient, local_ref: str, context_hash: str, image: str
+) -> Image | None:
+    try:
+        found = client.images.get(local_ref)
+    except docker.errors.ImageNotFound:
+        return None
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise EnvironmentProblem(f"{image}: the engine did not answer: {exc}") from None
+    labels = found.labels or {}
+    if labels.get(LABEL_CONTEXT) == context_hash and labels.get(LABEL_IMAGE) == image:
+        return found
+    return None
+
+
+def _run_build(
+    client: docker.DockerClient,
+    archive: IO[bytes],
+    local_ref: str,
+    labels: dict[str, str],
+    image: str,
+    progress: Progress,
+) -> str:
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    step: str | None = None
+    image_id: str | None = None
+    pending = ""
+
+    def emit(line: str) -> None:
+        nonlocal step
+        line = printable(line.rstrip("\r"))
+        if _STEP.match(line):
+            step = line
+        tail.append(line)
+        progress(line)
+
+    def failed(message: str) -> BuildFailed:
+        log = "\n".join(f"  | {line}" for line in tail) or "  (no output)"
+        return BuildFailed(
+            f"{image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
+            f"  {printable(message.strip())}\n"
+            f"last lines of the build log:\n{log}"
+        )
+
+    try:
+        stream = client.api.build(
+            fileobj=archive,
+            custom_context=True,
+            tag=local_ref,
+            labels=labels,
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            decode=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
+        for chunk in stream:
+            if "stream" in chunk:
+                pending += str(chunk["stream"])
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    emit(line)
+            elif "error" in chunk:
+                if pending:
+                    emit(pending)
+                raise failed(str(chunk.get("error")))
+            elif "status" in chunk and not chunk.get("progressDetail"):
+                emit(" ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
+            elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
+                image_id = str(chunk["aux"]["ID"])
+    except docker.errors.APIError as exc:
+        raise failed(str(exc.explanation or exc)) from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(
+            f"{image}: the engine stopped answering the build: {exc}"
+        ) from None
+    if pending:
+        emit(pending)
+    if image_id is None:
+        raise failed("the engine reported no image")
+    return image_id
+
+
+def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | None:
+    if ref is None:
+        return None
+    try:
+        found = client.images.get(ref)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return BaseImage(ref=ref, image_id=None, digest=_digest_of(ref))
+    name = ref.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    digests = _digests(found.attrs, name)
+    return BaseImage(
+        ref=ref,
+        image_id=found.id,
+        digest=_digest_of(ref) or (digests[0] if len(digests) == 1 else None),
+    )
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped: build output is not trusted with a terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+# -- registry -------------------------------------------------------------------------
+
+
+def is_pinned(ref: str) -> bool:
+    """True for a registry reference pinned by digest: ``name[:tag]@sha256:<64 hex>``."""
+    return _PINNED.match(ref) is not None
+
+
+def require_pinned(ref: str) -> None:
+    """Raise UnpinnedImage unless ``ref`` is pinned (``images/<dir>`` pass: see images.lock)."""
+    if ref.startswith(f"{IMAGES}/") or is_pinned(ref):
+        return
+    raise UnpinnedImage(
+        f"{ref}: a mutable tag is refused in strict mode: it may name another image "
+        "tomorrow, and the run could not be reproduced. Pin it by digest: run "
+        "`radiops pin` to rewrite the scenario with name@sha256:<digest>"
+    )
+
+
+def push(
+    client: docker.DockerClient, built: BuiltImage, registry: Registry, *, progress: Progress
+) -> str:
+    """Push ``built`` to ``registry``; the pinned reference ``<registry>/<dir>@sha256:<hex>``."""
+    repository = f"{registry.address}/{built.name}"
+    tag = f"ctx-{built.context_sha256[:12]}"
+    digest: str | None = None
+    try:
+        client.api.tag(built.image_id, repository, tag)
+        for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise RegistryProblem(_push_error(repository, tag, str(chunk["error"]), registry))
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+                digest = aux["Digest"]
+            if "status" in chunk and not chunk.get("progressDetail"):
+                progress(printable(" ".join(str(chunk[k]) for k in ("id", "status") if k in chunk)))
+        pins = _digests(client.images.get(built.image_id).attrs, repository)
+    except docker.errors.APIError as exc:
+        message = str(exc.explanation or exc)
+        raise RegistryProblem(_push_error(repository, tag, message, registry)) from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(
+            f"pushing {repository}: the engine stopped answering: {exc}"
+        ) from None
+    if digest is None and len(pins) == 1:
+        digest = pins[0]
+    if digest is None or digest not in pins:
+        raise RegistryProblem(
+            f"pushed {repository}:{tag}, but the engine reports the digest {digest} "
+            f"and knows {pins or 'none'} for it"
+        )
+    pinned = f"{repository}@{digest}"
+    progress(f"{built.image}: pushed {pinned}")
+    return pinned
+
+
+def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:
+    text = f"pushing {repository}:{tag} failed: {printable(message)}"
+    if "HTTP response to HTTPS client" in message:
+        text += (
+            f"\n  the engine does not treat {registry.address} as a plain-HTTP registry: add it "
+            'to "insecure-registries" in the engine\'s daemon.json, or serve it over TLS'
+        )
+    return text
+
+
+def pull_pinned(client: docker.DockerClient, ref: str, *, progress: Progress) -> str:
+    """The image ID of ``ref`` on ``client``'s engine, pulled when missing.
+
+    A pinned reference is pulled by digest, and the image is accepted only
+    when the engine lists exactly that digest for it. An unpinned one (allowed
+    outside strict mode) behaves like ``docker run``: the engine's copy if it
+    has one, else a pull of the tag. Names under ``radiops/`` are refused:
+    they are reserved for images built from the repository.
+    """
+    name, digest = _split_pinned(ref)
+    if _familiar(name).split("/", 1)[0] == LOCAL_NAMESPACE:
+        raise UsageError(
+            f"{ref}: the name {LOCAL_NAMESPACE}/ is reserved for images built from "
+            "this repository; use images/<dir> or a registry reference"
+        )
+    wanted = f"{name}@{digest}" if digest else ref
+    try:
+        found = _local(client, wanted)
+        if found is None:
+            progress(f"pulling {wanted}")
+            tag = digest or _tag(ref)
+            for chunk in client.api.pull(name, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    error = printable(str(chunk["error"]))
+                    raise RegistryProblem(f"cannot pull {wanted}: {error}")
+            found = client.images.get(wanted)
+    except docker.errors.APIError as exc:
+        message = printable(str(exc.explanation or exc))
+        raise RegistryProblem(f"cannot pull {wanted}: {message}") from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(f"pulling {wanted}: the engine stopped answering: {exc}") from None
+    if digest is not None:
+        known = _digests(found.attrs, name)
+        if digest not in known:
+            raise RegistryProblem(
+                f"{ref}: the engine's image {found.id} carries the digests {known or 'none'}, "
+                f"not {digest}; refusing to run it"
+            )
+    else:
+        progress(f"{ref}: mutable tag, using image {found.id}")
+    return str(found.id)
+
+
+def _local(client: docker.DockerClient, ref: str) -> Image | None:
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def _split_pinned(ref: str) -> tuple[str, str | None]:
+    """Repository name (without tag) and digest (None when not pinned) of ``ref``."""
+    match = _PINNED.match(ref)
+    name = ref if match is None else match["name"]
+    if ":" in name.rsplit("/", 1)[-1]:  # name:tag@digest: the digest decides
+        name = name.rsplit(":", 1)[0]
+    return name, None if match is None else match["digest"]
+
+
+def _tag(ref: str) -> str:
+    last = ref.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+
+
+def _digest_of(ref: str) -> str | None:
+    return _split_pinned(ref)[1]
+
+
+def _familiar(name: str) -> str:
+    """Docker's short form of a repository name: docker.io/library/debian -> debian."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    return name.removeprefix("library/")
+
+
+def _digests(attrs: Mapping[str, Any], repository: str) -> list[str]:
+    """The digests the engine records for the image under ``repository``."""
+    found = []
+    for pin in attrs.get("RepoDigests") or []:
+        name, _, digest = str(pin).partition("@")
+        if _familiar(name) == _familiar(repository):
+            found.append(digest)
+    return found
+
+
+# -- images.lock ----------------------------------------------------------------------
+
+
+def read_lock(repo: Repository) -> dict[str, LockEntry]:
+    """The entries of ``images.lock`` (empty when there is none); LockInvalid when corrupt."""
+    path = repo.root / LOCK_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LockInvalid(f"{LOCK_FILE}: cannot read it: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LockInvalid(
+            f"{LOCK_FILE}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
+            f"restore it from git, or delete it and run `radiops images push`"
+        ) from None
+    if not isinstance(data, dict):
+        raise LockInvalid(f"{LOCK_FILE}: must be a JSON object of images/<dir> -> entry")
+    entries = {}
+    for image, entry in data.items():
+        if (
+            not re.fullmatch(r"images/[a-z0-9][a-z0-9._-]*", image)
+            or not isinstance(entry, dict)
+            or set(entry) != {"context_sha256", "digest"}
+            or not _HEX64.match(str(entry["context_sha256"]))
+            or not is_pinned(str(entry["digest"]))
+        ):
+            raise LockInvalid(
+                f"{LOCK_FILE}: the entry {json.dumps(image)} must be "
+                '{"context_sha256": "<64 hex>", "digest": "<registry>/<dir>@sha256:<64 hex>"}'
+            )
+        entries[image] = LockEntry(context_sha256=entry["context_sha256"], digest=entry["digest"])
+    return entries
+
+
+def lock_text(entries: Mapping[str, LockEntry]) -> str:
+    """``images.lock`` as written: sorted keys, 2-space indent, a final newline."""
+    data = {
+        image: {"context_sha256": entry.context_sha256, "digest": entry.digest}
+        for image, entry in entries.items()
+    }
+    return json.dumps(data, sort_keys=True, indent=2) + "\n"
+
+
+def update_lock(
+    repo: Repository, entries: Mapping[str, LockEntry], *, remove: Iterable[str] = ()
+) -> bool:
+    """Set ``entries`` (and drop ``remove``) in ``images.lock``; True when the file changed.
+
+    The file is rewritten atomically, and only when its content would differ.
+    """
+    current = read_lock(repo)
+    wanted = {**current, **entries}
+    for image in remove:
+        wanted.pop(image, None)
+    path = repo.root / LOCK_FILE
+    if wanted == current and (path.exists() or not wanted):
+        return False
+    write_atomic(path, lock_text(wanted))
+    return True
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, newlines untouched), keeping its mode.
+
+    A reader sees the old file or the new one, never a part.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(text.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,302 @@
+"""One run, start to end: reserve nodes, execute, capture, write the manifest, release.
+
+Whatever happens (a failing container, a timeout, Ctrl-C, SIGTERM, an engine
+error), the run ends with its containers removed and a manifest that says
+how it ended: a run is never silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
+from runner.errors import EnvironmentProblem, FatalError
+from runner.execute import (
+    OUTPUT_DIR,
+    Cancelled,
+    NodeBusy,
+    Placed,
+    Supervision,
+    create_all,
+    follow_logs,
+    remove_all,
+    stop_all,
+    supervise,
+)
+from runner.gitinfo import CodeInfo
+from runner.manifest import ImageRecord, build_manifest, decide_outcome, write_manifest
+from runner.plan import RunPlan, new_run_id
+from runner.report import Reporter
+from runner.schedule import place
+from runner.testbed import Node
+
+METRICS_MAX_BYTES = 1 << 20
+METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
+RETRY_S = 1.0
+LOG_DRAIN_S = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunContext:
+    """What every run of one ``radiops run`` shares."""
+
+    repo_root: Path
+    scenario_path: str
+    scenario_sha256: str
+    code: CodeInfo
+    actor: str
+    trigger_kind: str
+    nodes: Sequence[Node]
+    clients: Mapping[str, docker.DockerClient]  # by engine URL
+    engines: Mapping[str, Mapping[str, Any]]  # engine facts by engine URL
+    images: Mapping[tuple[str, str], str]  # (role, engine URL) -> image ID
+    image_records: Sequence[ImageRecord]
+    inputs: Sequence[Mapping[str, Any]]
+    store: ArtifactStore
+    inline_max: int
+    testbed_name: str
+    testbed_file: str | None
+    reporter: Reporter
+    cancel: threading.Event
+    wait_s: float
+    live_logs: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    run_id: str
+    status: str
+    reason: str
+    run_dir: Path
+    nodes: tuple[str, ...]
+
+
+@dataclass(kw_only=True)
+class NodeBook:
+    """Nodes this runner's own runs hold, so its threads do not race each other for them."""
+
+    held: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult:
+    queued = datetime.now(UTC)
+    run_id, run_dir = _new_run_dir(plan)
+    say = context.reporter.line
+    point = ", ".join(f"{k}={v}" for k, v in plan.matrix_point.items())
+    say(f"{plan.experiment.name} {run_id}: queued" + (f" ({point})" if point else ""))
+    placed: list[Placed] = []
+    state = Supervision()
+    error: str | None = None
+    try:
+        try:
+            placed = _reserve(plan, run_id, context, book)
+            nodes = ", ".join(f"{p.instance.key}@{p.node.name}" for p in placed)
+            say(f"{plan.experiment.name} {run_id}: running on {nodes}")
+            followers = follow_logs(placed, say) if context.live_logs else []
+            state = supervise(
+                placed,
+                duration_s=plan.experiment.duration_s,
+                timeout_s=plan.experiment.timeout_s,
+                on_event=lambda text: say(f"{plan.experiment.name} {run_id}: {text}"),
+                cancel=context.cancel,
+            )
+            for follower in followers:  # the last lines, before the summary
+                follower.join(timeout=LOG_DRAIN_S)
+        except Cancelled as stop:
+            state.cancelled = str(stop)
+            stop_all(placed, state, reason=str(stop))
+        except (FatalError, docker.errors.DockerException, OSError) as exc:
+            error = str(exc)
+            stop_all(placed, state, reason=error)
+        return _record(plan, context, run_id, run_dir, queued, placed, state, error)
+    finally:
+        failures = remove_all(placed)
+        with book.lock:
+            book.held -= {p.node.name for p in placed}
+        for failure in failures:
+            say(f"{plan.experiment.name} {run_id}: could not remove {failure}")
+
+
+def _new_run_dir(plan: RunPlan) -> tuple[str, Path]:
+    runs = plan.experiment.directory / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    while True:
+        run_id = new_run_id()
+        try:
+            (runs / run_id).mkdir()  # exclusive: two runners never share a run directory
+        except FileExistsError:
+            continue
+        return run_id, runs / run_id
+
+
+def _reserve(plan: RunPlan, run_id: str, context: RunContext, book: NodeBook) -> list[Placed]:
+    deadline = time.monotonic() + context.wait_s
+    refused: set[str] = set()
+    announced: set[str] = set()
+    while True:
+        if context.cancel.is_set():
+            raise Cancelled("the runner was asked to stop while waiting for nodes")
+        with book.lock:
+            placement = place(plan, context.nodes, busy=book.held | refused)
+            if placement is not None:
+                book.held |= {node.name for node in placement.values()}
+        if placement is not None:
+            try:
+                return create_all(plan, run_id, placement, context.clients, context.images)
+            except NodeBusy as busy:
+                with book.lock:
+                    book.held -= {node.name for node in placement.values()}
+                refused |= busy.nodes
+                if busy.nodes - announced:
+                    context.reporter.line(
+                        f"{plan.experiment.name} {run_id}: waiting: {busy} held by another run"
+                    )
+                    announced |= busy.nodes
+                continue
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(
+                f"no free nodes for {plan.experiment.name} within {context.wait_s:.0f}s "
+                f"(busy: {', '.join(sorted(refused | book.held)) or 'none'})"
+            )
+        time.sleep(RETRY_S)
+        refused.clear()  # try the engines again: another runner may have finished
+
+
+def _record(
+    plan: RunPlan,
+    context: RunContext,
+    run_id: str,
+    run_dir: Path,
+    queued: datetime,
+    placed: list[Placed],
+    state: Supervision,
+    error: str | None,
+) -> RunResult:
+    outputs: list[dict[str, Any]] = []
+    logs: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    metrics: dict[str, float] = {}
+    for item in placed:
+        slug = item.instance.slug
+        for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
+            logs.append(
+                {"role": item.instance.role, "index": item.instance.index, **log_fields(log)}
+            )
+        capture = capture_tree(
+            item.container,
+            OUTPUT_DIR,
+            run_dir=run_dir,
+            prefix=f"outputs/{slug}",
+            store=context.store,
+            inline_max=context.inline_max,
+        )
+        warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
+        outputs += [_output(item, captured) for captured in capture.files]
+        if plan.experiment.metrics:
+            found, problem = _metrics(run_dir, capture, plan.experiment.metrics)
+            if problem:
+                warnings.append(f"{item.instance.key}: {problem}")
+            prefix = f"{item.instance.role}.{item.instance.index}." if len(placed) > 1 else ""
+            metrics.update({prefix + name: value for name, value in found.items()})
+    outcome = decide_outcome(placed, state, error=error)
+    manifest = build_manifest(
+        run_id=run_id,
+        plan=plan,
+        scenario_path=context.scenario_path,
+        scenario_sha256=context.scenario_sha256,
+        code=context.code,
+        trigger_kind=context.trigger_kind,
+        actor=context.actor,
+        images=context.image_records,
+        inputs=context.inputs,
+        placed=placed,
+        engines=context.engines,
+        state=state,
+        queued=queued,
+        outcome=outcome,
+        outputs=outputs,
+        logs=logs,
+        metrics=metrics,
+        testbed_name=context.testbed_name,
+        testbed_file=context.testbed_file,
+    )
+    if warnings:
+        manifest["warnings"] = warnings
+    write_manifest(run_dir, manifest)
+    context.reporter.line(f"{plan.experiment.name} {run_id}: {outcome.status}: {outcome.reason}")
+    for warning in warnings:
+        context.reporter.line(f"{plan.experiment.name} {run_id}: warning: {warning}")
+    return RunResult(
+        run_id=run_id,
+        status=outcome.status,
+        reason=outcome.reason,
+        run_dir=run_dir,
+        nodes=tuple(p.node.name for p in placed),
+    )
+
+
+def log_fields(log: Any) -> dict[str, Any]:
+    return {
+        "stream": log.stream,
+        "path": log.path,
+        "size": log.size,
+        "sha256": log.sha256,
+        "truncated": log.truncated,
+        "tail": log.tail,
+    }
+
+
+def _output(item: Placed, captured: Any) -> dict[str, Any]:
+    return {
+        "path": captured.path,
+        "role": item.instance.role,
+        "index": item.instance.index,
+        "size": captured.size,
+        "sha256": captured.sha256,
+        "media_type": captured.media_type,
+        "storage": {"kind": captured.storage_kind, "location": captured.location},
+        "sigmf": None,
+    }
+
+
+def _metrics(run_dir: Path, capture: Capture, name: str) -> tuple[dict[str, float], str | None]:
+    """The container's metrics file, if it wrote one that makes sense."""
+    found = next((f for f in capture.files if f.path == name), None)
+    if found is None:
+        return {}, f"no metrics file {name} was written"
+    if found.storage_kind != "inline" or found.size > METRICS_MAX_BYTES:
+        return {}, f"metrics file {name} is {found.size} bytes; at most {METRICS_MAX_BYTES}"
+    try:
+        data = json.loads((run_dir / found.location).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {}, f"metrics file {name} is not JSON: {exc}"
+    if not isinstance(data, dict):
+        return {}, f"metrics file {name} must hold an object of name: number"
+    good = {
+        k: float(v)
+        for k, v in data.items()
+        if METRIC_NAME.match(k)
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+    }
+    skipped = sorted(repr(k)[:40] for k in data if k not in good)[:10]
+    problem = (
+        f"metrics {', '.join(skipped)} skipped: a metric is a name (letters, digits, '_', '.', "
+        "'-') and a finite number"
+        if skipped
+        else None
+    )
+    return good, problem
