@@ -131,7 +131,7 @@ class ArtifactStore:
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="object-")
         tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
+            with os.fdopen(fd, "wb") as out:
                 digest, size = copy_hashed(pieces, out)
                 os.fchmod(out.fileno(), 0o444)
             final = self.path(digest)
@@ -364,8 +364,9 @@ def stream_logs(
 ) -> list[LogFile]:
     """Write the exited container's stdout and stderr to ``run_dir/prefix.stdout|.stderr``.
 
-    Each stream is kept up to ``max_bytes`` (then ``truncated``); its last
-    ``tail_lines`` lines (at most 16384 characters) go to ``tail``.
+    Each stream is kept up to ``max_bytes`` (then ``truncated``) and read to
+    its end in any case: its last ``tail_lines`` lines (at most 16384
+    characters) go to ``tail``.
     """
     require_exited(container)
     if not is_safe_relative(prefix):
@@ -395,10 +396,7 @@ def copy_hashed(pieces: Iterable[Buffer], out: BinaryIO) -> tuple[str, int]:
     size = 0
     for piece in pieces:
         digest.update(piece)
-        view = memoryview(piece).cast("B")
-        size += len(view)
-        while view:
-            view = view[out.write(view) or 0 :]
+        size += out.write(piece)
     return digest.hexdigest(), size
 
 
@@ -554,7 +552,7 @@ def create_inside(base: Path, relative: str, *, what: str) -> Iterator[BinaryIO]
             ) from None
         raise
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out:
+        with os.fdopen(fd, "wb") as out:
             yield out
     except BaseException:
         with suppress(OSError):
@@ -574,40 +572,29 @@ def _write_log(
 ) -> LogFile:
     tail = _Tail()
     digest = hashlib.sha256()
-    size = 0
-    truncated = False
+    size = seen = 0
     chunks = container.logs(
         stdout=stream == "stdout", stderr=stream == "stderr", stream=True, follow=False
     )
     try:
         with create_inside(run_dir, location, what=location) as out:
+            # Read to the end even past max_bytes: the tail is the stream's own
+            # end (where the error usually is), not the end of what was kept.
             for chunk in chunks:
-                if size + len(chunk) > max_bytes:
-                    chunk, truncated = chunk[: max_bytes - size], True
-                digest.update(chunk)
-                out.write(chunk)
                 tail.feed(chunk)
-                size += len(chunk)
-                if truncated:
-                    break
+                kept = chunk[: max(max_bytes - size, 0)]
+                digest.update(kept)
+                out.write(kept)
+                size += len(kept)
+                seen += len(chunk)
     finally:
         chunks.close()
-    if truncated:  # what was kept does not end where the stream does: ask for its end
-        tail = _Tail()
-        ending = container.logs(
-            stdout=stream == "stdout", stderr=stream == "stderr", stream=True, tail=tail_lines
-        )
-        try:
-            for chunk in ending:
-                tail.feed(chunk)
-        finally:
-            ending.close()
     return LogFile(
         stream=stream,
         path=location,
         size=size,
         sha256=digest.hexdigest(),
-        truncated=truncated,
+        truncated=seen > size,
         tail=tail.lines(tail_lines),
     )
 

@@ -136,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     pin.add_argument("paths", nargs="*", metavar="PATH", help="scenarios (default: all)")
     pin.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+
+    attest = commands.add_parser(
+        "attest",
+        help="print a run as an in-toto Statement v1",
+        description="Print the run as an in-toto Statement v1 (subjects: its outputs and logs "
+        "with their sha256; predicate: its manifest), for signing with cosign or in-toto.",
+    )
+    attest.add_argument("run", metavar="RUN", help="a run id, or the run's directory")
     return parser
 
 
@@ -170,6 +178,11 @@ def _run(argv: Sequence[str]) -> int:
             images.images_push(args.paths, cwd=cwd, testbed_file=args.testbed, engine=args.engine)
         else:
             images.images_lock(cwd=cwd, check=args.check)
+        return 0
+    if args.command == "attest":
+        from runner.commands.attest import attest, dumps
+
+        print(dumps(attest(args.run, cwd=cwd)))
         return 0
     if args.command == "pin":
         from runner.commands.pin import pin

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 import re
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from docker.models.containers import Container
 
 from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
 from runner.errors import EnvironmentProblem, FatalError
@@ -45,6 +47,9 @@ METRICS_MAX_BYTES = 1 << 20
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
 RETRY_S = 1.0
 LOG_DRAIN_S = 2.0
+MAX_CHANGE_ROOTS = 100
+GO_MODE_DIR = 1 << 31  # os.ModeDir in the stat Docker sends
+INJECTED = frozenset({"/sbin/docker-init", "/usr/sbin/docker-init"})  # the engine's init
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +209,9 @@ def _record(
         )
         warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
         outputs += [_output(item, captured) for captured in capture.files]
+        changed, refused = _capture_changes(item, run_dir, context)
+        outputs += changed
+        warnings += [f"{item.instance.key}: {message}" for message in refused]
         if plan.experiment.metrics:
             found, problem = _metrics(run_dir, capture, plan.experiment.metrics)
             if problem:
@@ -245,6 +253,66 @@ def _record(
         run_dir=run_dir,
         nodes=tuple(p.node.name for p in placed),
     )
+
+
+def _capture_changes(
+    item: Placed, run_dir: Path, context: RunContext
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Files the container added or changed outside /radiops (CorteXlab's results model)."""
+    outputs: list[dict[str, Any]] = []
+    refused: list[str] = []
+    roots = change_roots(item.container.diff() or [])
+    if len(roots) > MAX_CHANGE_ROOTS:
+        refused.append(
+            f"{len(roots) - MAX_CHANGE_ROOTS} changed paths beyond the first "
+            f"{MAX_CHANGE_ROOTS} were not kept"
+        )
+    for root in roots[:MAX_CHANGE_ROOTS]:
+        base = root if _is_directory(item.container, root) else posixpath.dirname(root)
+        relative_base = base.strip("/")
+        capture = capture_tree(
+            item.container,
+            root,
+            run_dir=run_dir,
+            prefix="/".join(filter(None, ("changes", item.instance.slug, relative_base))),
+            store=context.store,
+            inline_max=context.inline_max,
+        )
+        refused += list(capture.refused)
+        for captured in capture.files:
+            record = _output(item, captured)
+            record["path"] = "/".join(filter(None, (relative_base, captured.path)))
+            record["origin"] = "changed"
+            outputs.append(record)
+    return outputs, refused
+
+
+def change_roots(diff: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fewest paths whose copies hold every change ``docker diff`` reports, nothing else.
+
+    A topmost added path is new with everything under it; a changed path with
+    nothing below it in the diff is a modified file. Changed directories are
+    never copied whole (they hold unchanged files), nor are radiops' own
+    /radiops and the engine's injected init.
+    """
+    added = {str(d["Path"]) for d in diff if d.get("Kind") == 1}
+    changed = {str(d["Path"]) for d in diff if d.get("Kind") == 0}
+    parents = {posixpath.dirname(p) for p in added | changed}
+    roots = {p for p in added if posixpath.dirname(p) not in added}
+    roots |= {p for p in changed if p not in parents}
+    return sorted(p for p in roots if not _injected(p))
+
+
+def _injected(path: str) -> bool:
+    return path in INJECTED or path == "/radiops" or path.startswith("/radiops/")
+
+
+def _is_directory(container: Container, path: str) -> bool:
+    try:
+        _, stat = container.get_archive(path)  # the stream is left unread; only the stat counts
+    except docker.errors.DockerException:
+        return False
+    return bool(stat and int(stat.get("mode", 0)) & GO_MODE_DIR)
 
 
 def log_fields(log: Any) -> dict[str, Any]:

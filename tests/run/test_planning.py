@@ -161,3 +161,24 @@ def test_seed_archive_holds_parameters_and_a_writable_output_dir() -> None:
         data = archive.extractfile(members["radiops/parameters.json"])
         assert data is not None
         assert json.loads(data.read()) == {"gain": 3, "on": True}
+
+
+def test_change_roots_copy_every_change_and_nothing_unchanged() -> None:
+    from runner.runs import change_roots
+
+    diff = [
+        {"Path": "/etc", "Kind": 0},
+        {"Path": "/etc/issue", "Kind": 0},  # a modified file
+        {"Path": "/tmp", "Kind": 0},
+        {"Path": "/tmp/new", "Kind": 1},  # an added tree: copied whole
+        {"Path": "/tmp/new/a", "Kind": 1},
+        {"Path": "/tmp/new/a/b", "Kind": 1},
+        {"Path": "/var/log/gone", "Kind": 2},  # deleted: nothing to copy
+        {"Path": "/usr", "Kind": 0},
+        {"Path": "/usr/sbin", "Kind": 0},
+        {"Path": "/usr/sbin/docker-init", "Kind": 1},  # the engine's, not the experiment's
+        {"Path": "/radiops", "Kind": 1},
+        {"Path": "/radiops/out", "Kind": 1},
+        {"Path": "/newfile", "Kind": 1},
+    ]
+    assert change_roots(diff) == ["/etc/issue", "/newfile", "/tmp/new"]

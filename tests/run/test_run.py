@@ -109,6 +109,23 @@ def test_hello_runs_on_the_local_default_and_its_manifest_validates(
     assert "1 manifest(s)" in checked.stdout
     assert leftovers(testbed.default_engine, "hello") == []
 
+    attested = radiops("attest", data["run_id"], cwd=repo)
+    assert attested.returncode == 0, attested.stderr
+    statement = json.loads(attested.stdout)
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicate"] == data
+    names = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert set(names) == {
+        "hello-0/greeting.txt",
+        "hello-0/metrics.json",
+        "logs/hello-0.stdout",
+        "logs/hello-0.stderr",
+    }
+    for output in data["outputs"]:
+        on_disk = (run_dir / output["storage"]["location"]).read_bytes()
+        name = f"hello-0/{output['path']}"
+        assert names[name] == hashlib.sha256(on_disk).hexdigest()
+
 
 def test_a_matrix_of_three_points_runs_in_parallel_on_three_nodes(
     testbed: Testbed, tmp_path: Path
@@ -289,3 +306,30 @@ def test_hostile_outputs_are_refused_and_nothing_lands_outside_the_run(
         assert path.resolve().is_relative_to(result.run_dir.resolve())
     store = repo / ".radiops" / "artifacts"
     assert not any(p.stat().st_size > 1 << 30 for p in store.rglob("*") if p.is_file())
+
+
+def test_files_changed_outside_the_output_directory_are_kept_too(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    repo = make_run_repo(tmp_path)
+    script = (
+        "echo note > /tmp/note.txt && mkdir -p /var/tmp/deep && echo d > /var/tmp/deep/x && "
+        "echo changed >> /etc/issue && echo out > $RADIOPS_OUTPUT_DIR/o.txt"
+    )
+    add_scenario(repo, "diffs", shell_scenario("diffs", script=script))
+    (result,), _ = run_here(repo, "diffs")
+    data = manifest(result)
+    kept = {o["path"]: o for o in data["outputs"]}
+    assert kept["o.txt"].get("origin", "output") == "output"
+    for path, content in (
+        ("tmp/note.txt", b"note\n"),
+        ("var/tmp/deep/x", b"d\n"),
+    ):
+        assert kept[path]["origin"] == "changed"
+        location = result.run_dir / kept[path]["storage"]["location"]
+        assert location.read_bytes() == content
+        assert location.is_relative_to(result.run_dir / "changes" / "main-0")
+    assert kept["etc/issue"]["origin"] == "changed"
+    assert b"changed" in (result.run_dir / kept["etc/issue"]["storage"]["location"]).read_bytes()
+    # unchanged neighbours of changed files are not copied
+    assert "etc/passwd" not in kept and "etc/hostname" not in kept
