@@ -76,6 +76,7 @@ class Supervision:
     ended: dict[Instance, Ended] = field(default_factory=dict)
     timed_out: bool = False
     cancelled: str | None = None
+    usage: dict[Instance, Usage] = field(default_factory=dict)
 
 
 def labels(run_id: str, plan: RunPlan, instance: Instance, node: Node) -> dict[str, str]:
@@ -252,23 +253,42 @@ def create_all(
 
 def supervise(
     placed: list[Placed],
+    state: Supervision,
     *,
     duration_s: float,
     timeout_s: float,
     on_event: Callable[[str], None] = lambda _: None,
     cancel: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Supervision:
+) -> None:
     """Start all containers together; stop them at the duration, kill them at the timeout.
 
-    Raises Cancelled as soon as ``cancel`` is set (by a signal handler); the
-    caller must then call ``stop_all`` and record the run as cancelled.
+    What happens is recorded in ``state`` (the caller's, so it survives an
+    exception). Raises Cancelled as soon as ``cancel`` is set (by a signal
+    handler); the caller must then call ``stop_all`` and record the run.
     """
-    state = Supervision()
     state.started = datetime.now(UTC)
     for item in placed:
         item.container.start()
     on_event(f"started {len(placed)} container(s)")
+    sampler = Sampler(placed)
+    try:
+        with sampler:
+            _watch(placed, state, duration_s, timeout_s, on_event, cancel, clock)
+    finally:
+        state.usage = sampler.usage
+    state.finished = datetime.now(UTC)
+
+
+def _watch(
+    placed: list[Placed],
+    state: Supervision,
+    duration_s: float,
+    timeout_s: float,
+    on_event: Callable[[str], None],
+    cancel: threading.Event | None,
+    clock: Callable[[], float],
+) -> None:
     begin = clock()
     running = {item.instance: item for item in placed}
     stopping: set[Instance] = set()
@@ -300,8 +320,61 @@ def supervise(
                     stopping.add(instance)
                     on_event(f"{instance.key} on {item.node.name}: duration over, stopping")
         time.sleep(POLL_S)
-    state.finished = datetime.now(UTC)
-    return state
+
+
+@dataclass(kw_only=True)
+class Usage:
+    """What one container used, from the engine's statistics (cgroup counters)."""
+
+    cpu_seconds: float = 0.0
+    memory_peak_bytes: int = 0
+    pids_peak: int = 0
+
+
+class Sampler:
+    """Samples every container's statistics in a thread while the run lasts.
+
+    One-shot statistics cost a few milliseconds; a container too short to be
+    sampled has no entry (the manifest then says null, not zero).
+    """
+
+    def __init__(self, placed: list[Placed], *, interval_s: float = 0.5) -> None:
+        self.placed = placed
+        self.interval_s = interval_s
+        self.usage: dict[Instance, Usage] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="stats")
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for item in self.placed:
+                try:
+                    stats = item.container.stats(stream=False, one_shot=True)
+                except docker.errors.DockerException:
+                    continue
+                if isinstance(stats, dict):
+                    self._add(item.instance, stats)
+
+    def _add(self, instance: Instance, stats: Mapping[str, Any]) -> None:
+        cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+        memory = stats.get("memory_stats", {})
+        pids = stats.get("pids_stats", {}).get("current")
+        if cpu is None and not memory:
+            return  # a container that has already exited reports nothing
+        usage = self.usage.setdefault(instance, Usage())
+        if cpu is not None:
+            usage.cpu_seconds = max(usage.cpu_seconds, cpu / 1e9)
+        peak = memory.get("max_usage") or memory.get("usage") or 0
+        usage.memory_peak_bytes = max(usage.memory_peak_bytes, int(peak))
+        usage.pids_peak = max(usage.pids_peak, int(pids or 0))
 
 
 def stop_all(placed: list[Placed], state: Supervision, *, reason: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import FatalError
-from runner.execute import Ended, Placed, Supervision, radio_for, scalar_text
+from runner.execute import Ended, Placed, Supervision, Usage, radio_for, scalar_text
 from runner.gitinfo import CodeInfo
 from runner.loader import Read, read_checked
 from runner.plan import RunPlan
@@ -199,7 +199,10 @@ def build_manifest(
             "finished": timestamp(finished),
             "duration_s": round((finished - started).total_seconds(), 3) if started else None,
         },
-        "containers": [_container(item, state.ended.get(item.instance)) for item in placed],
+        "containers": [
+            _container(item, state.ended.get(item.instance), state.usage.get(item.instance))
+            for item in placed
+        ],
         "outcome": {
             "status": outcome.status,
             "reason": outcome.reason,
@@ -287,7 +290,7 @@ def _placement(plan: RunPlan, item: Placed, engine: Mapping[str, Any]) -> dict[s
     }
 
 
-def _container(item: Placed, ended: Ended | None) -> dict[str, Any]:
+def _container(item: Placed, ended: Ended | None, usage: Usage | None) -> dict[str, Any]:
     state = item.container.attrs.get("State", {})
     status = ended.status if ended else "error"
     return {
@@ -302,7 +305,13 @@ def _container(item: Placed, ended: Ended | None) -> dict[str, Any]:
         "exit_code": state.get("ExitCode") if status == "exited" else None,
         "oom_killed": bool(state.get("OOMKilled")),
         "status": status,
-        "resources": None,
+        "resources": {
+            "cpu_seconds": round(usage.cpu_seconds, 3),
+            "memory_peak_bytes": usage.memory_peak_bytes,
+            "pids_peak": usage.pids_peak,
+        }
+        if usage
+        else None,
     }
 
 

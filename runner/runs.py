@@ -110,8 +110,9 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
             nodes = ", ".join(f"{p.instance.key}@{p.node.name}" for p in placed)
             say(f"{plan.experiment.name} {run_id}: running on {nodes}")
             followers = follow_logs(placed, say) if context.live_logs else []
-            state = supervise(
+            supervise(
                 placed,
+                state,
                 duration_s=plan.experiment.duration_s,
                 timeout_s=plan.experiment.timeout_s,
                 on_event=lambda text: say(f"{plan.experiment.name} {run_id}: {text}"),

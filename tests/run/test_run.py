@@ -161,6 +161,8 @@ def test_a_container_that_ignores_the_end_is_killed_at_the_timeout(
     assert time.monotonic() - start < 20
     data = manifest(result)
     assert result.status == "timeout"
+    usage = data["containers"][0]["resources"]
+    assert usage["memory_peak_bytes"] > 0 and usage["pids_peak"] >= 1
     assert data["outcome"]["timed_out"] is True
     assert data["containers"][0]["status"] == "timeout"
     assert data["containers"][0]["exit_code"] is None
@@ -254,6 +256,8 @@ def test_sigterm_mid_run_stops_everything_and_records_a_cancelled_run(
     data = json.loads((run_dir / "manifest.json").read_text())
     assert data["outcome"]["status"] == "cancelled"
     assert data["containers"][0]["status"] in ("cancelled", "exited")
+    assert data["timing"]["started"] is not None
+    assert data["containers"][0]["resources"]["pids_peak"] >= 1
     assert "begun" in data["logs"][0]["tail"]
     assert "cancelled" in out
 
