@@ -337,3 +337,17 @@ def test_files_changed_outside_the_output_directory_are_kept_too(
     assert b"changed" in (result.run_dir / kept["etc/issue"]["storage"]["location"]).read_bytes()
     # unchanged neighbours of changed files are not copied
     assert "etc/passwd" not in kept and "etc/hostname" not in kept
+
+
+def test_strict_mode_refuses_a_mutable_tag(testbed: Testbed, tmp_path: Path) -> None:
+    repo = make_run_repo(tmp_path)
+    scenario = shell_scenario("mutable", script="true").replace(
+        "image: images/tools", f"image: {testbed.registry}/radiops-test/mutable:latest"
+    )
+    add_scenario(repo, "mutable", scenario)
+    result = radiops("run", "experiments/mutable", "--strict", cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert "radiops pin" in result.stderr and "Traceback" not in result.stderr
+    assert not (repo / "experiments/mutable/runs").exists() or not any(
+        (repo / "experiments/mutable/runs").iterdir()
+    )
