@@ -127,7 +127,8 @@ class ArtifactStore:
     def put(self, pieces: Iterable[Buffer]) -> tuple[str, int]:
         """Store the bytes of ``pieces``; their sha256 (hex) and size."""
         tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        if not tmp_dir.is_dir():  # a stat: cheaper than mkdir's error per object
+            tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="object-")
         tmp = Path(name)
         try:
@@ -135,7 +136,8 @@ class ArtifactStore:
                 digest, size = copy_hashed(pieces, out)
                 os.fchmod(out.fileno(), 0o444)
             final = self.path(digest)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            if not final.parent.is_dir():
+                final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 final.hardlink_to(tmp)  # unlike a rename, never replaces an object
             except FileExistsError:

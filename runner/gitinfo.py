@@ -27,20 +27,12 @@ def code_info(root: Path) -> CodeInfo:
     """Provenance of the repository at ``root``; outside git: no commit, dirty."""
     found = pygit2.discover_repository(str(root))
     if found is None:
-        return _outside_git(root)
+        return _no_commit(str(root.resolve()))
     repo = pygit2.Repository(found)
     origin = next((r.url for r in repo.remotes if r.name == "origin" and r.url), None)
     repository = scrub(origin) if origin else str(Path(repo.workdir or root).resolve())
     if repo.head_is_unborn:
-        return CodeInfo(
-            repository=repository,
-            commit=None,
-            branch=None,
-            dirty=True,
-            author_name=current_user(),
-            author_email="",
-            commit_message="",
-        )
+        return _no_commit(repository)
     commit = repo[repo.head.target]
     assert isinstance(commit, pygit2.Commit)
     return CodeInfo(
@@ -66,9 +58,10 @@ def _dirty(repo: pygit2.Repository) -> bool:
     return False
 
 
-def _outside_git(root: Path) -> CodeInfo:
+def _no_commit(repository: str) -> CodeInfo:
+    """Outside git, or before the first commit: nothing to point at, so dirty."""
     return CodeInfo(
-        repository=str(root.resolve()),
+        repository=repository,
         commit=None,
         branch=None,
         dirty=True,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import UsageError
 from runner.limits import Limits, limits_from
 from runner.loader import Read, read_checked
 from runner.problems import Problem, ProblemsFound
@@ -121,6 +122,21 @@ def load_testbed(root: Path) -> Testbed:
     if testbed is None:
         raise ProblemsFound(problems)
     return testbed
+
+
+def resolve_testbed(root: Path, testbed_file: Path | None, *, cwd: Path) -> tuple[Testbed, str]:
+    """The testbed a command uses, and how to name it: ``--testbed FILE`` when given,
+    else the repository's testbed.yaml, else the local default."""
+    if testbed_file is None:
+        testbed = load_testbed(root)
+        return testbed, "the local default testbed" if testbed.is_local_default else TESTBED_FILE
+    path = testbed_file if testbed_file.is_absolute() else cwd / testbed_file
+    if not path.is_file():
+        raise UsageError(f"--testbed {testbed_file}: no such file")
+    _, loaded, problems = read_testbed(path, display=str(testbed_file))
+    if loaded is None:
+        raise ProblemsFound(problems)
+    return loaded, str(testbed_file)
 
 
 def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:

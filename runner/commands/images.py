@@ -23,7 +23,7 @@ from runner.images import (
 )
 from runner.problems import Problem, ProblemsFound
 from runner.repo import IMAGES, Repository, find_repository
-from runner.testbed import Node, Testbed, load_testbed, local_default, read_testbed
+from runner.testbed import Node, local_default, resolve_testbed
 
 
 class LockStale(InvalidInput):
@@ -53,7 +53,7 @@ def images_push(
     only when an entry changed.
     """
     repo, images = select_images(paths, cwd=cwd)
-    testbed = _testbed(repo, testbed_file, cwd=cwd)
+    testbed, _ = resolve_testbed(repo.root, testbed_file, cwd=cwd)
     if testbed.registry is None:
         where = (
             "the local default testbed (no testbed.yaml)"
@@ -146,18 +146,6 @@ def select_images(paths: Sequence[str], *, cwd: Path) -> tuple[Repository, list[
     if problems:
         raise ProblemsFound(problems)
     return repo, [f"{IMAGES}/{context.name}" for context in sorted(wanted)]
-
-
-def _testbed(repo: Repository, testbed_file: Path | None, *, cwd: Path) -> Testbed:
-    if testbed_file is None:
-        return load_testbed(repo.root)
-    path = testbed_file if testbed_file.is_absolute() else cwd / testbed_file
-    if not path.is_file():
-        raise UsageError(f"{testbed_file}: no such inventory file")
-    _, testbed, problems = read_testbed(path, display=str(testbed_file))
-    if testbed is None:
-        raise ProblemsFound(problems)
-    return testbed
 
 
 def _client(engine: str | None) -> docker.DockerClient:

@@ -26,7 +26,7 @@ from runner.experiment import SCENARIO_FILE, is_image_path, read_experiment
 from runner.images import is_pinned, printable, write_atomic
 from runner.problems import Problem, ProblemsFound
 from runner.repo import Repository, find_repository
-from runner.testbed import load_testbed, read_testbed
+from runner.testbed import resolve_testbed
 from runner.yamldoc import JsonPath, YamlDocument, parse_yaml
 
 MANIFEST_TYPES = (
@@ -149,13 +149,7 @@ def _scenarios(paths: Sequence[str], *, cwd: Path) -> tuple[Repository, list[Pat
 
 
 def _insecure_registries(repo: Repository, testbed_file: Path | None, *, cwd: Path) -> set[str]:
-    if testbed_file is None:
-        testbed = load_testbed(repo.root)
-    else:
-        _, loaded, problems = read_testbed(cwd / testbed_file, display=str(testbed_file))
-        if loaded is None:
-            raise ProblemsFound(problems)
-        testbed = loaded
+    testbed, _ = resolve_testbed(repo.root, testbed_file, cwd=cwd)
     registry = testbed.registry
     return {registry.address} if registry is not None and registry.insecure else set()
 

@@ -19,12 +19,11 @@ from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_exp
 from runner.gitinfo import code_info, current_user
 from runner.manifest import ImageRecord, engine_facts, file_facts
 from runner.plan import expand, parse_overrides
-from runner.problems import ProblemsFound
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
 from runner.schedule import restrict, unplaceable_reason
-from runner.testbed import Node, Testbed, load_testbed, read_testbed
+from runner.testbed import Node, Testbed, resolve_testbed
 
 DEFAULT_STORE = Path(".radiops") / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
@@ -50,7 +49,7 @@ def run(
     repo = find_repository(scenario.parent)
     validate([scenario], cwd=cwd)
     experiment = load_experiment(scenario)
-    testbed, testbed_shown = _testbed(repo, testbed_file, cwd)
+    testbed, testbed_shown = resolve_testbed(repo.root, testbed_file, cwd=cwd)
     unknown = [name for name in node_names if name not in testbed.nodes]
     if unknown:
         raise UsageError(
@@ -133,20 +132,6 @@ def _scenario(target: Path, cwd: Path) -> Path:
             f"{target}: no experiment here; give its directory, e.g. experiments/hello"
         )
     return path
-
-
-def _testbed(repo: Repository, testbed_file: Path | None, cwd: Path) -> tuple[Testbed, str]:
-    if testbed_file is None:
-        testbed = load_testbed(repo.root)
-        shown = "the local default testbed" if testbed.is_local_default else "testbed.yaml"
-        return testbed, shown
-    path = testbed_file if testbed_file.is_absolute() else cwd / testbed_file
-    if not path.is_file():
-        raise UsageError(f"--testbed {testbed_file}: no such file")
-    _, loaded, problems = read_testbed(path, display=str(testbed_file))
-    if loaded is None:
-        raise ProblemsFound(problems)
-    return loaded, str(testbed_file)
 
 
 def _by_engine(nodes: Sequence[Node]) -> dict[str, Node]:
