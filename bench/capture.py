@@ -127,8 +127,9 @@ def main() -> None:
     capture_s = statistics.median(r["seconds"] for r in ours)
     rss = max(r["rss_growth_mb"] for r in ours)
     print(f"files x size:               {files} x 1 MiB ({rounds} rounds, medians)")
-    print(f"baseline (docker cp):       {base:.2f} s   {[round(s, 2) for s in base_s]}")
-    print(f"radiops (capture_tree):     {capture_s:.2f} s   {[round(r['seconds'], 2) for r in ours]}")
+    print(f"baseline (docker cp):       {base:.2f} s   {[round(b, 2) for b in base_s]}")
+    ours_s = [round(r["seconds"], 2) for r in ours]
+    print(f"radiops (capture_tree):     {capture_s:.2f} s   {ours_s}")
     print(f"ratio capture/baseline:     {capture_s / base:.2f}   (target <= 1.3)")
     print(f"peak RSS growth (capture):  {rss:.1f} MB   (target < 200 MB)")
 

@@ -37,7 +37,6 @@ from runner.repo import is_safe_relative
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer as Buffer
-    from _typeshed import WriteableBuffer
 
 #: Largest piece asked of the engine's HTTP stream (it sends 32 KiB chunks):
 #: file data flows in pieces of this size at most, never a whole file.
@@ -469,12 +468,6 @@ class ChunkReader(io.RawIOBase):
             size -= step
         if size > 0:
             raise tarfile.ReadError("unexpected end of data")
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        piece = self.read(len(view))
-        view[: len(piece)] = piece
-        return len(piece)
 
     def _fill(self) -> bool:
         """Make sure unread bytes are in hand; False at the end of the stream."""

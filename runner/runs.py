@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from docker.models.containers import Container
 
 from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
 from runner.errors import EnvironmentProblem, FatalError
@@ -48,7 +47,6 @@ METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's 
 RETRY_S = 1.0
 LOG_DRAIN_S = 2.0
 MAX_CHANGE_ROOTS = 100
-GO_MODE_DIR = 1 << 31  # os.ModeDir in the stat Docker sends
 INJECTED = frozenset({"/sbin/docker-init", "/usr/sbin/docker-init"})  # the engine's init
 
 
@@ -195,30 +193,16 @@ def _record(
     warnings: list[str] = []
     metrics: dict[str, float] = {}
     for item in placed:
-        slug = item.instance.slug
-        for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
-            logs.append(
-                {"role": item.instance.role, "index": item.instance.index, **log_fields(log)}
-            )
-        capture = capture_tree(
-            item.container,
-            OUTPUT_DIR,
-            run_dir=run_dir,
-            prefix=f"outputs/{slug}",
-            store=context.store,
-            inline_max=context.inline_max,
-        )
-        warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
-        outputs += [_output(item, captured) for captured in capture.files]
-        changed, refused = _capture_changes(item, run_dir, context)
-        outputs += changed
-        warnings += [f"{item.instance.key}: {message}" for message in refused]
-        if plan.experiment.metrics:
-            found, problem = _metrics(run_dir, capture, plan.experiment.metrics)
-            if problem:
-                warnings.append(f"{item.instance.key}: {problem}")
-            prefix = f"{item.instance.role}.{item.instance.index}." if len(placed) > 1 else ""
-            metrics.update({prefix + name: value for name, value in found.items()})
+        try:
+            found = _collect(item, plan, run_dir, context, len(placed))
+        except (FatalError, docker.errors.DockerException, OSError) as exc:
+            # what could not be copied is said in the manifest; the manifest is always written
+            warnings.append(f"{item.instance.key}: results not copied: {exc}")
+            continue
+        outputs += found.outputs
+        logs += found.logs
+        warnings += found.warnings
+        metrics.update(found.metrics)
     outcome = decide_outcome(placed, state, error=error)
     manifest = build_manifest(
         run_id=run_id,
@@ -262,14 +246,17 @@ def _capture_changes(
     """Files the container added or changed outside /radiops (CorteXlab's results model)."""
     outputs: list[dict[str, Any]] = []
     refused: list[str] = []
-    roots = change_roots(item.container.diff() or [])
+    diff = item.container.diff() or []
+    roots = change_roots(diff)
+    directories = {posixpath.dirname(str(d["Path"])) for d in diff}
     if len(roots) > MAX_CHANGE_ROOTS:
         refused.append(
             f"{len(roots) - MAX_CHANGE_ROOTS} changed paths beyond the first "
             f"{MAX_CHANGE_ROOTS} were not kept"
         )
     for root in roots[:MAX_CHANGE_ROOTS]:
-        base = root if _is_directory(item.container, root) else posixpath.dirname(root)
+        # a root with entries below it in the diff is a directory (an added tree)
+        base = root if root in directories else posixpath.dirname(root)
         relative_base = base.strip("/")
         capture = capture_tree(
             item.container,
@@ -298,7 +285,8 @@ def change_roots(diff: Sequence[Mapping[str, Any]]) -> list[str]:
     """
     added = {str(d["Path"]) for d in diff if d.get("Kind") == 1}
     changed = {str(d["Path"]) for d in diff if d.get("Kind") == 0}
-    parents = {posixpath.dirname(p) for p in added | changed}
+    # a directory changed only by deletions below it is a parent too, not a modified file
+    parents = {posixpath.dirname(str(d["Path"])) for d in diff}
     roots = {p for p in added if posixpath.dirname(p) not in added}
     roots |= {p for p in changed if p not in parents}
     return sorted(p for p in roots if not _injected(p))
@@ -308,12 +296,48 @@ def _injected(path: str) -> bool:
     return path in INJECTED or path == "/radiops" or path.startswith("/radiops/")
 
 
-def _is_directory(container: Container, path: str) -> bool:
-    try:
-        _, stat = container.get_archive(path)  # the stream is left unread; only the stat counts
-    except docker.errors.DockerException:
-        return False
-    return bool(stat and int(stat.get("mode", 0)) & GO_MODE_DIR)
+@dataclass(kw_only=True)
+class _Collected:
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _collect(
+    item: Placed, plan: RunPlan, run_dir: Path, context: RunContext, containers: int
+) -> _Collected:
+    """One container's logs, outputs, changed files and metrics (it has exited)."""
+    found = _Collected()
+    item.container.reload()
+    if item.container.status == "created":
+        found.warnings.append(f"{item.instance.key}: never started; nothing to copy")
+        return found
+    slug = item.instance.slug
+    for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
+        found.logs.append(
+            {"role": item.instance.role, "index": item.instance.index, **log_fields(log)}
+        )
+    capture = capture_tree(
+        item.container,
+        OUTPUT_DIR,
+        run_dir=run_dir,
+        prefix=f"outputs/{slug}",
+        store=context.store,
+        inline_max=context.inline_max,
+    )
+    found.warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
+    found.outputs += [_output(item, captured) for captured in capture.files]
+    changed, refused = _capture_changes(item, run_dir, context)
+    found.outputs += changed
+    found.warnings += [f"{item.instance.key}: {message}" for message in refused]
+    if plan.experiment.metrics:
+        values, problem = _metrics(run_dir, capture, plan.experiment.metrics)
+        if problem:
+            found.warnings.append(f"{item.instance.key}: {problem}")
+        prefix = f"{item.instance.role}.{item.instance.index}." if containers > 1 else ""
+        found.metrics.update({prefix + name: value for name, value in values.items()})
+    return found
 
 
 def log_fields(log: Any) -> dict[str, Any]:

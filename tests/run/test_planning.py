@@ -173,6 +173,8 @@ def test_change_roots_copy_every_change_and_nothing_unchanged() -> None:
         {"Path": "/tmp/new", "Kind": 1},  # an added tree: copied whole
         {"Path": "/tmp/new/a", "Kind": 1},
         {"Path": "/tmp/new/a/b", "Kind": 1},
+        {"Path": "/var", "Kind": 0},
+        {"Path": "/var/log", "Kind": 0},  # changed only by a deletion below: not copied whole
         {"Path": "/var/log/gone", "Kind": 2},  # deleted: nothing to copy
         {"Path": "/usr", "Kind": 0},
         {"Path": "/usr/sbin", "Kind": 0},
