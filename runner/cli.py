@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -10,7 +11,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runner import __version__
@@ -144,6 +145,62 @@ def _parser() -> argparse.ArgumentParser:
         "with their sha256; predicate: its manifest), for signing with cosign or in-toto.",
     )
     attest.add_argument("run", metavar="RUN", help="a run id, or the run's directory")
+
+    ci = commands.add_parser(
+        "ci",
+        help="run what a change touches, commit the results (the CI job)",
+        description="Run every experiment the change BASE..HEAD touches (strict: images pinned "
+        "by digest), commit each run's directory, optionally push, and print a markdown "
+        "summary. Exits 1 when a run did not succeed, after everything was recorded.",
+    )
+    ci.add_argument("--base", required=True, metavar="REV", help="the target branch or commit")
+    ci.add_argument("--head", required=True, metavar="REV", help="the commit checked out here")
+    ci.add_argument("--rerun", action="store_true", help="run again what already ran")
+    ci.add_argument("--push", action="store_true", help="push the result commits")
+    ci.add_argument("--remote", default="origin", help="the remote to push to (default origin)")
+    ci.add_argument("--branch", help="the branch to commit to (default: the checked-out one)")
+    ci.add_argument("--bot-name", default="radiops", help="author of result commits")
+    ci.add_argument(
+        "--bot-email", default="radiops@users.noreply.github.com", help="its e-mail address"
+    )
+    ci.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    ci.add_argument("--summary", type=Path, metavar="FILE", help="append the summary here too")
+    ci.add_argument("--site-url", metavar="URL", help="link runs to their pages on the site")
+    ci.add_argument("--pr-number", type=int, metavar="N", help="the pull request, if any")
+    ci.add_argument("--pr-title", default="", metavar="TITLE", help="its title")
+    ci.add_argument("--pr-url", default="", metavar="URL", help="its web page")
+
+    changed = commands.add_parser(
+        "changed",
+        help="list the experiments a change touches",
+        description="List the experiments the change from the merge base of BASE and HEAD to "
+        "HEAD touches: scenario or README edits, edits in the build context of an image a role "
+        "uses, edits to declared inputs, changes of nodes a role names in testbed.yaml. "
+        "Deleted and renamed experiments are listed as such.",
+    )
+    changed.add_argument("--base", required=True, metavar="REV", help="e.g. origin/main")
+    changed.add_argument("--head", default="HEAD", metavar="REV", help="default HEAD")
+    changed.add_argument("--json", action="store_true", help="print JSON")
+
+    watch = commands.add_parser(
+        "watch",
+        help="poll a git remote and run what each new branch head touches",
+        description="Without GitHub: poll a git remote (any forge, or a bare repository) and, "
+        "for each branch matching PATTERN whose head is new, do what 'radiops ci' does "
+        "against BASE. Handled heads are remembered across restarts.",
+    )
+    watch.add_argument("--remote", required=True, metavar="URL", help="the git remote")
+    watch.add_argument(
+        "--branches", default="*", metavar="PATTERN", help="branches to watch (glob, default *)"
+    )
+    watch.add_argument("--base", default="main", metavar="BRANCH", help="the target branch")
+    watch.add_argument(
+        "--workdir", type=Path, metavar="DIR", help="clone and state (default: cache)"
+    )
+    watch.add_argument("--interval", type=float, default=30.0, metavar="SECONDS")
+    watch.add_argument("--once", action="store_true", help="one pass, then exit")
+    watch.add_argument("--no-push", action="store_true", help="commit results but do not push")
+    watch.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
     return parser
 
 
@@ -179,6 +236,15 @@ def _run(argv: Sequence[str]) -> int:
         else:
             images.images_lock(cwd=cwd, check=args.check)
         return 0
+    if args.command == "ci":
+        return _ci_command(args, cwd)
+    if args.command == "changed":
+        from runner.commands.changed import changed, render
+
+        print(render(changed(cwd=cwd, base=args.base, head=args.head), as_json=args.json))
+        return 0
+    if args.command == "watch":
+        return _watch_command(args)
     if args.command == "attest":
         from runner.commands.attest import attest, dumps
 
@@ -195,20 +261,88 @@ def _run(argv: Sequence[str]) -> int:
     raise AssertionError(f"unhandled command {args.command}")
 
 
-def _run_command(args: argparse.Namespace, cwd: Path) -> int:
-    from runner.commands.run import run
+def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
+    from runner.commands.ci import ci
+    from runner.manifest import PullRequest, Trigger
+    from runner.publish import Identity
     from runner.report import LineReporter
 
+    pull_request = (
+        PullRequest(number=args.pr_number, title=args.pr_title, url=args.pr_url)
+        if args.pr_number
+        else None
+    )
+    with _cancellable() as (cancel, received):
+        report = ci(
+            cwd=cwd,
+            base=args.base,
+            head=args.head,
+            reporter=LineReporter(),
+            cancel=cancel,
+            rerun=args.rerun,
+            publish=args.push,
+            remote=args.remote,
+            branch=args.branch,
+            bot=Identity(name=args.bot_name, email=args.bot_email),
+            testbed_file=args.testbed,
+            trigger=Trigger(
+                kind="pull_request" if pull_request else "push", pull_request=pull_request
+            ),
+            site_url=args.site_url,
+            summary_path=args.summary,
+        )
+    print(report.summary, end="")
+    if received:
+        return 128 + received[0]
+    return 0 if report.succeeded else 1
+
+
+def _watch_command(args: argparse.Namespace) -> int:
+    from runner.commands.watch import default_workdir, watch
+    from runner.report import LineReporter
+
+    with _cancellable() as (cancel, received):
+        handled = watch(
+            remote_url=args.remote,
+            branches=args.branches,
+            base=args.base,
+            workdir=args.workdir or default_workdir(args.remote),
+            reporter=LineReporter(),
+            cancel=cancel,
+            interval_s=args.interval,
+            once=args.once,
+            publish=not args.no_push,
+            testbed_file=args.testbed,
+        )
+    failed = [h for h in handled if h.error or (h.report and not h.report.succeeded)]
+    if received:
+        return 128 + received[0]
+    return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def _cancellable() -> Iterator[tuple[threading.Event, list[int]]]:
+    """SIGINT and SIGTERM set an event instead of raising: the runs stop and record."""
     cancel = threading.Event()
     received: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        # only set a flag: the run threads stop their containers and record the run
         received.append(signum)
         cancel.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        yield cancel, received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_command(args: argparse.Namespace, cwd: Path) -> int:
+    from runner.commands.run import run
+    from runner.report import LineReporter
+
+    with _cancellable() as (cancel, received):
         results = run(
             args.experiment,
             cwd=cwd,
@@ -220,9 +354,6 @@ def _run_command(args: argparse.Namespace, cwd: Path) -> int:
             cancel=cancel,
             wait_s=args.wait,
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     for result in results:
         print(f"{result.run_id} {result.status} {os.path.relpath(result.run_dir, cwd)}")
     failed = [r for r in results if r.status != "succeeded"]

@@ -48,6 +48,22 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PullRequest:
+    number: int
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trigger:
+    """Why the run happened: by hand, for a pull request, a push, or the watcher."""
+
+    kind: str = "manual"  # manual | pull_request | push | watch | reproduce
+    actor: str | None = None  # who asked; None: the user running radiops
+    pull_request: PullRequest | None = None
+
+
 class ManifestInvalid(FatalError):
     """The runner produced a manifest its own schema refuses: a bug, reported as such."""
 
@@ -138,7 +154,7 @@ def build_manifest(
     scenario_path: str,
     scenario_sha256: str,
     code: CodeInfo,
-    trigger_kind: str,
+    trigger: Trigger,
     actor: str,
     images: Sequence[ImageRecord],
     inputs: Sequence[Mapping[str, Any]],
@@ -171,7 +187,13 @@ def build_manifest(
             "repository": code.repository,
             "commit": code.commit,
             "branch": code.branch,
-            "pull_request": None,
+            "pull_request": {
+                "number": trigger.pull_request.number,
+                "title": trigger.pull_request.title,
+                "url": trigger.pull_request.url,
+            }
+            if trigger.pull_request
+            else None,
             "dirty": code.dirty,
         },
         "images": [_image(record) for record in images],
@@ -185,13 +207,13 @@ def build_manifest(
             radio.simulated for item in placed for radio in item.node.radios
         ),  # True too when no radio was used: nothing real was on the air
         "trigger": {
-            "kind": trigger_kind,
-            "actor": actor,
+            "kind": trigger.kind,
+            "actor": trigger.actor or actor,
             "author": {"name": code.author_name, "email": code.author_email}
             if code.commit
             else None,
             "commit_message": code.commit_message,
-            "pull_request_title": None,
+            "pull_request_title": trigger.pull_request.title if trigger.pull_request else None,
         },
         "timing": {
             "queued": timestamp(queued),

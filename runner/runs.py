@@ -36,7 +36,13 @@ from runner.execute import (
     supervise,
 )
 from runner.gitinfo import CodeInfo
-from runner.manifest import ImageRecord, build_manifest, decide_outcome, write_manifest
+from runner.manifest import (
+    ImageRecord,
+    Trigger,
+    build_manifest,
+    decide_outcome,
+    write_manifest,
+)
 from runner.plan import RunPlan, new_run_id
 from runner.report import Reporter
 from runner.schedule import place
@@ -59,7 +65,7 @@ class RunContext:
     scenario_sha256: str
     code: CodeInfo
     actor: str
-    trigger_kind: str
+    trigger: Trigger
     nodes: Sequence[Node]
     clients: Mapping[str, docker.DockerClient]  # by engine URL
     engines: Mapping[str, Mapping[str, Any]]  # engine facts by engine URL
@@ -210,7 +216,7 @@ def _record(
         scenario_path=context.scenario_path,
         scenario_sha256=context.scenario_sha256,
         code=context.code,
-        trigger_kind=context.trigger_kind,
+        trigger=context.trigger,
         actor=context.actor,
         images=context.image_records,
         inputs=context.inputs,

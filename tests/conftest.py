@@ -4,5 +4,6 @@ from __future__ import annotations
 
 pytest_plugins = [
     "tests.testing.repos",
+    "tests.testing.gitops",
     "tests.testing.testbed_fixtures",
 ]

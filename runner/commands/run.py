@@ -17,7 +17,7 @@ from runner.engines import connect, scrub
 from runner.errors import InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.gitinfo import code_info, current_user
-from runner.manifest import ImageRecord, engine_facts, file_facts
+from runner.manifest import ImageRecord, Trigger, engine_facts, file_facts
 from runner.plan import expand, parse_overrides
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
@@ -43,6 +43,7 @@ def run(
     cancel: threading.Event,
     wait_s: float = DEFAULT_WAIT_S,
     live_logs: bool = True,
+    trigger: Trigger = Trigger(),  # noqa: B008 - frozen, so safe to share
 ) -> list[RunResult]:
     """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
     scenario = _scenario(target, cwd)
@@ -79,7 +80,7 @@ def run(
             scenario_sha256=file_facts(scenario, shown="")["sha256"],
             code=code,
             actor=current_user(),
-            trigger_kind="manual",
+            trigger=trigger,
             nodes=nodes,
             clients=clients,
             engines=engines,

@@ -1,0 +1,137 @@
+"""``radiops ci --base B --head H``: run what a change touches and record it in git.
+
+validate (strict) -> images -> run every touched experiment -> commit each
+run directory -> push (retrying when the branch moved) -> markdown summary.
+A failing experiment fails the job only after everything has been recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from runner.changes import Change, changed_experiments
+from runner.commands.run import run
+from runner.commands.validate import validate
+from runner.errors import UsageError
+from runner.experiment import SCENARIO_FILE, load_experiment
+from runner.manifest import Trigger
+from runner.publish import BOT, Identity, commit_run, open_repository, push
+from runner.replay import earlier_runs
+from runner.report import Reporter
+from runner.runs import RunResult
+from runner.summary import Row, render
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiReport:
+    rows: tuple[Row, ...]
+    changes: tuple[Change, ...]
+    skipped: tuple[tuple[str, str], ...]
+    summary: str
+    pushed: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return all(row.result.status == "succeeded" for row in self.rows)
+
+
+def ci(
+    *,
+    cwd: Path,
+    base: str,
+    head: str,
+    reporter: Reporter,
+    cancel: threading.Event,
+    rerun: bool = False,
+    publish: bool = False,
+    remote: str = "origin",
+    branch: str | None = None,
+    bot: Identity = BOT,
+    testbed_file: Path | None = None,
+    trigger: Trigger = Trigger(kind="push"),  # noqa: B008 - frozen, so safe to share
+    site_url: str | None = None,
+    summary_path: Path | None = None,
+) -> CiReport:
+    """Run every experiment the change base..head touches; commit (and push) the results."""
+    repo = open_repository(cwd)
+    root = Path(repo.workdir or cwd).resolve()
+    head_id = _resolve(repo, head)
+    if str(repo.head.peel(pygit2.Commit).id) != head_id:
+        raise UsageError(
+            f"the work tree is at {repo.head.peel(pygit2.Commit).id}, not at --head {head}: "
+            "check out the head commit first"
+        )
+    target = branch or (None if repo.head_is_detached else repo.head.shorthand)
+    if publish and target is None:
+        raise UsageError("the work tree is a detached checkout: name the branch with --branch")
+
+    changes = tuple(changed_experiments(root, base, head))
+    touched = [c.experiment for c in changes if c.kind == "touched"]
+    reporter.line(
+        f"ci {head_id[:12]}: {len(touched)} touched experiment(s)"
+        + (f": {', '.join(touched)}" if touched else "")
+    )
+    scenarios = [root / "experiments" / name / SCENARIO_FILE for name in touched]
+    if scenarios:
+        validate(scenarios, cwd=root)
+
+    rows: list[Row] = []
+    skipped: list[tuple[str, str]] = []
+    for name, scenario in zip(touched, scenarios, strict=True):
+        if cancel.is_set():
+            skipped.append((name, "not run: the job was cancelled"))
+            continue
+        earlier = [] if rerun else earlier_runs(load_experiment(scenario), root)
+        if earlier:
+            skipped.append((name, f"already ran for this scenario and images ({earlier[-1]})"))
+            continue
+        results = run(
+            scenario.parent,
+            cwd=root,
+            testbed_file=testbed_file,
+            strict=True,
+            reporter=reporter,
+            cancel=cancel,
+            trigger=trigger,
+        )
+        rows += [Row(experiment=name, result=result) for result in results]
+
+    if target is not None:
+        _commit(repo, rows, branch=target, bot=bot)
+    pushed = False
+    if publish and target is not None and rows:
+        attempts = push(repo, remote_name=remote, branch=target, on_retry=reporter.line)
+        reporter.line(f"ci: pushed {len(rows)} run(s) to {remote}/{target} ({attempts} attempt(s))")
+        pushed = True
+    summary = render(
+        rows, changes=changes, skipped=skipped, head=head_id, root=root, site_url=site_url
+    )
+    if summary_path is not None:
+        with summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
+            out.write(summary)
+    return CiReport(
+        rows=tuple(rows),
+        changes=changes,
+        skipped=tuple(skipped),
+        summary=summary,
+        pushed=pushed,
+    )
+
+
+def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: Identity) -> None:
+    for row in rows:
+        result: RunResult = row.result
+        message = f"radiops: {row.experiment} run {result.run_id} {result.status}"
+        commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
+
+
+def _resolve(repo: pygit2.Repository, rev: str) -> str:
+    try:
+        return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise UsageError(f"--head {rev}: no such commit here (git fetch it first?)") from None

@@ -1,0 +1,142 @@
+"""``radiops ci`` with real git repositories (a bare origin, a clone, a branch as the pull
+request) and the real local engine: only what a change touches runs, and is recorded."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+from runner.commands.ci import CiReport, ci
+from runner.report import LineReporter
+from tests.testing.gitops import scenario
+from tests.testing.repos import commit_all, git
+from tests.testing.testbed_fixtures import Testbed
+
+pytestmark = pytest.mark.docker
+
+
+class PushDuringRun:
+    """A reporter that, when a run starts, pushes someone else's commit to the branch."""
+
+    def __init__(self, other: Path, branch: str) -> None:
+        self.other, self.branch = other, branch
+        self.pushed = False
+        self.log = io.StringIO()
+        self.lines = LineReporter(self.log)
+
+    def line(self, text: str) -> None:
+        self.lines.line(text)
+        if "running on" in text and not self.pushed:
+            self.pushed = True
+            git(self.other, "fetch", "-q", "origin")
+            git(self.other, "checkout", "-q", "-B", self.branch, f"origin/{self.branch}")
+            (self.other / "REVIEW.md").write_text("a reviewer's note, pushed during the run\n")
+            commit_all(self.other, "review note")
+            git(self.other, "push", "-q", "origin", self.branch)
+
+
+def run_ci(repo: Path, reporter: object | None = None, **options: object) -> CiReport:
+    head = git(repo, "rev-parse", "HEAD").strip()
+    return ci(
+        cwd=repo,
+        base="origin/main",
+        head=head,
+        reporter=reporter or LineReporter(io.StringIO()),  # type: ignore[arg-type]
+        cancel=threading.Event(),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def runs_on(origin: Path, branch: str) -> set[str]:
+    paths = git(origin, "ls-tree", "-r", "--name-only", branch).split()
+    return {p.split("/")[1] for p in paths if "/runs/" in p and p.endswith("manifest.json")}
+
+
+def test_only_the_touched_experiment_runs_and_is_pushed(
+    testbed: Testbed, project: tuple[Path, Path, Path]
+) -> None:
+    origin, mine, _ = project
+    (mine / "experiments" / "a" / "README.md").write_text("# a\n")
+    commit_all(mine, "document a")
+    git(mine, "push", "-q", "origin", "pr")
+    report = run_ci(mine, publish=True)
+    assert [row.experiment for row in report.rows] == ["a"]
+    assert report.succeeded and report.pushed
+    assert runs_on(origin, "pr") == {"a"}
+    subject = git(origin, "log", "-1", "--format=%an|%s", "pr").strip()
+    assert subject.startswith("radiops|radiops: a run ") and subject.endswith(" succeeded")
+    assert "| `a` |" in report.summary and report.rows[0].result.run_id in report.summary
+    # the same job again does not run twice
+    again = run_ci(mine, publish=True)
+    assert again.rows == () and again.skipped[0][0] == "a"
+    assert "already ran" in again.summary
+    assert len(run_ci(mine, rerun=True).rows) == 1
+
+
+def test_an_image_edit_reruns_exactly_its_experiments_and_deletions_do_not_run(
+    testbed: Testbed, project: tuple[Path, Path, Path]
+) -> None:
+    _, mine, _ = project
+    dockerfile = mine / "images" / "tools" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "LABEL edited=yes\n")
+    git(mine, "rm", "-q", "-r", "experiments/b")
+    commit_all(mine, "edit tools, drop b")
+    report = run_ci(mine)
+    assert sorted(row.experiment for row in report.rows) == ["a", "c"]
+    assert {c.experiment: c.kind for c in report.changes}["b"] == "deleted"
+    assert "`b` was deleted: not run" in report.summary
+
+
+def test_a_push_during_the_run_loses_neither_commit(
+    testbed: Testbed, project: tuple[Path, Path, Path]
+) -> None:
+    origin, mine, other = project
+    (mine / "experiments" / "c" / "README.md").write_text("# c\n")
+    commit_all(mine, "document c")
+    git(mine, "push", "-q", "origin", "pr")
+    reporter = PushDuringRun(other, "pr")
+    report = run_ci(mine, reporter, publish=True)
+    assert reporter.pushed and report.pushed
+    files = git(origin, "ls-tree", "-r", "--name-only", "pr").split()
+    assert "REVIEW.md" in files
+    assert runs_on(origin, "pr") == {"c"}
+    assert "moved on the remote" in reporter.log.getvalue()
+
+
+def test_a_failing_experiment_fails_the_job_after_everything_is_recorded(
+    testbed: Testbed, project: tuple[Path, Path, Path]
+) -> None:
+    origin, mine, _ = project
+    (mine / "experiments" / "a" / "experiment.yaml").write_text(
+        scenario("a", "images/tools", "exit 4")
+    )
+    (mine / "experiments" / "c" / "README.md").write_text("# c\n")
+    commit_all(mine, "break a, document c")
+    git(mine, "push", "-q", "origin", "pr")
+    report = run_ci(mine, publish=True)
+    assert not report.succeeded
+    assert {row.experiment: row.result.status for row in report.rows} == {
+        "a": "failed",
+        "c": "succeeded",
+    }
+    assert runs_on(origin, "pr") == {"a", "c"}
+    assert "exited with code 4" in report.summary
+
+
+def test_ci_refuses_a_work_tree_that_is_not_at_head(project: tuple[Path, Path, Path]) -> None:
+    from runner.errors import UsageError
+
+    _, mine, _ = project
+    (mine / "experiments" / "a" / "README.md").write_text("# a\n")
+    commit_all(mine, "one commit past the head we will name")
+    with pytest.raises(UsageError, match="check out the head commit first"):
+        ci(
+            cwd=mine,
+            base="origin/main",
+            head="HEAD~1",
+            reporter=LineReporter(io.StringIO()),
+            cancel=threading.Event(),
+        )
