@@ -33,6 +33,7 @@ from docker.models.images import Image
 from docker.utils.build import PatternMatcher
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
+from runner.files import write_atomic
 from runner.repo import IMAGES, Repository
 from runner.testbed import Registry
 
@@ -654,25 +655,3 @@ def update_lock(
         return False
     write_atomic(path, lock_text(wanted))
     return True
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8, newlines untouched), keeping its mode.
-
-    A reader sees the old file or the new one, never a part.
-    """
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            os.fchmod(out.fileno(), mode)
-            out.write(text.encode("utf-8"))
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shlex
 import socket
@@ -17,6 +16,7 @@ from typing import Any
 from runner import __version__
 from runner.errors import FatalError
 from runner.execute import Ended, Placed, Supervision, Usage, radio_for, scalar_text
+from runner.files import write_atomic
 from runner.gitinfo import CodeInfo
 from runner.loader import Read, read_checked
 from runner.plan import RunPlan
@@ -258,12 +258,7 @@ def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:
     text = json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
     problems = data_errors(json.loads(text), "manifest")
     target = run_dir / (MANIFEST if not problems else "manifest.invalid.json")
-    temporary = run_dir / f".{target.name}.tmp"
-    with temporary.open("w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(target)
+    write_atomic(target, text)
     if problems:
         raise ManifestInvalid(
             f"the run's manifest does not match schemas/manifest.schema.json (kept as {target}): "

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, is_image_path, read_experiment
-from runner.images import is_pinned, printable, write_atomic
+from runner.files import write_atomic
+from runner.images import is_pinned, printable
 from runner.problems import Problem, ProblemsFound
 from runner.repo import Repository, find_repository
 from runner.testbed import resolve_testbed

@@ -22,6 +22,7 @@ import pygit2
 
 from runner.commands.ci import CiReport, ci
 from runner.errors import EnvironmentProblem, FatalError, UsageError
+from runner.files import write_atomic
 from runner.manifest import Trigger
 from runner.publish import BOT, Identity
 from runner.report import Reporter
@@ -189,10 +190,4 @@ def _read_state(path: Path) -> dict[str, str]:
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:
-    temporary = path.with_suffix(".tmp")
-    with temporary.open("w", encoding="utf-8") as out:
-        json.dump(state, out, indent=2, sort_keys=True)
-        out.write("\n")
-        out.flush()
-        os.fsync(out.fileno())
-    temporary.replace(path)
+    write_atomic(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
