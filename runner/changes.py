@@ -93,9 +93,9 @@ def compare(repo_path: Path, base: str, head: str) -> Comparison:
     base_commit = _commit(repo, base)
     head_commit = _commit(repo, head)
     notes: list[str] = []
-    since = _merge_base(repo, base_commit, head_commit)
-    if since is None:
-        since = base_commit
+    merge_base = _merge_base(repo, base_commit, head_commit)
+    since = base_commit if merge_base is None else merge_base
+    if merge_base is None:
         why = "the clone is shallow" if repo.is_shallow else "they share no history"
         notes.append(
             f"no merge base of {base} and {head} ({why}): compared {base} with {head} "
@@ -107,7 +107,7 @@ def compare(repo_path: Path, base: str, head: str) -> Comparison:
         base=str(base_commit.id),
         head=str(head_commit.id),
         since=str(since.id),
-        merge_base_found=since is not base_commit,
+        merge_base_found=merge_base is not None,
         changes=tuple(changes),
         notes=tuple(notes),
     )
@@ -349,14 +349,14 @@ def _indirect(
     Every scenario blob is searched for the literal text that must appear in
     it to refer to what changed; only those that contain it are parsed.
     """
-    always = [context.encode() for context in edits.in_images]
-    always += [node.encode() for node in nodes]
+    # paths git stored in another encoding come back with their bytes escaped
+    always = [text.encode("utf-8", "surrogateescape") for text in [*edits.in_images, *nodes]]
     inputs = sorted({_literal(posixpath.basename(path)) for path in edits.files} - {b""})
     if not always and not inputs:
         return
     for name, blob in _scenarios(head):
         data = blob.data
-        escaped = _ESCAPES.search(data) is not None
+        escaped = b"\\" in data and _ESCAPES.search(data) is not None
         maybe = escaped or any(needle in data for needle in always)
         if not maybe and inputs and b"inputs" in data:
             maybe = any(needle in data for needle in inputs)
@@ -373,7 +373,7 @@ def _literal(text: str) -> bytes:
     Quoted scalars may fold a line at a space, double a single quote or
     escape a character; none of that happens inside the part returned.
     """
-    return max(_LITERAL_BREAKS.split(text), key=len).encode()
+    return max(_LITERAL_BREAKS.split(text), key=len).encode("utf-8", "surrogateescape")
 
 
 def _uses(data: object, edits: _Edits, nodes: dict[str, str]) -> list[str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from runner.changes import Change, changed_experiments, git_repository
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def changed(*, cwd: Path, base: str, head: str) -> list[Change]:
@@ -36,10 +39,10 @@ def render(changes: Sequence[Change], *, as_json: bool) -> str:
         )
     if not changes:
         return "no experiment is touched"
-    labels = [_label(change) for change in changes]
+    labels = [_shown(_label(change)) for change in changes]
     width = max(len(label) for label in labels)
     return "\n".join(
-        f"{change.kind:<7}  {label:<{width}}  ({'; '.join(change.reasons)})"
+        f"{change.kind:<7}  {label:<{width}}  ({_shown('; '.join(change.reasons))})"
         for change, label in zip(changes, labels, strict=True)
     )
 
@@ -48,3 +51,10 @@ def _label(change: Change) -> str:
     if change.renamed_to is not None:
         return f"{change.experiment} -> {change.renamed_to}"
     return change.experiment
+
+
+def _shown(text: str) -> str:
+    """``text`` safe for a terminal: paths come from pull requests, and may hold
+    bytes that are not UTF-8 or control characters."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)

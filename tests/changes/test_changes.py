@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -438,6 +439,21 @@ def test_hostile_scenarios_neither_hang_nor_crash(repo: Path, data: bytes) -> No
     assert touched(repo) == {"ber-sweep", "tools-two"}  # unreadable: not confirmed as a user
     assert touched(repo, "HEAD~2", "HEAD") == {"ber-sweep", "tools-two", "hostile"}
     assert time.perf_counter() - start < 5
+
+
+def test_file_names_that_are_not_utf8_or_hold_control_characters(repo: Path) -> None:
+    (repo / "experiments" / "hello" / os.fsdecode(b"\xff\xfe.txt")).write_text("x")
+    (repo / "experiments" / "rx" / "red\x1b[31m.txt").write_text("x")
+    write(repo, "images/tools/Dockerfile", "FROM debian:trixie-slim\n")
+    commit_all(repo, "odd names")
+    found = changes_of(repo)
+    assert set(found) == {"hello", "rx", "ber-sweep", "tools-two"}
+    text = render(list(found.values()), as_json=False)
+    assert "experiments/hello/\\xff\\xfe.txt added" in text
+    assert "experiments/rx/red\\x1b[31m.txt added" in text
+    assert "\x1b" not in text
+    text.encode("utf-8")  # printable as it is
+    assert json.loads(render(list(found.values()), as_json=True))
 
 
 # -- the command --------------------------------------------------------------------------
