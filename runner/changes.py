@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pygit2
-import yaml
 from pygit2.enums import DeltaStatus, DiffFind
 
 from runner.errors import UsageError
@@ -35,7 +34,6 @@ from runner.testbed import LOCAL_NODES, TESTBED_FILE
 from runner.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
 
 RUNS = "runs"
-MAX_DEPTH = 64  # a scenario nests a few levels; libyaml's composer crashes far deeper
 REASONS_PER_DIRECTORY = 5
 
 _log = logging.getLogger(__name__)
@@ -453,33 +451,5 @@ def _read_yaml(blob: pygit2.Object, display: str) -> object:
         text = blob.data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if _too_deep(text):
-        return None
-    try:
-        document, _ = parse_yaml(text, path=Path(display), display=display)
-    except RecursionError:  # an alias inside its own anchor
-        return None
+    document, _ = parse_yaml(text, path=Path(display), display=display)  # bounded, never raises
     return None if document is None else document.data
-
-
-def _too_deep(text: str) -> bool:
-    """True when collections nest deeper than MAX_DEPTH (or the text is not YAML).
-
-    The parser's events come without recursion, unlike the composer, which
-    overflows the C stack on a few hundred thousand nested brackets.
-    """
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-    depth = 0
-    try:
-        while (event := loader.get_event()) is not None:
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return True
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        return True
-    finally:
-        loader.dispose()
-    return False

@@ -22,6 +22,7 @@ JsonPath = tuple[str | int, ...]
 
 MAX_BYTES = 1 << 20  # a scenario or inventory is a few kilobytes; refuse megabytes
 MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+MAX_DEPTH = 64  # a scenario nests a few levels; libyaml's composer overflows the C stack far deeper
 
 _FLOAT_12 = re.compile(
     r"""^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -137,6 +138,16 @@ def load_yaml(path: Path, *, display: str | None = None) -> Loaded:
 
 
 def parse_yaml(text: str, *, path: Path, display: str) -> Loaded:
+    too_deep = _too_deep(text)
+    if too_deep is not None:
+        return None, [
+            Problem(
+                file=display,
+                line=too_deep.line,
+                column=too_deep.column,
+                message=f"nested more than {MAX_DEPTH} levels deep; a scenario needs a few",
+            )
+        ]
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -153,10 +164,39 @@ def parse_yaml(text: str, *, path: Path, display: str) -> Loaded:
         data = builder.build(root, ())
     except _Refused as refused:
         return None, [refused.problem]
+    except RecursionError:  # a last resort: depth and self-reference are refused before
+        return None, [Problem(file=display, line=1, column=1, message="nested too deeply")]
     document = YamlDocument(
         path=path, display=display, data=data, values=builder.values, keys=builder.keys
     )
     return document, builder.problems
+
+
+def _too_deep(text: str) -> Position | None:
+    """Where collections first nest deeper than MAX_DEPTH, from the parser's events.
+
+    Events come without recursion; composing does not, and libyaml's composer
+    crashes the process on a few hundred thousand nested brackets. Text that
+    does not parse is left to the composer, which reports the syntax error.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    if mark is None:
+                        return Position(line=1, column=1)
+                    return Position(line=mark.line + 1, column=mark.column + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
@@ -187,6 +227,7 @@ class _Builder:
         self.keys: dict[JsonPath, Position] = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.open: set[int] = set()  # collections being built: an alias to one is a cycle
 
     def _refuse(self, node: yaml.Node, message: str) -> _Refused:
         mark = node.start_mark
@@ -204,10 +245,16 @@ class _Builder:
             )
         mark = node.start_mark
         self.values[path] = Position(line=mark.line + 1, column=mark.column + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self.open:
+                raise self._refuse(node, "an alias refers to the collection that contains it")
+            self.open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:

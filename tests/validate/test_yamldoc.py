@@ -96,3 +96,18 @@ def test_unreadable_files_give_problems_not_exceptions(tmp_path: Path) -> None:
     folder = tmp_path / "dir.yaml"
     folder.mkdir()
     assert load_yaml(folder)[0] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [*a]\n", "an alias refers to the collection that contains it"),
+        ("a: &a {b: *a}\n", "an alias refers to the collection that contains it"),
+        ("[" * 200_000, "nested more than 64 levels deep"),  # crashed libyaml's composer
+        ("a:" + " [" * 70 + " 1" + " ]" * 70 + "\n", "nested more than 64 levels deep"),
+    ],
+)
+def test_hostile_nesting_is_refused_not_crashed_on(text: str, message: str) -> None:
+    document, problems = parse(text)
+    assert document is None
+    assert message in problems[0].message
