@@ -13,10 +13,14 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner import __version__
 from runner.errors import FatalError
 from runner.problems import ProblemsFound
+
+if TYPE_CHECKING:
+    from runner.manifest import PullRequest
 
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 70  # EX_SOFTWARE
@@ -263,15 +267,11 @@ def _run(argv: Sequence[str]) -> int:
 
 def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
     from runner.commands.ci import ci
-    from runner.manifest import PullRequest, Trigger
+    from runner.manifest import Trigger
     from runner.publish import Identity
     from runner.report import LineReporter
 
-    pull_request = (
-        PullRequest(number=args.pr_number, title=args.pr_title, url=args.pr_url)
-        if args.pr_number
-        else None
-    )
+    pull_request = _pull_request(args)
     with _cancellable() as (cancel, received):
         report = ci(
             cwd=cwd,
@@ -286,7 +286,11 @@ def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
             bot=Identity(name=args.bot_name, email=args.bot_email),
             testbed_file=args.testbed,
             trigger=Trigger(
-                kind="pull_request" if pull_request else "push", pull_request=pull_request
+                kind="pull_request"
+                if pull_request or os.environ.get("RADIOPS_PR_NUMBER")
+                else "push",
+                actor=os.environ.get("RADIOPS_PR_AUTHOR") or None,
+                pull_request=pull_request,
             ),
             site_url=args.site_url,
             summary_path=args.summary,
@@ -295,6 +299,23 @@ def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
     if received:
         return 128 + received[0]
     return 0 if report.succeeded else 1
+
+
+def _pull_request(args: argparse.Namespace) -> PullRequest | None:
+    """From --pr-* flags, else the RADIOPS_PR_* and GitHub variables a workflow sets."""
+    from runner.manifest import PullRequest
+
+    env = os.environ
+    number = args.pr_number or int(env.get("RADIOPS_PR_NUMBER") or 0)
+    if not number:
+        return None
+    url = args.pr_url
+    if not url and env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
+        url = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/pull/{number}"
+    if not url.startswith(("https://", "http://")):
+        return None  # the manifest keeps what it can prove; the trigger still says pull_request
+    title = args.pr_title or env.get("RADIOPS_PR_TITLE", "")
+    return PullRequest(number=number, title=title[:1000], url=url)
 
 
 def _watch_command(args: argparse.Namespace) -> int:

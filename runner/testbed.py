@@ -101,15 +101,23 @@ def local_default(*, engine: str | None = None) -> Testbed:
     return Testbed(nodes=nodes)
 
 
-def read_testbed(path: Path, *, display: str | None = None) -> Read[Testbed]:
-    """Parse and check ``testbed.yaml``; never raises for bad input."""
+def read_testbed(
+    path: Path, *, display: str | None = None, relative_to: Path | None = None
+) -> Read[Testbed]:
+    """Parse and check ``testbed.yaml``; never raises for bad input.
+
+    Relative paths in it (TLS files, the artifact store) are taken from the
+    file's folder, or from ``relative_to`` when the text came from elsewhere
+    (e.g. the trusted base commit).
+    """
+    base = relative_to or path.parent
     return read_checked(
         path,
         display=display,
         schema="testbed",
         not_a_mapping="the inventory must be a mapping with a 'nodes' key",
-        semantic=lambda document: _semantic_problems(document, path.parent),
-        build=lambda data: _build(data, path),
+        semantic=lambda document: _semantic_problems(document, base),
+        build=lambda data: _build(data, path, base),
     )
 
 
@@ -168,8 +176,7 @@ def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
     return problems
 
 
-def _build(data: dict[str, Any], path: Path) -> Testbed:
-    base = path.parent
+def _build(data: dict[str, Any], path: Path, base: Path) -> Testbed:
     nodes = {name: _node(name, spec, base) for name, spec in data["nodes"].items()}
     registry = data.get("registry")
     artifacts = data.get("artifacts")

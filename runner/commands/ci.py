@@ -7,6 +7,7 @@ A failing experiment fails the job only after everything has been recorded.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +21,19 @@ from runner.commands.validate import validate
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, load_experiment
 from runner.manifest import Trigger
+from runner.problems import ProblemsFound
 from runner.publish import BOT, Identity, commit_run, open_repository, push
 from runner.replay import earlier_runs
 from runner.report import Reporter
 from runner.runs import RunResult
 from runner.summary import Row, render
+from runner.testbed import (
+    TESTBED_FILE,
+    Testbed,
+    local_default,
+    read_testbed,
+    resolve_testbed,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +79,11 @@ def ci(
     if publish and target is None:
         raise UsageError("the work tree is a detached checkout: name the branch with --branch")
 
+    inventory = (
+        _trusted_testbed(repo, base, root)
+        if testbed_file is None
+        else resolve_testbed(root, testbed_file, cwd=cwd)
+    )
     changes = tuple(changed_experiments(root, base, head))
     touched = [c.experiment for c in changes if c.kind == "touched"]
     reporter.line(
@@ -93,7 +107,7 @@ def ci(
         results = run(
             scenario.parent,
             cwd=root,
-            testbed_file=testbed_file,
+            testbed=inventory,
             strict=True,
             reporter=reporter,
             cancel=cancel,
@@ -130,8 +144,28 @@ def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: I
         commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
 
 
+def _trusted_testbed(repo: pygit2.Repository, base: str, root: Path) -> tuple[Testbed, str]:
+    """The inventory as the base commit has it, never as the pull request edits it.
+
+    A pull request could otherwise grant its own containers a network, devices or
+    capabilities. Without testbed.yaml at the base: the local default testbed.
+    """
+    commit = repo.revparse_single(_resolve(repo, base)).peel(pygit2.Commit)
+    if TESTBED_FILE not in commit.tree:
+        return local_default(), "the local default testbed"
+    blob = commit.tree[TESTBED_FILE]
+    shown = f"{TESTBED_FILE} at {str(commit.id)[:12]}"
+    with tempfile.TemporaryDirectory(prefix="radiops-testbed-") as folder:
+        copy = Path(folder) / TESTBED_FILE
+        copy.write_bytes(blob.read_raw())
+        _, loaded, problems = read_testbed(copy, display=shown, relative_to=root)
+    if loaded is None:
+        raise ProblemsFound(problems)
+    return loaded, shown
+
+
 def _resolve(repo: pygit2.Repository, rev: str) -> str:
     try:
         return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
     except (KeyError, ValueError, pygit2.GitError):
-        raise UsageError(f"--head {rev}: no such commit here (git fetch it first?)") from None
+        raise UsageError(f"{rev}: no such commit here (git fetch it first?)") from None

@@ -44,20 +44,21 @@ def run(
     wait_s: float = DEFAULT_WAIT_S,
     live_logs: bool = True,
     trigger: Trigger = Trigger(),  # noqa: B008 - frozen, so safe to share
+    testbed: tuple[Testbed, str] | None = None,
 ) -> list[RunResult]:
     """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
     scenario = _scenario(target, cwd)
     repo = find_repository(scenario.parent)
     validate([scenario], cwd=cwd)
     experiment = load_experiment(scenario)
-    testbed, testbed_shown = resolve_testbed(repo.root, testbed_file, cwd=cwd)
-    unknown = [name for name in node_names if name not in testbed.nodes]
+    inventory, testbed_shown = testbed or resolve_testbed(repo.root, testbed_file, cwd=cwd)
+    unknown = [name for name in node_names if name not in inventory.nodes]
     if unknown:
         raise UsageError(
             f"--node {', '.join(unknown)}: not a node of {testbed_shown} "
-            f"(nodes: {', '.join(testbed.nodes)})"
+            f"(nodes: {', '.join(inventory.nodes)})"
         )
-    nodes = restrict(testbed.nodes, node_names)
+    nodes = restrict(inventory.nodes, node_names)
     plans = expand(experiment, parse_overrides(sets, experiment))
     for plan in plans:
         reason = unplaceable_reason(plan, nodes)
@@ -71,7 +72,7 @@ def run(
             for url, client in clients.items()
         }
         image_ids, records = _prepare_images(
-            experiment, repo, testbed, clients, strict=strict, reporter=reporter
+            experiment, repo, inventory, clients, strict=strict, reporter=reporter
         )
         code = code_info(repo.root)
         context = RunContext(
@@ -88,13 +89,13 @@ def run(
             image_records=records,
             inputs=[file_facts(repo.root / p, shown=p) for p in experiment.inputs],
             store=ArtifactStore(
-                testbed.artifacts.path if testbed.artifacts else repo.root / DEFAULT_STORE
+                inventory.artifacts.path if inventory.artifacts else repo.root / DEFAULT_STORE
             ),
-            inline_max=testbed.artifacts.inline_max_bytes
-            if testbed.artifacts
+            inline_max=inventory.artifacts.inline_max_bytes
+            if inventory.artifacts
             else DEFAULT_INLINE_MAX,
             testbed_name=testbed_shown,
-            testbed_file=None if testbed.is_local_default else testbed_shown,
+            testbed_file=None if inventory.is_local_default else testbed_shown,
             reporter=reporter,
             cancel=cancel,
             wait_s=wait_s,

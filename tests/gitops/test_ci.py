@@ -140,3 +140,22 @@ def test_ci_refuses_a_work_tree_that_is_not_at_head(project: tuple[Path, Path, P
             reporter=LineReporter(io.StringIO()),
             cancel=threading.Event(),
         )
+
+
+def test_the_inventory_comes_from_the_base_not_from_the_pull_request(
+    testbed: Testbed, project: tuple[Path, Path, Path]
+) -> None:
+    _, mine, _ = project
+    # the pull request tries to grant its containers the host network and a capability
+    (mine / "testbed.yaml").write_text(
+        "nodes:\n  evil:\n    engine: unix:///var/run/docker.sock\n"
+        "    network: host\n    capabilities: [SYS_ADMIN]\n"
+    )
+    (mine / "experiments" / "a" / "README.md").write_text("# a\n")
+    commit_all(mine, "grant myself more")
+    report = run_ci(mine)
+    (row,) = report.rows
+    assert row.result.nodes[0].startswith("local")  # the base has no testbed.yaml
+    manifest = (row.result.run_dir / "manifest.json").read_text()
+    assert '"testbed": "the local default testbed"' in manifest
+    assert "evil" not in manifest
