@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from runner.problems import ProblemsFound
 
 if TYPE_CHECKING:
     from runner.manifest import PullRequest
+    from runner.report import LineReporter
 
 EXIT_INTERRUPTED = 130
 EXIT_BUG = 70  # EX_SOFTWARE
@@ -272,12 +273,13 @@ def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
     from runner.report import LineReporter
 
     pull_request = _pull_request(args)
+    reporter = LineReporter()
     with _cancellable() as (cancel, received):
         report = ci(
             cwd=cwd,
             base=args.base,
             head=args.head,
-            reporter=LineReporter(),
+            reporter=reporter,
             cancel=cancel,
             rerun=args.rerun,
             publish=args.push,
@@ -294,11 +296,39 @@ def _ci_command(args: argparse.Namespace, cwd: Path) -> int:
             ),
             site_url=args.site_url,
             summary_path=args.summary,
+            comment=_pull_request_comment(pull_request, reporter),
         )
     print(report.summary, end="")
     if received:
         return 128 + received[0]
     return 0 if report.succeeded else 1
+
+
+def _pull_request_comment(
+    pull_request: PullRequest | None, reporter: LineReporter
+) -> Callable[[str], None] | None:
+    """Keeps the pull request's one comment current, when a token allows it; else None.
+
+    A comment that cannot be written is said in the log: it never fails the job.
+    """
+    from runner.comment import DEFAULT_API_URL, GitHub, upsert_comment
+
+    env = os.environ
+    if pull_request is None or not env.get("GITHUB_TOKEN") or not env.get("GITHUB_REPOSITORY"):
+        return None
+    github = GitHub(
+        api_url=env.get("GITHUB_API_URL", DEFAULT_API_URL),
+        repository=env["GITHUB_REPOSITORY"],
+        token=env["GITHUB_TOKEN"],
+    )
+
+    def post(body: str) -> None:
+        try:
+            upsert_comment(github, pull_request.number, body)
+        except FatalError as error:
+            reporter.line(f"ci: the pull request comment was not updated: {error}")
+
+    return post
 
 
 def _pull_request(args: argparse.Namespace) -> PullRequest | None:

@@ -13,7 +13,7 @@ import posixpath
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +80,7 @@ class RunContext:
     cancel: threading.Event
     wait_s: float
     live_logs: bool = True
+    on_wait: Callable[[str, frozenset[str]], None] | None = None  # experiment, busy nodes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +174,8 @@ def _reserve(plan: RunPlan, run_id: str, context: RunContext, book: NodeBook) ->
                     context.reporter.line(
                         f"{plan.experiment.name} {run_id}: waiting: {busy} held by another run"
                     )
+                    if context.on_wait is not None:
+                        context.on_wait(plan.experiment.name, frozenset(busy.nodes))
                     announced |= busy.nodes
                 continue
         if time.monotonic() > deadline:

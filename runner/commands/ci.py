@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pygit2
 from runner.changes import Change, changed_experiments
 from runner.commands.run import run
 from runner.commands.validate import validate
+from runner.comment import render_waiting
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, load_experiment
 from runner.manifest import Trigger
@@ -65,8 +66,13 @@ def ci(
     trigger: Trigger = Trigger(kind="push"),  # noqa: B008 - frozen, so safe to share
     site_url: str | None = None,
     summary_path: Path | None = None,
+    comment: Callable[[str], None] | None = None,
 ) -> CiReport:
-    """Run every experiment the change base..head touches; commit (and push) the results."""
+    """Run every experiment the change base..head touches; commit (and push) the results.
+
+    ``comment`` receives the pull request's comment as it should read now: when
+    the job starts, whenever a run starts waiting for a busy node, and at the end.
+    """
     repo = open_repository(cwd)
     root = Path(repo.workdir or cwd).resolve()
     head_id = _resolve(repo, head)
@@ -93,6 +99,14 @@ def ci(
     scenarios = [root / "experiments" / name / SCENARIO_FILE for name in touched]
     if scenarios:
         validate(scenarios, cwd=root)
+    say = comment or (lambda _body: None)
+    heading = f"### radiops: running {len(touched)} experiment(s) for `{head_id[:12]}`\n"
+    say(heading)
+    waiting: dict[str, str] = {}
+
+    def on_wait(experiment: str, nodes: frozenset[str]) -> None:
+        waiting[experiment] = ", ".join(sorted(nodes))
+        say(heading + "\n" + render_waiting(waiting))
 
     rows: list[Row] = []
     skipped: list[tuple[str, str]] = []
@@ -112,7 +126,9 @@ def ci(
             reporter=reporter,
             cancel=cancel,
             trigger=trigger,
+            on_wait=on_wait,
         )
+        waiting.pop(name, None)
         rows += [Row(experiment=name, result=result) for result in results]
 
     if target is not None:
@@ -128,6 +144,7 @@ def ci(
     if summary_path is not None:
         with summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
             out.write(summary)
+    say(summary)
     return CiReport(
         rows=tuple(rows),
         changes=changes,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ def run(
     live_logs: bool = True,
     trigger: Trigger = Trigger(),  # noqa: B008 - frozen, so safe to share
     testbed: tuple[Testbed, str] | None = None,
+    on_wait: Callable[[str, frozenset[str]], None] | None = None,
 ) -> list[RunResult]:
     """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
     scenario = _scenario(target, cwd)
@@ -100,6 +101,7 @@ def run(
             cancel=cancel,
             wait_s=wait_s,
             live_logs=live_logs,
+            on_wait=on_wait,
         )
         return _run_all(plans, context)
     finally:

@@ -159,3 +159,30 @@ def test_the_inventory_comes_from_the_base_not_from_the_pull_request(
     manifest = (row.result.run_dir / "manifest.json").read_text()
     assert '"testbed": "the local default testbed"' in manifest
     assert "evil" not in manifest
+
+
+def test_the_comment_says_which_node_a_waiting_run_waits_for(
+    testbed: Testbed, project: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import docker
+
+    _, mine, _ = project
+    (mine / "experiments" / "a" / "README.md").write_text("# a\n")
+    commit_all(mine, "document a")
+    inventory = tmp_path / "solo.yaml"
+    inventory.write_text(f"nodes:\n  solo:\n    engine: {testbed.default_engine}\n")
+    client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
+    # another runner's reservation of the only node, released two seconds later
+    held = client.containers.create("debian:bookworm-slim", name="radiops-node-solo")
+    release = threading.Timer(2.0, lambda: held.remove(force=True))
+    release.start()
+    bodies: list[str] = []
+    try:
+        report = run_ci(mine, testbed_file=inventory, comment=bodies.append)
+    finally:
+        release.join()
+        client.close()
+    assert report.succeeded and report.rows[0].result.nodes == ("solo",)
+    assert bodies[0].startswith("### radiops: running 1 experiment(s)")
+    assert any("⏳ a is waiting for node solo (held by another run)" in b for b in bodies)
+    assert bodies[-1] == report.summary and "| `a` |" in bodies[-1]
