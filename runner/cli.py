@@ -65,6 +65,17 @@ def _run(argv: Sequence[str]) -> int:
 
         print(render(changed(cwd=cwd, base=args.base, head=args.head), as_json=args.json))
         return 0
+    if args.command == "testbed":
+        from runner.commands.probe import probe
+
+        probed = probe(args.nodes, cwd=cwd, testbed_file=args.testbed, max_age_s=args.max_age)
+        for item in probed:
+            note = " (cached)" if item.cached else ""
+            print(f"{item.node.name}: {item.result.describe()}{note}")
+        problems = [problem for item in probed for problem in item.problems]
+        for problem in problems:
+            print(f"radiops: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if args.command == "watch":
         return _watch_command(args)
     if args.command == "attest":

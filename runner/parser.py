@@ -170,6 +170,30 @@ def build_parser() -> argparse.ArgumentParser:
     changed.add_argument("--head", default="HEAD", metavar="REV", help="default HEAD")
     changed.add_argument("--json", action="store_true", help="print JSON")
 
+    testbed = commands.add_parser(
+        "testbed",
+        help="look at the testbed's nodes",
+        description="Commands about the nodes of testbed.yaml (or the local default).",
+    )
+    testbed_actions = testbed.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    testbed_actions.required = True
+    probe = testbed_actions.add_parser(
+        "probe",
+        help="find each node's radios with UHD and compare them with testbed.yaml",
+        description="Run UHD's discovery on each node (in a hardened container from "
+        "images/sdr-base, with the node's radio devices) and compare what it finds with "
+        "testbed.yaml. Exits 1 when a node lacks a radio the file claims.",
+    )
+    probe.add_argument("nodes", nargs="*", metavar="NODE", help="nodes to probe (default: all)")
+    probe.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    probe.add_argument(
+        "--max-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="reuse a cached probe this young (default 3600; 0 probes again)",
+    )
+
     watch = commands.add_parser(
         "watch",
         help="poll a git remote and run what each new branch head touches",

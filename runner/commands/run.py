@@ -13,6 +13,7 @@ import docker
 from runner import images as image_ops
 from runner.capture import ArtifactStore
 from runner.commands.validate import validate
+from runner.distribute import distribute
 from runner.engines import connect, scrub
 from runner.errors import InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
@@ -28,7 +29,6 @@ from runner.testbed import Node, Testbed, resolve_testbed
 DEFAULT_STORE = Path(".radiops") / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
 DEFAULT_WAIT_S = 3600.0
-LOCAL_ENGINE = "unix:///var/run/docker.sock"
 
 
 def run(
@@ -168,30 +168,19 @@ def _prepare_images(
         image = role.image
         record: ImageRecord | None = None
         if is_image_path(image):
-            if testbed.registry is not None:
-                # build once where the runner is, push, pull by digest on every node
-                builder = clients.get(LOCAL_ENGINE) or next(iter(clients.values()))
-                built = image_ops.build(builder, repo, image, progress=say)
-                ref = image_ops.push(builder, built, testbed.registry, progress=say)
-                digest: str | None = ref.split("@", 1)[1]
-                for url, client in clients.items():
-                    ids[(role_name, url)] = image_ops.pull_pinned(client, ref, progress=say)
-            else:
-                # no registry: build on every engine (same context, recorded by its hash)
-                for url, client in clients.items():
-                    built = image_ops.build(client, repo, image, progress=say)
-                    ids[(role_name, url)] = built.image_id
-                ref, digest = built.local_ref, None
+            placed = distribute(image, repo, clients, registry=testbed.registry, progress=say)
+            for url, image_id in placed.ids.items():
+                ids[(role_name, url)] = image_id
             record = ImageRecord(
                 role=role_name,
                 image=image,
-                ref=ref,
-                digest=digest,
-                image_id=ids[(role_name, next(iter(clients)))],
-                built=built.built,
-                dockerfile_sha256=built.dockerfile_sha256,
-                context_sha256=built.context_sha256,
-                base_image=_base(built),
+                ref=placed.ref,
+                digest=placed.digest,
+                image_id=placed.ids[next(iter(clients))],
+                built=placed.built.built,
+                dockerfile_sha256=placed.built.dockerfile_sha256,
+                context_sha256=placed.built.context_sha256,
+                base_image=_base(placed.built),
             )
         else:
             if strict:

@@ -1,0 +1,71 @@
+"""``radiops testbed probe [NODE...]``: what radios the nodes really have, against testbed.yaml.
+
+Runs UHD's discovery in a short hardened container from images/sdr-base on
+each node, with that node's radio devices, and compares what it finds with
+the inventory. Results are cached per node (engine and inventory unchanged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.distribute import distribute
+from runner.engines import connect
+from runner.errors import UsageError
+from runner.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
+from runner.repo import find_repository
+from runner.schedule import restrict
+from runner.testbed import Node, resolve_testbed
+
+SDR_BASE = "images/sdr-base"
+CACHE_FILE = Path(".radiops") / "probes.json"
+DEFAULT_MAX_AGE_S = 3600.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probed:
+    node: Node
+    result: ProbeResult
+    problems: tuple[str, ...]
+    cached: bool
+
+
+def probe(
+    node_names: Sequence[str],
+    *,
+    cwd: Path,
+    testbed_file: Path | None = None,
+    max_age_s: float = DEFAULT_MAX_AGE_S,
+    progress: Callable[[str], None] = print,
+) -> list[Probed]:
+    """Probe the named nodes (default: all); what each has, and how it differs from the file."""
+    repo = find_repository(cwd)
+    testbed, shown = resolve_testbed(repo.root, testbed_file, cwd=cwd)
+    unknown = [name for name in node_names if name not in testbed.nodes]
+    if unknown:
+        raise UsageError(f"{', '.join(unknown)}: not a node of {shown}")
+    nodes = restrict(testbed.nodes, node_names)
+    clients = {node.engine: connect(node) for node in nodes}
+    try:
+        placed = distribute(SDR_BASE, repo, clients, registry=testbed.registry, progress=progress)
+        cache = ProbeCache(repo.root / CACHE_FILE)
+        found = []
+        for node in nodes:
+            client = clients[node.engine]
+            engine = engine_id(client)
+            result = cache.get(node, engine_id=engine, max_age_s=max_age_s)
+            cached = result is not None
+            if result is None:
+                result = probe_node(client, node, placed.ids[node.engine])
+                cache.put(node, engine_id=engine, result=result)
+            found.append(
+                Probed(
+                    node=node, result=result, problems=tuple(compare(node, result)), cached=cached
+                )
+            )
+        return found
+    finally:
+        for client in clients.values():
+            client.close()
