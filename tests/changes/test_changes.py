@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner import cli
 from runner.changes import Change, changed_experiments, compare
 from runner.commands.changed import changed, render
 from runner.errors import UsageError
+from runner.parser import build_parser
 from tests.testing.repos import PROJECT, commit_all, git
 
 
@@ -506,7 +506,7 @@ def test_the_pre_commit_hook_runs_radiops_validate() -> None:
     assert hook["description"]
     project = (PROJECT / "pyproject.toml").read_text()
     assert re.search(r'^radiops = "runner\.cli:main"$', project, re.MULTILINE)
-    assert cli._parser().parse_args(hook["entry"].split()[1:]).command == "validate"
+    assert build_parser().parse_args(hook["entry"].split()[1:]).command == "validate"
     files = re.compile(hook["files"])
     for path in ("experiments/hello/experiment.yaml", "images/hello/Dockerfile", "testbed.yaml"):
         assert files.search(path), path
