@@ -442,14 +442,23 @@ class ProbeCache:
         node: Node,
         *,
         engine_id: str,
+        probe_image: str,
         max_age_s: float,
         now: dt.datetime | None = None,
     ) -> ProbeResult | None:
-        """The cached result for ``node``, or None when there is none still valid."""
+        """The cached result for ``node``, or None when there is none still valid.
+
+        Valid means: the same engine, the same inventory entry, the same probe
+        image (a rebuilt image, e.g. a newer UHD, probes again), young enough.
+        """
         entry = self._entries().get(node.name)
         if not isinstance(entry, dict):
             return None
-        if entry.get("engine_id") != engine_id or entry.get("inventory") != inventory_sha256(node):
+        if (
+            entry.get("engine_id") != engine_id
+            or entry.get("inventory") != inventory_sha256(node)
+            or entry.get("probe_image") != probe_image
+        ):
             return None
         try:
             result = entry["result"]
@@ -462,11 +471,12 @@ class ProbeCache:
         age = ((now or dt.datetime.now(dt.UTC)) - probed_at).total_seconds()
         return cached if 0 <= age <= max_age_s else None
 
-    def put(self, node: Node, *, engine_id: str, result: ProbeResult) -> None:
-        """Keep ``result`` as ``node``'s latest probe."""
+    def put(self, node: Node, *, engine_id: str, probe_image: str, result: ProbeResult) -> None:
+        """Keep ``result`` as ``node``'s latest probe (made with ``probe_image``)."""
         entries = self._entries()
         entries[node.name] = {
             "engine_id": engine_id,
+            "probe_image": probe_image,
             "inventory": inventory_sha256(node),
             "result": result.as_dict(),
         }

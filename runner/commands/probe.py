@@ -55,11 +55,12 @@ def probe(
         for node in nodes:
             client = clients[node.engine]
             engine = engine_id(client)
-            result = cache.get(node, engine_id=engine, max_age_s=max_age_s)
+            image = placed.ids[node.engine]
+            result = cache.get(node, engine_id=engine, probe_image=image, max_age_s=max_age_s)
             cached = result is not None
             if result is None:
-                result = probe_node(client, node, placed.ids[node.engine])
-                cache.put(node, engine_id=engine, result=result)
+                result = probe_node(client, node, image)
+                cache.put(node, engine_id=engine, probe_image=image, result=result)
             found.append(
                 Probed(
                     node=node, result=result, problems=tuple(compare(node, result)), cached=cached

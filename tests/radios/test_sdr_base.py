@@ -211,28 +211,42 @@ def test_probe_cache_keeps_a_result_while_node_engine_and_age_allow(tmp_path: Pa
     cache = ProbeCache(tmp_path / "cache" / "probes.json")
     found = result_of(Device(type="b200", serial="31ABCDE", product="B210"))
     one = node(B210)
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=NOW) is None
-    cache.put(one, engine_id="E1", result=found)
+    assert cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=NOW) is None
+    cache.put(one, engine_id="E1", probe_image="I1", result=found)
     later = NOW + dt.timedelta(seconds=300)
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=later) == found
-    assert cache.get(one, engine_id="E1", max_age_s=60, now=later) is None  # too old
-    assert cache.get(one, engine_id="E2", max_age_s=600, now=later) is None  # reinstalled
+    assert cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=later) == found
+    assert (
+        cache.get(one, engine_id="E1", probe_image="I1", max_age_s=60, now=later) is None
+    )  # too old
+    assert (
+        cache.get(one, engine_id="E2", probe_image="I1", max_age_s=600, now=later) is None
+    )  # reinstalled
+    assert (
+        cache.get(one, engine_id="E1", probe_image="I2", max_age_s=600, now=later) is None
+    )  # new probe
     changed = node(dataclasses.replace(B210, serial="3000001"))
-    assert cache.get(changed, engine_id="E1", max_age_s=600, now=later) is None
-    assert cache.get(node(B210, name="node2"), engine_id="E1", max_age_s=600, now=later) is None
+    assert cache.get(changed, engine_id="E1", probe_image="I1", max_age_s=600, now=later) is None
+    assert (
+        cache.get(
+            node(B210, name="node2"), engine_id="E1", probe_image="I1", max_age_s=600, now=later
+        )
+        is None
+    )
 
-    cache.put(node(name="node2"), engine_id="E9", result=result_of())
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=later) == found  # both kept
+    cache.put(node(name="node2"), engine_id="E9", probe_image="I1", result=result_of())
+    assert (
+        cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=later) == found
+    )  # both kept
 
     cache.path.write_text("{not json")
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=later) is None
-    cache.put(one, engine_id="E1", result=found)  # a corrupt cache is rewritten
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=later) == found
+    assert cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=later) is None
+    cache.put(one, engine_id="E1", probe_image="I1", result=found)  # a corrupt cache is rewritten
+    assert cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=later) == found
 
     data = json.loads(cache.path.read_text())
     data["nodes"]["node1"]["result"]["devices"][0]["serial"] = "\x1b[2J"
     cache.path.write_text(json.dumps(data))
-    assert cache.get(one, engine_id="E1", max_age_s=600, now=later) is None
+    assert cache.get(one, engine_id="E1", probe_image="I1", max_age_s=600, now=later) is None
 
 
 # -- the image on the local testbed ---------------------------------------------------
