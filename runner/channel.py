@@ -45,6 +45,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from runner.errors import EnvironmentProblem, InvalidInput
+from runner.hardening import hardened
 
 LABEL_RUN = "org.radiops.run"
 LABEL_COMPONENT = "org.radiops.component"
@@ -198,6 +199,7 @@ def emulator_options(
 ) -> dict[str, Any]:
     """Keyword arguments of ``containers.create`` for the emulator: its whole posture."""
     return {
+        **hardened(),
         "image": image,
         "name": emulator_name(run_id),
         "labels": {**labels, LABEL_RUN: run_id, LABEL_COMPONENT: "channel-emulator"},
@@ -205,15 +207,10 @@ def emulator_options(
         "detach": True,
         "network": network_name(run_id),
         "user": EMULATOR_USER,
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "privileged": False,
         "read_only": True,
         "pids_limit": 64,
         "mem_limit": MEMORY_BYTES,
         "memswap_limit": MEMORY_BYTES,
-        "ipc_mode": "private",
-        "init": True,
     }
 
 

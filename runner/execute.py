@@ -23,6 +23,7 @@ from docker.models.containers import Container
 
 from runner.errors import EnvironmentProblem
 from runner.experiment import Role, Scalar
+from runner.hardening import hardened
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
 from runner.schedule import reservation_name
@@ -151,26 +152,17 @@ def container_options(
     role = plan.experiment.roles[instance.role]
     limits = effective_limits(role, node)
     radio = radio_for(role, node) if role.radio is not None else None
-    devices = [f"{path}:{path}:rwm" for path in radio.devices] if radio else []
     options: dict[str, Any] = {
+        **hardened(capabilities=node.capabilities, devices=radio.devices if radio else ()),
         "image": image_id,
         "name": reservation_name(node.name),
         "labels": labels(run_id, plan, instance, node),
         "environment": environment(plan, run_id, instance, node),
         "detach": True,
         "network_mode": node.network or "none",
-        "cap_drop": ["ALL"],
-        "cap_add": list(node.capabilities) or None,
-        "security_opt": ["no-new-privileges"],
-        "privileged": False,
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
-        "devices": devices or None,
-        "ipc_mode": "private",
-        # an init as PID 1 passes the end-of-duration SIGTERM on (a shell as PID 1
-        # ignores it) and reaps zombies
-        "init": True,
     }
     if limits.cpus is not None:
         options["nano_cpus"] = int(limits.cpus * 1e9)

@@ -33,6 +33,7 @@ import requests.exceptions
 from runner.engines import scrub
 from runner.errors import EnvironmentProblem
 from runner.files import write_atomic
+from runner.hardening import hardened
 from runner.testbed import Node, Radio
 
 PROBE_COMMAND = "/usr/local/bin/radiops-probe"
@@ -139,23 +140,17 @@ def probe_options(
     for radio in node.radios:
         if radio.args and not radio.simulated:
             arguments += ["--args", radio.args]
-    devices = [f"{path}:{path}:rwm" for radio in node.radios for path in radio.devices]
+    devices = [path for radio in node.radios for path in radio.devices]
     return {
+        **hardened(capabilities=node.capabilities, devices=devices),
         "image": image_ref,
         "entrypoint": [PROBE_COMMAND],
         "command": arguments,
         "labels": {**(labels or {}), LABEL_PROBE: node.name},
         "detach": True,
         "network_mode": node.network or "none",
-        "cap_drop": ["ALL"],
-        "cap_add": list(node.capabilities) or None,
-        "security_opt": ["no-new-privileges"],
-        "privileged": False,
         "read_only": True,
         "tmpfs": {"/tmp": "rw,nosuid,nodev,size=16m,mode=1777"},  # noqa: S108 (container's own)
-        "devices": devices or None,
-        "ipc_mode": "private",
-        "init": True,
         **PROBE_LIMITS,
     }
 
