@@ -8,7 +8,7 @@ import platform
 import shlex
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,7 @@ def build_manifest(
             else None,
             "dirty": code.dirty,
         },
-        "images": [_image(record) for record in images],
+        "images": [asdict(record) for record in images],  # fields = manifest keys
         "parameters": dict(plan.parameters),
         "seeds": {},
         "inputs": list(inputs),
@@ -276,20 +276,6 @@ def file_facts(path: Path, *, shown: str) -> dict[str, Any]:
             digest.update(chunk)
             size += len(chunk)
     return {"path": shown, "sha256": digest.hexdigest(), "size": size}
-
-
-def _image(record: ImageRecord) -> dict[str, Any]:
-    return {
-        "role": record.role,
-        "image": record.image,
-        "ref": record.ref,
-        "digest": record.digest,
-        "image_id": record.image_id,
-        "built": record.built,
-        "dockerfile_sha256": record.dockerfile_sha256,
-        "context_sha256": record.context_sha256,
-        "base_image": dict(record.base_image) if record.base_image else None,
-    }
 
 
 def _placement(plan: RunPlan, item: Placed, engine: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -324,9 +324,7 @@ def _collect(
         return found
     slug = item.instance.slug
     for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
-        found.logs.append(
-            {"role": item.instance.role, "index": item.instance.index, **log_fields(log)}
-        )
+        found.logs.append({"role": item.instance.role, "index": item.instance.index, **asdict(log)})
     capture = capture_tree(
         item.container,
         OUTPUT_DIR,
@@ -347,17 +345,6 @@ def _collect(
         prefix = f"{item.instance.role}.{item.instance.index}." if containers > 1 else ""
         found.metrics.update({prefix + name: value for name, value in values.items()})
     return found
-
-
-def log_fields(log: Any) -> dict[str, Any]:
-    return {
-        "stream": log.stream,
-        "path": log.path,
-        "size": log.size,
-        "sha256": log.sha256,
-        "truncated": log.truncated,
-        "tail": log.tail,
-    }
 
 
 def _output(item: Placed, captured: Any) -> dict[str, Any]:
