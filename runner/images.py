@@ -14,6 +14,7 @@ out of them, and only what was hashed is sent to the engine.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from docker.utils.build import PatternMatcher
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.files import write_atomic
+from runner.image_bases import repo_bases, rewrite_from, with_bases
 from runner.repo import IMAGES, Repository
 from runner.testbed import Registry
 
@@ -110,8 +112,8 @@ class LockEntry:
 # -- build contexts -------------------------------------------------------------------
 
 
-def context_sha256(context: Path) -> str:
-    """The content hash of the build context ``context``.
+def context_sha256(context: Path, *, _chain: tuple[str, ...] = ()) -> str:
+    """The content hash of the build context ``context`` (``images/<dir>``).
 
     Covers every regular file and symbolic link the engine would receive
     (``.dockerignore`` applied with Docker's rules; Dockerfile and
@@ -119,10 +121,34 @@ def context_sha256(context: Path) -> str:
     context, its kind (file, executable file, link) and the sha256 of its
     content (a link: its target text), in sorted path order. Times, owners
     and empty directories do not count, so every checkout of one commit gives
-    the same hash. Raises ContextRefused for a link out of the context or a
-    special file.
+    the same hash. An image built ``FROM images/<other>`` of the repository
+    (runner/image_bases.py) also covers the other's hash. Raises
+    ContextRefused for a link out of the context or a special file, and for
+    images that build on each other in a circle.
     """
-    return _scan(context, None)[0]
+    own = _scan(context, None)[0]
+    chain = _in_chain(context.name, _chain)
+    bases = {
+        base: context_sha256(context.parent / base.split("/", 1)[1], _chain=chain)
+        for base in repo_bases(_dockerfile_text(context))
+    }
+    return with_bases(own, bases)
+
+
+def _in_chain(name: str, chain: tuple[str, ...]) -> tuple[str, ...]:
+    image = f"{IMAGES}/{name}"
+    if image in chain:
+        raise ContextRefused(
+            f"{' -> '.join((*chain, image))}: images build FROM each other in a circle"
+        )
+    return (*chain, image)
+
+
+def _dockerfile_text(context: Path) -> str:
+    dockerfile = context / "Dockerfile"
+    if dockerfile.is_symlink() or not dockerfile.is_file():
+        raise ContextRefused(f"{context}: the Dockerfile is missing or not a regular file")
+    return dockerfile.read_text(encoding="utf-8", errors="replace")
 
 
 class _HashingReader:
@@ -136,10 +162,15 @@ class _HashingReader:
         return data
 
 
-def _scan(context: Path, archive: tarfile.TarFile | None) -> tuple[str, dict[str, str]]:
+def _scan(
+    context: Path,
+    archive: tarfile.TarFile | None,
+    dockerfile: Callable[[bytes], bytes] | None = None,
+) -> tuple[str, dict[str, str]]:
     """The context's hash and each entry's content hash; adds the entries to ``archive``.
 
     Hashing while packing means the label names exactly what was sent.
+    ``dockerfile`` rewrites the Dockerfile sent (its hash stays the file's own).
     """
     if not context.is_dir():
         raise UsageError(f"{context}: no such build context directory")
@@ -147,7 +178,7 @@ def _scan(context: Path, archive: tarfile.TarFile | None) -> tuple[str, dict[str
     contents: dict[str, str] = {}
     for rel in sorted(_listing(context), key=os.fsencode):
         try:
-            added = _add(context, rel, archive)
+            added = _add(context, rel, archive, dockerfile if rel == "Dockerfile" else None)
         except OSError as exc:
             raise ContextRefused(f"{context}: cannot read {rel}: {exc.strerror or exc}") from None
         if added is None:
@@ -158,8 +189,16 @@ def _scan(context: Path, archive: tarfile.TarFile | None) -> tuple[str, dict[str
     return total.hexdigest(), contents
 
 
-def _add(context: Path, rel: str, archive: tarfile.TarFile | None) -> tuple[str, bytes] | None:
-    """The kind and content sha256 of one entry (None for a directory); packs it."""
+def _add(
+    context: Path,
+    rel: str,
+    archive: tarfile.TarFile | None,
+    rewrite: Callable[[bytes], bytes] | None = None,
+) -> tuple[str, bytes] | None:
+    """The kind and content sha256 of one entry (None for a directory); packs it.
+
+    ``rewrite`` changes the bytes packed (not those hashed): for the Dockerfile.
+    """
     full = context / rel
     mode = full.lstat().st_mode
     if stat.S_ISDIR(mode):
@@ -182,7 +221,14 @@ def _add(context: Path, rel: str, archive: tarfile.TarFile | None) -> tuple[str,
         status = os.fstat(raw.fileno())
         executable = bool(status.st_mode & stat.S_IXUSR)  # what git keeps
         reader = _HashingReader(raw)
-        if archive is not None:
+        if rewrite is not None:
+            original = reader.read()
+            if archive is not None:
+                packed = rewrite(original)
+                info = _tarinfo(rel, 0o755 if executable else 0o644)
+                info.size = len(packed)
+                archive.addfile(info, io.BytesIO(packed))
+        elif archive is not None:
             info = _tarinfo(rel, 0o755 if executable else 0o644)
             info.size = status.st_size
             archive.addfile(info, reader)
@@ -286,9 +332,34 @@ def build(
     with the classic builder, host networking, no base image pull; each log
     line goes to ``progress``. ``labels`` are added to radiops' own.
     """
+    return _build(client, repo, image, progress=progress, labels=labels, chain=())
+
+
+def _build(
+    client: docker.DockerClient,
+    repo: Repository,
+    image: str,
+    *,
+    progress: Progress,
+    labels: Mapping[str, str] | None,
+    chain: tuple[str, ...],
+) -> BuiltImage:
     context, name = _context(repo, image)
     image = f"{IMAGES}/{name}"  # the label and the lock use one spelling
-    context_hash, contents = _scan(context, None)
+    chain = _in_chain(name, chain)
+    dockerfile = _dockerfile_text(context)
+    bases = {
+        base: _build(client, repo, base, progress=progress, labels=labels, chain=chain)
+        for base in repo_bases(dockerfile)
+    }
+    base_hashes = {base: built.context_sha256 for base, built in bases.items()}
+    base_ids = {base: built.image_id for base, built in bases.items()}
+
+    def send(original: bytes) -> bytes:
+        return rewrite_from(original.decode("utf-8", "replace"), base_ids).encode()
+
+    own_hash, contents = _scan(context, None)
+    context_hash = with_bases(own_hash, base_hashes)
     local_ref = local_reference(name, context_hash)
     found = _reusable(client, local_ref, context_hash, image)
     built = found is None
@@ -296,8 +367,9 @@ def build(
         progress(f"{image}: building {local_ref}")
         with tempfile.TemporaryFile() as archive:
             with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                context_hash, contents = _scan(context, tar)
+                own_hash, contents = _scan(context, tar, send if bases else None)
             archive.seek(0)
+            context_hash = with_bases(own_hash, base_hashes)
             local_ref = local_reference(name, context_hash)
             all_labels = {**(labels or {}), LABEL_CONTEXT: context_hash, LABEL_IMAGE: image}
             image_id = _run_build(client, archive, local_ref, all_labels, image, progress)
@@ -306,14 +378,16 @@ def build(
             raise BuildFailed(f"{image}: the engine did not keep the image it built ({image_id})")
     else:
         progress(f"{image}: unchanged, skipped ({local_ref}, {found.id})")
-    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8", errors="replace")
+    base_ref = dockerfile_base(dockerfile)
     return BuiltImage(
         image=image,
         local_ref=local_ref,
         image_id=str(found.id),
         context_sha256=context_hash,
         dockerfile_sha256=contents["Dockerfile"],
-        base_image=_base_image(client, dockerfile_base(dockerfile)),
+        base_image=BaseImage(ref=base_ref, image_id=bases[base_ref].image_id, digest=None)
+        if base_ref in bases
+        else _base_image(client, base_ref),
         built=built,
     )
 

@@ -10,6 +10,8 @@ import docker
 import pytest
 
 from runner.experiment import load_experiment
+from runner.images import build, dockerfile_base
+from runner.repo import Repository
 from tests.testing.repos import PROJECT
 from tests.testing.testbed_fixtures import DockerCleanup
 
@@ -27,19 +29,22 @@ def read_file(container: docker.models.containers.Container, path: str) -> bytes
 
 
 @pytest.mark.parametrize("image", IMAGES)
-def test_example_image_builds(
-    image: str, docker_clients: dict[str, docker.DockerClient], docker_cleanup: DockerCleanup
-) -> None:
-    tag = docker_cleanup.image(f"{docker_cleanup.unique(image)}:test")
-    built, _ = docker_clients["default"].images.build(
-        path=str(PROJECT / "images" / image),
-        tag=tag,
-        network_mode="host",
-        rm=True,
-        forcerm=True,
-        labels=docker_cleanup.labels,
-    )
-    assert tag in built.tags
+def test_example_image_builds(image: str, docker_clients: dict[str, docker.DockerClient]) -> None:
+    """Each image builds the way radiops builds it (``FROM images/<dir>`` resolved first).
+
+    Kept afterwards, like the base image: later builds and runs reuse it.
+    """
+    client = docker_clients["default"]
+    built = build(client, Repository(root=PROJECT), f"images/{image}", progress=lambda _: None)
+    assert client.images.get(built.local_ref).id == built.image_id
+    base = dockerfile_base((PROJECT / "images" / image / "Dockerfile").read_text())
+    if base is not None and base.startswith("images/"):
+        assert built.base_image is not None
+        parent = build(client, Repository(root=PROJECT), base, progress=lambda _: None)
+        assert not parent.built  # built first, as the base of this one
+        assert built.base_image.image_id == parent.image_id
+        layers = {layer["Id"] for layer in client.api.history(built.image_id)}
+        assert parent.image_id in layers
 
 
 def test_hello_prints_its_environment_and_writes_its_outputs(
