@@ -254,12 +254,7 @@ class ChannelNetwork:
         self._container: Container | None = None
 
     def __enter__(self) -> ChannelEndpoints:
-        try:
-            self._start()
-        except BaseException:
-            self._remove()
-            raise
-        return self.endpoints
+        return self.open()
 
     def __exit__(
         self,
@@ -267,9 +262,21 @@ class ChannelNetwork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        problems = self._remove()
+        problems = self.close()
         if problems and exc is None:
             raise EnvironmentProblem("channel emulator: " + "; ".join(problems))
+
+    def open(self) -> ChannelEndpoints:
+        """Create the network and start the emulator; its endpoints once it listens.
+
+        On failure nothing is left behind (EnvironmentProblem says why).
+        """
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self.endpoints
 
     def _start(self) -> None:
         name = self.endpoints.network
@@ -311,8 +318,11 @@ class ChannelNetwork:
                 )
             time.sleep(0.05)
 
-    def _remove(self) -> list[str]:
-        """Stop and remove the emulator, then the network; the problems met."""
+    def close(self) -> list[str]:
+        """Stop and remove the emulator (its log kept in :attr:`log`), then the network.
+
+        The problems met, for the caller to report; closing twice does nothing.
+        """
         problems: list[str] = []
         container, self._container = self._container, None
         if container is not None:

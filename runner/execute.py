@@ -21,13 +21,14 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from runner.channel import ChannelEndpoints
 from runner.errors import EnvironmentProblem
 from runner.experiment import Role, Scalar
 from runner.hardening import hardened
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
-from runner.schedule import reservation_name
-from runner.testbed import Node, Radio
+from runner.schedule import radio_for, reservation_name
+from runner.testbed import Node
 
 OUTPUT_DIR = "/radiops/out"
 PARAMETERS_FILE = "/radiops/parameters.json"
@@ -146,9 +147,18 @@ def effective_limits(role: Role, node: Node) -> Limits:
 
 
 def container_options(
-    plan: RunPlan, run_id: str, instance: Instance, node: Node, image_id: str
+    plan: RunPlan,
+    run_id: str,
+    instance: Instance,
+    node: Node,
+    image_id: str,
+    channel: ChannelEndpoints | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of ``containers.create``: the whole security posture in one place."""
+    """Keyword arguments of ``containers.create``: the whole security posture in one place.
+
+    A container with a simulated radio joins the run's ``channel`` network (and
+    no other) and gets its emulator endpoints in the environment.
+    """
     role = plan.experiment.roles[instance.role]
     limits = effective_limits(role, node)
     radio = radio_for(role, node) if role.radio is not None else None
@@ -164,6 +174,9 @@ def container_options(
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
     }
+    if channel is not None and (endpoints := channel.environment(instance.slug)):
+        options["network_mode"] = channel.network
+        options["environment"].update(endpoints)
     if limits.cpus is not None:
         options["nano_cpus"] = int(limits.cpus * 1e9)
     if role.command is not None:
@@ -197,11 +210,13 @@ def create_all(
     placement: Mapping[Instance, Node],
     clients: Mapping[str, docker.DockerClient],
     images: Mapping[tuple[str, str], str],
+    channel: ChannelEndpoints | None = None,
 ) -> list[Placed]:
     """Create every container (reserving its node); NodeBusy when a node is taken.
 
-    ``images`` maps (role, engine URL) to the image ID to run there. On any
-    failure, the containers already created are removed again.
+    ``images`` maps (role, engine URL) to the image ID to run there; ``channel``
+    is the run's channel emulator, if it has one. On any failure, the
+    containers already created are removed again.
     """
     placed: list[Placed] = []
     busy: set[str] = set()
@@ -210,7 +225,7 @@ def create_all(
         for instance, node in placement.items():
             client = clients[node.engine]
             image_id = images[(instance.role, node.engine)]
-            options = container_options(plan, run_id, instance, node, image_id)
+            options = container_options(plan, run_id, instance, node, image_id, channel)
             try:
                 container = client.containers.create(**options)
             except docker.errors.APIError as exc:
@@ -419,15 +434,6 @@ def scalar_text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def radio_for(role: Role, node: Node) -> Radio | None:
-    """The node's radio that serves ``role`` (the first of the wanted type)."""
-    wanted = role.radio.type if role.radio else None
-    for radio in node.radios:
-        if wanted is None or radio.type == wanted:
-            return radio
-    return None
 
 
 def _command_of(container: Container) -> tuple[str, ...]:

@@ -58,6 +58,15 @@ class RadioSettings:
     gain: float | None = None
     antenna: str | None = None
     channel: int | None = None
+    direction: str = "rx"  # tx | rx | both
+
+    @property
+    def transmits(self) -> bool:
+        return self.direction in ("tx", "both")
+
+    @property
+    def receives(self) -> bool:
+        return self.direction in ("rx", "both")
 
 
 @dataclass(frozen=True, kw_only=True)

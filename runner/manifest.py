@@ -15,12 +15,15 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import FatalError
-from runner.execute import Ended, Placed, Supervision, Usage, radio_for, scalar_text
+from runner.execute import Ended, Placed, Supervision, Usage, scalar_text
 from runner.files import write_atomic
 from runner.gitinfo import CodeInfo
 from runner.loader import Read, read_checked
 from runner.plan import RunPlan
+from runner.probe import ProbeResult, match_device
+from runner.schedule import radio_for
 from runner.schemas import data_errors
+from runner.testbed import Radio
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -168,6 +171,9 @@ def build_manifest(
     metrics: Mapping[str, float],
     testbed_name: str,
     testbed_file: str | None,
+    seeds: Mapping[str, int] | None = None,
+    channel: Mapping[str, Any] | None = None,
+    probes: Mapping[str, ProbeResult] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (checked against the schema by ``write_manifest``)."""
     finished = state.finished or queued
@@ -198,10 +204,11 @@ def build_manifest(
         },
         "images": [asdict(record) for record in images],  # fields = manifest keys
         "parameters": dict(plan.parameters),
-        "seeds": {},
+        "seeds": dict(seeds or {}),
         "inputs": list(inputs),
         "placements": [
-            _placement(plan, item, engines[item.node.engine]) for item in by_instance.values()
+            _placement(plan, item, engines[item.node.engine], (probes or {}).get(item.node.name))
+            for item in by_instance.values()
         ],
         "radios_simulated": all(
             radio.simulated for item in placed for radio in item.node.radios
@@ -246,6 +253,8 @@ def build_manifest(
             "testbed": testbed_name,
         },
     }
+    if channel is not None:
+        manifest["channel"] = dict(channel)
     return manifest
 
 
@@ -278,7 +287,9 @@ def file_facts(path: Path, *, shown: str) -> dict[str, Any]:
     return {"path": shown, "sha256": digest.hexdigest(), "size": size}
 
 
-def _placement(plan: RunPlan, item: Placed, engine: Mapping[str, Any]) -> dict[str, Any]:
+def _placement(
+    plan: RunPlan, item: Placed, engine: Mapping[str, Any], probe: ProbeResult | None
+) -> dict[str, Any]:
     role = plan.experiment.roles[item.instance.role]
     radio = radio_for(role, item.node) if role.radio is not None else None
     return {
@@ -286,11 +297,30 @@ def _placement(plan: RunPlan, item: Placed, engine: Mapping[str, Any]) -> dict[s
         "index": item.instance.index,
         "node": item.node.name,
         "engine": dict(engine),
-        "radio": {"type": radio.type, "serial": radio.serial, "simulated": radio.simulated}
-        if radio
-        else None,
+        "radio": _radio(radio, probe) if radio else None,
         "devices": list(radio.devices) if radio else [],
     }
+
+
+def _radio(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
+    """The placement's radio: the inventory's word, and what the probe found for a real one."""
+    entry: dict[str, Any] = {
+        "type": radio.type,
+        "serial": radio.serial,
+        "simulated": radio.simulated,
+    }
+    if radio.args:
+        entry["args"] = radio.args
+    device = match_device(radio, probe.devices) if probe and not radio.simulated else None
+    if probe is not None and device is not None:
+        entry["uhd_version"] = probe.uhd_version
+        entry["serial"] = device.serial or radio.serial
+        for key in ("motherboard", "fpga_version", "firmware_version"):
+            if getattr(device, key):
+                entry[key] = getattr(device, key)
+        if device.daughterboards:
+            entry["daughterboards"] = list(device.daughterboards)
+    return entry
 
 
 def _container(item: Placed, ended: Ended | None, usage: Usage | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from runner.errors import UsageError
@@ -42,6 +42,7 @@ class RunPlan:
     matrix_point: Mapping[str, Scalar]
     parameters: Mapping[str, Scalar]
     overrides: Mapping[str, Scalar]
+    seeds: Mapping[str, int] = field(default_factory=dict)  # fixed seeds (a reproduction)
 
     @property
     def instances(self) -> tuple[Instance, ...]:

@@ -355,7 +355,7 @@ def compare(node: Node, result: ProbeResult) -> list[str]:
     # radios with a serial first: a radio listed by type only must not take their device
     for radio in sorted(real, key=lambda radio: radio.serial is None):
         label = _label(radio)
-        device = _match(radio, available)
+        device = match_device(radio, available)
         if device is None:
             found = (
                 "found no USRP"
@@ -382,7 +382,8 @@ def _label(radio: Radio) -> str:
     return f"a {radio.type} radio" + (f" (serial {radio.serial})" if radio.serial else "")
 
 
-def _match(radio: Radio, devices: Iterable[Device]) -> Device | None:
+def match_device(radio: Radio, devices: Iterable[Device]) -> Device | None:
+    """The probed device that is ``radio``: by serial when it has one, else by type."""
     for device in devices:
         if radio.serial:
             if device.serial and device.serial.lower() == radio.serial.lower():

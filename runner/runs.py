@@ -11,6 +11,7 @@ import json
 import math
 import posixpath
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import docker
 
 from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
+from runner.channel import ChannelNetwork
 from runner.errors import EnvironmentProblem, FatalError
 from runner.execute import (
     OUTPUT_DIR,
@@ -43,10 +45,13 @@ from runner.manifest import (
     decide_outcome,
     write_manifest,
 )
-from runner.plan import RunPlan, new_run_id
+from runner.medium import EmulatorImage, channel_config, manifest_entry, simulated_radios
+from runner.plan import Instance, RunPlan, new_run_id
+from runner.probe import ProbeResult
 from runner.report import Reporter
 from runner.schedule import place
-from runner.testbed import Node
+from runner.sigmf import META_MAX_BYTES, annotate
+from runner.testbed import ChannelSettings, Node
 
 METRICS_MAX_BYTES = 1 << 20
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
@@ -81,6 +86,9 @@ class RunContext:
     wait_s: float
     live_logs: bool = True
     on_wait: Callable[[str, frozenset[str]], None] | None = None  # experiment, busy nodes
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
+    emulator_images: Mapping[str, EmulatorImage] = field(default_factory=dict)  # by engine URL
+    probes: Mapping[str, ProbeResult] = field(default_factory=dict)  # by node name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,11 +115,13 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
     point = ", ".join(f"{k}={v}" for k, v in plan.matrix_point.items())
     say(f"{plan.experiment.name} {run_id}: queued" + (f" ({point})" if point else ""))
     placed: list[Placed] = []
+    medium: _Medium | None = None
     state = Supervision()
     error: str | None = None
+    seed = plan.seeds.get("channel", secrets.randbelow(2**31))
     try:
         try:
-            placed = _reserve(plan, run_id, context, book)
+            placed, medium = _reserve(plan, run_id, context, book, seed=seed)
             nodes = ", ".join(f"{p.instance.key}@{p.node.name}" for p in placed)
             say(f"{plan.experiment.name} {run_id}: running on {nodes}")
             followers = follow_logs(placed, say) if context.live_logs else []
@@ -131,8 +141,10 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
         except (FatalError, docker.errors.DockerException, OSError) as exc:
             error = str(exc)
             stop_all(placed, state, reason=error)
-        return _record(plan, context, run_id, run_dir, queued, placed, state, error)
+        return _record(plan, context, run_id, run_dir, queued, placed, state, error, medium)
     finally:
+        if medium is not None:
+            medium.network.close()  # idempotent: normally _record closed it
         failures = remove_all(placed)
         with book.lock:
             book.held -= {p.node.name for p in placed}
@@ -152,7 +164,17 @@ def _new_run_dir(plan: RunPlan) -> tuple[str, Path]:
         return run_id, runs / run_id
 
 
-def _reserve(plan: RunPlan, run_id: str, context: RunContext, book: NodeBook) -> list[Placed]:
+@dataclass(frozen=True, kw_only=True)
+class _Medium:
+    """The run's channel emulator, for its simulated radios."""
+
+    network: ChannelNetwork
+    image: EmulatorImage
+
+
+def _reserve(
+    plan: RunPlan, run_id: str, context: RunContext, book: NodeBook, *, seed: int
+) -> tuple[list[Placed], _Medium | None]:
     deadline = time.monotonic() + context.wait_s
     refused: set[str] = set()
     announced: set[str] = set()
@@ -164,20 +186,35 @@ def _reserve(plan: RunPlan, run_id: str, context: RunContext, book: NodeBook) ->
             if placement is not None:
                 book.held |= {node.name for node in placement.values()}
         if placement is not None:
+            medium: _Medium | None = None
             try:
-                return create_all(plan, run_id, placement, context.clients, context.images)
-            except NodeBusy as busy:
+                medium = _open_medium(plan, run_id, placement, context, seed)
+                placed = create_all(
+                    plan,
+                    run_id,
+                    placement,
+                    context.clients,
+                    context.images,
+                    medium.network.endpoints if medium else None,
+                )
+                return placed, medium
+            except BaseException as exc:
+                if medium is not None:
+                    medium.network.close()
                 with book.lock:
                     book.held -= {node.name for node in placement.values()}
-                refused |= busy.nodes
-                if busy.nodes - announced:
-                    context.reporter.line(
-                        f"{plan.experiment.name} {run_id}: waiting: {busy} held by another run"
-                    )
-                    if context.on_wait is not None:
-                        context.on_wait(plan.experiment.name, frozenset(busy.nodes))
-                    announced |= busy.nodes
-                continue
+                if not isinstance(exc, NodeBusy):
+                    raise
+                busy = exc
+            refused |= busy.nodes
+            if busy.nodes - announced:
+                context.reporter.line(
+                    f"{plan.experiment.name} {run_id}: waiting: {busy} held by another run"
+                )
+                if context.on_wait is not None:
+                    context.on_wait(plan.experiment.name, frozenset(busy.nodes))
+                announced |= busy.nodes
+            continue
         if time.monotonic() > deadline:
             raise EnvironmentProblem(
                 f"no free nodes for {plan.experiment.name} within {context.wait_s:.0f}s "
@@ -185,6 +222,37 @@ def _reserve(plan: RunPlan, run_id: str, context: RunContext, book: NodeBook) ->
             )
         time.sleep(RETRY_S)
         refused.clear()  # try the engines again: another runner may have finished
+
+
+def _open_medium(
+    plan: RunPlan,
+    run_id: str,
+    placement: Mapping[Instance, Node],
+    context: RunContext,
+    seed: int,
+) -> _Medium | None:
+    """Start the channel emulator of a run with simulated radios (None without any)."""
+    config = channel_config(plan, placement, context.channel, seed=seed)
+    if config is None:
+        return None
+    engine = simulated_radios(plan, placement)[0].node.engine  # place() keeps them on one
+    image = context.emulator_images.get(engine)
+    if image is None:
+        raise EnvironmentProblem(f"the channel emulator's image was not prepared on {engine}")
+    network = ChannelNetwork(
+        context.clients[engine],
+        run_id=run_id,
+        image=image.image_id,
+        config=config,
+        labels={"org.radiops.experiment": plan.experiment.name},
+    )
+    network.open()
+    context.reporter.line(
+        f"{plan.experiment.name} {run_id}: channel emulator up: {len(config.tx)} TX, "
+        f"{len(config.rx)} RX, {config.sample_rate:g} samples/s, noise floor "
+        f"{config.noise_floor_dbfs} dBFS"
+    )
+    return _Medium(network=network, image=image)
 
 
 def _record(
@@ -196,14 +264,20 @@ def _record(
     placed: list[Placed],
     state: Supervision,
     error: str | None,
+    medium: _Medium | None,
 ) -> RunResult:
     outputs: list[dict[str, Any]] = []
     logs: list[dict[str, Any]] = []
     warnings: list[str] = []
-    metrics: dict[str, float] = {}
+    channel: dict[str, Any] | None = None
+    if medium is not None:  # every container has exited: the medium is no longer needed
+        warnings += [f"channel emulator: {problem}" for problem in medium.network.close()]
+        config = medium.network.config
+        channel = manifest_entry(config, medium.image, medium.network.log)
+    written: dict[Instance, dict[str, float]] = {}
     for item in placed:
         try:
-            found = _collect(item, plan, run_dir, context, len(placed))
+            found = _collect(item, plan, run_dir, context)
         except (FatalError, docker.errors.DockerException, OSError) as exc:
             # what could not be copied is said in the manifest; the manifest is always written
             warnings.append(f"{item.instance.key}: results not copied: {exc}")
@@ -211,7 +285,12 @@ def _record(
         outputs += found.outputs
         logs += found.logs
         warnings += found.warnings
-        metrics.update(found.metrics)
+        if found.metrics is not None:
+            written[item.instance] = found.metrics
+    warnings += annotate(outputs, lambda output: _read_output(output, run_dir, context.store))
+    metrics = _merge_metrics(written)
+    if plan.experiment.metrics and placed and not written:
+        warnings.append(f"no container wrote the metrics file {plan.experiment.metrics}")
     outcome = decide_outcome(placed, state, error=error)
     manifest = build_manifest(
         run_id=run_id,
@@ -233,6 +312,9 @@ def _record(
         metrics=metrics,
         testbed_name=context.testbed_name,
         testbed_file=context.testbed_file,
+        seeds={"channel": channel["seed"]} if channel else {},
+        probes=context.probes,
+        channel=channel,
     )
     if warnings:
         manifest["warnings"] = warnings
@@ -310,12 +392,29 @@ class _Collected:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] | None = None  # None: it wrote no metrics file
 
 
-def _collect(
-    item: Placed, plan: RunPlan, run_dir: Path, context: RunContext, containers: int
-) -> _Collected:
+def _read_output(output: Mapping[str, Any], run_dir: Path, store: ArtifactStore) -> bytes:
+    """The first META_MAX_BYTES + 1 bytes of a captured output, inline or in the store."""
+    kind, location = str(output["storage"]["kind"]), str(output["storage"]["location"])
+    path = run_dir / location if kind == "inline" else store.path(location.rsplit("/", 1)[1])
+    with path.open("rb") as handle:
+        return handle.read(META_MAX_BYTES + 1)
+
+
+def _merge_metrics(written: Mapping[Instance, Mapping[str, float]]) -> dict[str, float]:
+    """The run's metrics: as written when one container wrote them, else ``role.index.name``."""
+    if len(written) == 1:
+        return dict(next(iter(written.values())))
+    return {
+        f"{instance.role}.{instance.index}.{name}": value
+        for instance, values in sorted(written.items(), key=lambda kv: (kv[0].role, kv[0].index))
+        for name, value in values.items()
+    }
+
+
+def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> _Collected:
     """One container's logs, outputs, changed files and metrics (it has exited)."""
     found = _Collected()
     item.container.reload()
@@ -339,11 +438,9 @@ def _collect(
     found.outputs += changed
     found.warnings += [f"{item.instance.key}: {message}" for message in refused]
     if plan.experiment.metrics:
-        values, problem = _metrics(run_dir, capture, plan.experiment.metrics)
+        found.metrics, problem = _metrics(run_dir, capture, plan.experiment.metrics)
         if problem:
             found.warnings.append(f"{item.instance.key}: {problem}")
-        prefix = f"{item.instance.role}.{item.instance.index}." if containers > 1 else ""
-        found.metrics.update({prefix + name: value for name, value in values.items()})
     return found
 
 
@@ -360,11 +457,13 @@ def _output(item: Placed, captured: Any) -> dict[str, Any]:
     }
 
 
-def _metrics(run_dir: Path, capture: Capture, name: str) -> tuple[dict[str, float], str | None]:
-    """The container's metrics file, if it wrote one that makes sense."""
+def _metrics(
+    run_dir: Path, capture: Capture, name: str
+) -> tuple[dict[str, float] | None, str | None]:
+    """The container's metrics (None when it wrote no file), and what was wrong with them."""
     found = next((f for f in capture.files if f.path == name), None)
     if found is None:
-        return {}, f"no metrics file {name} was written"
+        return None, None
     if found.storage_kind != "inline" or found.size > METRICS_MAX_BYTES:
         return {}, f"metrics file {name} is {found.size} bytes; at most {METRICS_MAX_BYTES}"
     try:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from runner.experiment import Role
 from runner.plan import Instance, RunPlan
-from runner.testbed import Node
+from runner.testbed import Node, Radio
 
 RESERVATION_PREFIX = "radiops-node-"
 
@@ -39,6 +39,34 @@ def can_host(
     return not (needs_radio and not candidate.radios)
 
 
+def radio_for(role: Role, node: Node) -> Radio | None:
+    """The node's radio that serves ``role`` (the first of the wanted type)."""
+    wanted = role.radio.type if role.radio else None
+    for radio in node.radios:
+        if wanted is None or radio.type == wanted:
+            return radio
+    return None
+
+
+def uses_simulated_radio(role: Role, node: Node) -> bool:
+    """True when ``role`` placed on ``node`` talks to the channel emulator."""
+    if role.radio is None:
+        return False
+    radio = radio_for(role, node)
+    return radio is not None and radio.simulated
+
+
+def one_medium(plan: RunPlan, placement: Mapping[Instance, Node]) -> bool:
+    """True when the run's simulated radios share one engine, as the emulator's network must."""
+    roles = plan.experiment.roles
+    engines = {
+        node.engine
+        for instance, node in placement.items()
+        if uses_simulated_radio(roles[instance.role], node)
+    }
+    return len(engines) <= 1
+
+
 def role_can_use(role: Role, candidate: Node) -> bool:
     radio = role.radio
     return can_host(
@@ -51,7 +79,11 @@ def role_can_use(role: Role, candidate: Node) -> bool:
 
 
 def place(
-    plan: RunPlan, nodes: Sequence[Node], *, busy: Collection[str] = ()
+    plan: RunPlan,
+    nodes: Sequence[Node],
+    *,
+    busy: Collection[str] = (),
+    ignore_medium: bool = False,
 ) -> dict[Instance, Node] | None:
     """A node for every container of ``plan``, each on its own free node; None if none fits.
 
@@ -70,7 +102,7 @@ def place(
 
     def search(position: int) -> bool:
         if position == len(order):
-            return True
+            return ignore_medium or one_medium(plan, chosen)
         instance = order[position]
         taken = {n.name for n in chosen.values()}
         for candidate in options[instance]:
@@ -100,6 +132,11 @@ def unplaceable_reason(plan: RunPlan, nodes: Sequence[Node]) -> str | None:
             return f"role {name} needs {role.count} node(s) and only {len(fitting)} fit" + (
                 f" ({', '.join(fitting)})" if fitting else ""
             )
+    if place(plan, nodes, ignore_medium=True) is not None:
+        return (
+            "its simulated radios must be on nodes of one Docker engine (they share the "
+            "run's channel emulator network), and no such set of nodes fits its roles"
+        )
     needed = len(plan.instances)
     return (
         f"the run needs {needed} distinct nodes that fit its roles; the testbed cannot offer them"

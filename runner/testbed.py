@@ -72,12 +72,35 @@ class Artifacts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LinkSettings:
+    """How a simulated transmitter on one node reaches a simulated receiver on another."""
+
+    path_loss_db: float
+    delay_samples: int = 0
+    frequency_offset_hz: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelSettings:
+    """What the channel emulator simulates between simulated radios (``channel:``)."""
+
+    noise_floor_dbfs: float = -80.0
+    path_loss_db: float = 40.0
+    links: Mapping[tuple[str, str], LinkSettings] = field(default_factory=dict)
+
+    def link(self, tx_node: str, rx_node: str) -> LinkSettings:
+        """The link from ``tx_node`` to ``rx_node``: its entry, else the default path loss."""
+        return self.links.get((tx_node, rx_node)) or LinkSettings(path_loss_db=self.path_loss_db)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Testbed:
     """The nodes experiments can be placed on."""
 
     nodes: Mapping[str, Node]
     registry: Registry | None = None
     artifacts: Artifacts | None = None
+    channel: ChannelSettings = field(default_factory=ChannelSettings)
     source: Path | None = None  # None for the local default
 
     @property
@@ -173,6 +196,29 @@ def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
                         document.problem(("nodes", name, "radios", i, "serial"), message)
                     )
                 serials.setdefault(serial, name)
+    problems += _link_problems(document)
+    return problems
+
+
+def _link_problems(document: YamlDocument) -> list[Problem]:
+    nodes = as_mapping(document.data.get("nodes"))
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], int] = {}
+    channel = as_mapping(document.data.get("channel"))
+    for i, link in enumerate(as_list(channel.get("links"))):
+        link = as_mapping(link)
+        for end in ("from", "to"):
+            name = link.get(end)
+            if isinstance(name, str) and name not in nodes:
+                message = f"{name} is not a node of this testbed (nodes: {', '.join(nodes)})"
+                problems.append(document.problem(("channel", "links", i, end), message))
+        pair = (link.get("from"), link.get("to"))
+        if all(isinstance(end, str) for end in pair):
+            key = (str(pair[0]), str(pair[1]))
+            if key in seen:
+                message = f"the link {key[0]} -> {key[1]} is already given by links[{seen[key]}]"
+                problems.append(document.problem(("channel", "links", i), message))
+            seen.setdefault(key, i)
     return problems
 
 
@@ -190,7 +236,25 @@ def _build(data: dict[str, Any], path: Path, base: Path) -> Testbed:
         )
         if artifacts
         else None,
+        channel=_channel(data.get("channel", {})),
         source=path,
+    )
+
+
+def _channel(spec: dict[str, Any]) -> ChannelSettings:
+    default = ChannelSettings()
+    path_loss = spec.get("path_loss", default.path_loss_db)
+    return ChannelSettings(
+        noise_floor_dbfs=spec.get("noise_floor", default.noise_floor_dbfs),
+        path_loss_db=path_loss,
+        links={
+            (link["from"], link["to"]): LinkSettings(
+                path_loss_db=link.get("path_loss", path_loss),
+                delay_samples=link.get("delay_samples", 0),
+                frequency_offset_hz=link.get("frequency_offset", 0.0),
+            )
+            for link in spec.get("links", [])
+        },
     )
 
 

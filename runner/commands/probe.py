@@ -7,17 +7,19 @@ the inventory. Results are cached per node (engine and inventory unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import docker
 
 from runner.distribute import distribute
 from runner.engines import connect
 from runner.errors import UsageError
 from runner.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
-from runner.repo import find_repository
+from runner.repo import Repository, find_repository
 from runner.schedule import restrict
-from runner.testbed import Node, resolve_testbed
+from runner.testbed import Node, Testbed, resolve_testbed
 
 SDR_BASE = "images/sdr-base"
 CACHE_FILE = Path(".radiops") / "probes.json"
@@ -49,24 +51,35 @@ def probe(
     nodes = restrict(testbed.nodes, node_names)
     clients = {node.engine: connect(node) for node in nodes}
     try:
-        placed = distribute(SDR_BASE, repo, clients, registry=testbed.registry, progress=progress)
-        cache = ProbeCache(repo.root / CACHE_FILE)
-        found = []
-        for node in nodes:
-            client = clients[node.engine]
-            engine = engine_id(client)
-            image = placed.ids[node.engine]
-            result = cache.get(node, engine_id=engine, probe_image=image, max_age_s=max_age_s)
-            cached = result is not None
-            if result is None:
-                result = probe_node(client, node, image)
-                cache.put(node, engine_id=engine, probe_image=image, result=result)
-            found.append(
-                Probed(
-                    node=node, result=result, problems=tuple(compare(node, result)), cached=cached
-                )
-            )
-        return found
+        return probe_nodes(repo, testbed, nodes, clients, max_age_s=max_age_s, progress=progress)
     finally:
         for client in clients.values():
             client.close()
+
+
+def probe_nodes(
+    repo: Repository,
+    testbed: Testbed,
+    nodes: Sequence[Node],
+    clients: Mapping[str, docker.DockerClient],
+    *,
+    max_age_s: float = DEFAULT_MAX_AGE_S,
+    progress: Callable[[str], None],
+) -> list[Probed]:
+    """Probe ``nodes`` (a cached result is used while it is valid), compared with the inventory."""
+    needed = {node.engine: clients[node.engine] for node in nodes}
+    placed = distribute(SDR_BASE, repo, needed, registry=testbed.registry, progress=progress)
+    cache = ProbeCache(repo.root / CACHE_FILE)
+    found = []
+    for node in nodes:
+        client = clients[node.engine]
+        engine = engine_id(client)
+        image = placed.ids[node.engine]
+        result = cache.get(node, engine_id=engine, probe_image=image, max_age_s=max_age_s)
+        cached = result is not None
+        if result is None:
+            result = probe_node(client, node, image)
+            cache.put(node, engine_id=engine, probe_image=image, result=result)
+        problems = tuple(compare(node, result))
+        found.append(Probed(node=node, result=result, problems=problems, cached=cached))
+    return found

@@ -12,23 +12,27 @@ import docker
 
 from runner import images as image_ops
 from runner.capture import ArtifactStore
+from runner.commands.probe import probe_nodes
 from runner.commands.validate import validate
 from runner.distribute import distribute
 from runner.engines import connect, scrub
-from runner.errors import InvalidInput, UsageError
+from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.gitinfo import code_info, current_user
 from runner.manifest import ImageRecord, Trigger, engine_facts, file_facts
+from runner.medium import EmulatorImage
 from runner.plan import expand, parse_overrides
+from runner.probe import ProbeResult
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
-from runner.schedule import restrict, unplaceable_reason
+from runner.schedule import restrict, role_can_use, unplaceable_reason
 from runner.testbed import Node, Testbed, resolve_testbed
 
 DEFAULT_STORE = Path(".radiops") / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
 DEFAULT_WAIT_S = 3600.0
+CHANNEL_IMAGE = "images/channel"
 
 
 def run(
@@ -75,6 +79,8 @@ def run(
         image_ids, records = _prepare_images(
             experiment, repo, inventory, clients, strict=strict, reporter=reporter
         )
+        emulator_images = _prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
+        probes = _check_radios(experiment, repo, inventory, nodes, clients, reporter=reporter)
         code = code_info(repo.root)
         context = RunContext(
             repo_root=repo.root,
@@ -102,6 +108,9 @@ def run(
             wait_s=wait_s,
             live_logs=live_logs,
             on_wait=on_wait,
+            channel=inventory.channel,
+            emulator_images=emulator_images,
+            probes=probes,
         )
         return _run_all(plans, context)
     finally:
@@ -202,6 +211,72 @@ def _prepare_images(
         assert record is not None
         records.append(record)
     return ids, records
+
+
+def _check_radios(
+    experiment: Experiment,
+    repo: Repository,
+    testbed: Testbed,
+    nodes: Sequence[Node],
+    clients: dict[str, docker.DockerClient],
+    *,
+    reporter: Reporter,
+) -> dict[str, ProbeResult]:
+    """Probe the real radios the experiment could use; EnvironmentProblem when one is not there.
+
+    Before any run starts: a radio testbed.yaml claims but the node lacks
+    stops everything, naming node and radio. The results go into the
+    manifests of runs on those nodes.
+    """
+    radio_roles = [role for role in experiment.roles.values() if role.radio is not None]
+    candidates = [
+        node
+        for node in nodes
+        if any(not radio.simulated for radio in node.radios)
+        and any(role_can_use(role, node) for role in radio_roles)
+    ]
+    if not candidates:
+        return {}
+    probed = probe_nodes(repo, testbed, candidates, clients, progress=reporter.line)
+    problems = [problem for found in probed for problem in found.problems]
+    if problems:
+        raise EnvironmentProblem(
+            "the radios are not what the inventory says; no run was started:\n  "
+            + "\n  ".join(problems)
+            + "\nconnect the radio, or correct the inventory (radiops testbed probe shows "
+            "what each node has)"
+        )
+    for found in probed:
+        reporter.line(f"{found.node.name}: {found.result.describe()}")
+    return {found.node.name: found.result for found in probed}
+
+
+def _prepare_emulator(
+    experiment: Experiment,
+    repo: Repository,
+    nodes: Sequence[Node],
+    clients: dict[str, docker.DockerClient],
+    *,
+    reporter: Reporter,
+) -> dict[str, EmulatorImage]:
+    """The channel emulator's image on every engine with simulated radios, if a role has a radio.
+
+    Built from the repository's images/channel where the emulator runs (it
+    never leaves the engine's internal network, so it needs no registry).
+    """
+    if not any(role.radio is not None for role in experiment.roles.values()):
+        return {}
+    engines = {node.engine for node in nodes if any(radio.simulated for radio in node.radios)}
+    if engines and not (repo.root / CHANNEL_IMAGE).is_dir():
+        raise InvalidInput(
+            f"{CHANNEL_IMAGE}: missing; simulated radios need the channel emulator's image "
+            "directory (copy it from the radiops template repository)"
+        )
+    found: dict[str, EmulatorImage] = {}
+    for url in sorted(engines):
+        built = image_ops.build(clients[url], repo, CHANNEL_IMAGE, progress=reporter.line)
+        found[url] = EmulatorImage(image_id=built.image_id, context_sha256=built.context_sha256)
+    return found
 
 
 def _base(built: image_ops.BuiltImage) -> dict[str, str | None] | None:

@@ -1,0 +1,123 @@
+"""The simulated medium of a run (runner/medium.py) and its placement rule: pure, no Docker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.channel import endpoints
+from runner.errors import InvalidInput
+from runner.execute import container_options
+from runner.experiment import Experiment, load_experiment
+from runner.medium import channel_config, simulated_radios
+from runner.plan import expand
+from runner.schedule import place, unplaceable_reason
+from runner.testbed import ChannelSettings, LinkSettings, Node, Radio
+
+SCENARIO = """\
+name: link
+description: a link
+duration: 10s
+roles:
+  tx:
+    image: images/hello
+    radio: {frequency: 2.45e9, rate: 1e6, direction: tx}
+  rx:
+    image: images/hello
+    count: 2
+    radio: {frequency: 2.4501e9, rate: 1e6}
+  relay:
+    image: images/hello
+    radio: {frequency: 2.45e9, rate: 1e6, direction: both}
+  logger:
+    image: images/hello
+"""
+
+
+def sim(name: str, engine: str = "unix:///one") -> Node:
+    return Node(name=name, engine=engine, radios=(Radio(type="sim", simulated=True),))
+
+
+@pytest.fixture
+def link(scenario_in: Callable[[str, str], Path]) -> Experiment:
+    return load_experiment(scenario_in("link", SCENARIO))
+
+
+def test_directions_decide_ports_and_links_follow_the_inventory(link: Experiment) -> None:
+    plan = expand(link, {})[0]
+    nodes = [sim(f"n{i}") for i in range(1, 6)]
+    placement = place(plan, nodes)
+    assert placement is not None
+    where = {instance.slug: node.name for instance, node in placement.items()}
+    settings = ChannelSettings(
+        noise_floor_dbfs=-90.0,
+        path_loss_db=50.0,
+        links={(where["tx-0"], where["rx-1"]): LinkSettings(path_loss_db=20.0, delay_samples=7)},
+    )
+    config = channel_config(plan, placement, settings, seed=42)
+    assert config is not None
+    assert config.tx == ("relay-0", "tx-0")
+    assert config.rx == ("relay-0", "rx-0", "rx-1")  # rx is the default direction
+    assert config.seed == 42 and config.noise_floor_dbfs == -90.0 and config.sample_rate == 1e6
+    assert "relay-0" not in config.links["relay-0"]  # nobody hears itself
+    to_rx1 = config.links["tx-0"]["rx-1"]
+    assert (to_rx1.gain_db, to_rx1.delay_samples) == (-20.0, 7)
+    # rx is tuned 100 kHz above tx: the tone lands 100 kHz below the receiver's centre
+    assert config.links["tx-0"]["rx-0"].gain_db == -50.0
+    assert config.links["tx-0"]["rx-0"].frequency_offset_hz == pytest.approx(-100e3)
+    assert config.links["tx-0"]["relay-0"].frequency_offset_hz == 0.0
+    assert [r.instance.role for r in simulated_radios(plan, placement)].count("logger") == 0
+
+
+def test_containers_with_simulated_radios_join_the_channel_network_only(link: Experiment) -> None:
+    plan = expand(link, {})[0]
+    placement = place(plan, [sim(f"n{i}") for i in range(1, 6)])
+    assert placement is not None
+    config = channel_config(plan, placement, ChannelSettings(), seed=1)
+    assert config is not None
+    channel = endpoints("run1", config)
+    options = {
+        instance.slug: container_options(plan, "run1", instance, node, "sha256:x", channel)
+        for instance, node in placement.items()
+    }
+    assert options["tx-0"]["network_mode"] == "radiops-run-run1"
+    assert options["tx-0"]["environment"]["RADIOPS_CHANNEL_TX"].endswith(":5601")
+    assert "RADIOPS_CHANNEL_RX" not in options["tx-0"]["environment"]
+    assert options["rx-1"]["environment"]["RADIOPS_CHANNEL_RX"].endswith(":5702")
+    assert options["relay-0"]["environment"]["RADIOPS_CHANNEL_TX"].endswith(":5600")
+    assert options["logger-0"]["network_mode"] == "none"  # no radio: no network at all
+    assert not any(k.startswith("RADIOPS_CHANNEL") for k in options["logger-0"]["environment"])
+
+
+def test_simulated_radios_are_placed_on_one_engine(link: Experiment) -> None:
+    plan = expand(link, {})[0]
+    split = [sim("a1", "unix:///a"), sim("a2", "unix:///a"), sim("b1", "unix:///b")]
+    split += [sim("b2", "unix:///b"), Node(name="plain", engine="unix:///b")]
+    assert place(plan, split) is None  # 4 radio containers; no engine has 4 sim nodes
+    assert "one Docker engine" in (unplaceable_reason(plan, split) or "")
+    together = [*split, sim("a3", "unix:///a"), sim("a4", "unix:///a")]
+    placement = place(plan, together)
+    assert placement is not None
+    engines = {n.engine for i, n in placement.items() if i.role != "logger"}
+    assert engines == {"unix:///a"}
+
+
+def test_different_sample_rates_are_refused(
+    scenario_in: Callable[[str, str], Path],
+) -> None:
+    text = SCENARIO.replace("{frequency: 2.4501e9, rate: 1e6}", "{frequency: 2.45e9, rate: 2e6}")
+    plan = expand(load_experiment(scenario_in("link", text)), {})[0]
+    placement = place(plan, [sim(f"n{i}") for i in range(1, 6)])
+    assert placement is not None
+    with pytest.raises(InvalidInput, match=r"one sample rate.*rx 2e"):
+        channel_config(plan, placement, ChannelSettings(), seed=1)
+
+
+def test_real_radios_get_no_channel(link: Experiment) -> None:
+    plan = expand(link, {})[0]
+    real = [Node(name=f"n{i}", engine="unix:///a", radios=(Radio(type="b210"),)) for i in range(5)]
+    placement = place(plan, real)
+    assert placement is not None
+    assert channel_config(plan, placement, ChannelSettings(), seed=1) is None

@@ -1,0 +1,141 @@
+"""The radio examples on the local default testbed: simulated radios through the channel emulator.
+
+These are the proof that the emulator is honest: the tone arrives at the
+configured frequency with the SNR the channel's figures predict, and the BER
+sweep follows the theory for BPSK over AWGN, Q(sqrt(2 Eb/N0)), at every point
+down to 1e-4, within its statistical confidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.testing.repos import PROJECT, commit_all, git
+from tests.testing.testbed_fixtures import Testbed
+
+pytestmark = pytest.mark.docker
+
+IMAGES = ("sdr-base", "channel", "tone-link", "bpsk-ber")
+SIGMAS = 4.0  # per point; six points: a false alarm about once in 2,500 sweeps
+
+
+def radio_repo(where: Path) -> Path:
+    """A git repository with the radio examples and their images, as a fork would have them."""
+    repo = where / "radio-lab"
+    for name in IMAGES:
+        shutil.copytree(PROJECT / "images" / name, repo / "images" / name)
+    for name in ("tone-link", "bpsk-ber"):
+        shutil.copytree(PROJECT / "experiments" / name, repo / "experiments" / name)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "radio examples")
+    return repo
+
+
+def radiops(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+
+
+def manifests(repo: Path, experiment: str) -> list[dict[str, Any]]:
+    runs = sorted((repo / "experiments" / experiment / "runs").glob("*/manifest.json"))
+    return [json.loads(path.read_text()) for path in runs]
+
+
+def q_function(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return radio_repo(tmp_path_factory.mktemp("radios"))
+
+
+def test_tone_link_measures_the_configured_offset_through_the_emulator(repo: Path) -> None:
+    result = radiops(repo, "run", "experiments/tone-link")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (manifest,) = manifests(repo, "tone-link")
+    assert manifest["outcome"]["status"] == "succeeded"
+    assert manifest["radios_simulated"] is True
+    assert all(p["radio"]["simulated"] for p in manifest["placements"])
+    wanted = manifest["parameters"]["tone_offset"]
+    measured = manifest["metrics"]["frequency_offset_hz"]
+    assert abs(measured - wanted) <= 0.01 * abs(wanted), (measured, wanted)
+    # SNR over the whole band = TX level + link gain - noise floor, all from the manifest
+    channel = manifest["channel"]
+    (link,) = channel["links"]
+    expected_snr = (
+        manifest["parameters"]["tx_level"] + link["gain_db"] - channel["noise_floor_dbfs"]
+    )
+    assert manifest["metrics"]["snr_db"] == pytest.approx(expected_snr, abs=0.5)
+    assert manifest["seeds"] == {"channel": channel["seed"]}
+    assert "stopped:" in channel["log_tail"]
+    (recording,) = [o for o in manifest["outputs"] if o["sigmf"]]
+    assert recording["path"] == "capture.sigmf-data"
+    assert recording["sigmf"]["num_samples"] == manifest["parameters"]["capture_samples"]
+    assert recording["sigmf"]["sample_rate"] == 1e6
+    assert recording["sigmf"]["center_frequency"] == 2.45e9
+    assert recording["sigmf"]["datatype"] == "cf32_le"
+
+
+def test_bpsk_ber_sweep_follows_theory_down_to_1e_4(repo: Path) -> None:
+    result = radiops(repo, "run", "experiments/bpsk-ber")
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = manifests(repo, "bpsk-ber")
+    assert len(runs) == 6
+    lowest = 1.0
+    for manifest in runs:
+        assert manifest["outcome"]["status"] == "succeeded"
+        parameters, metrics, channel = (
+            manifest["parameters"],
+            manifest["metrics"],
+            manifest["channel"],
+        )
+        (link,) = channel["links"]
+        ebn0_db = (
+            parameters["tx_level"]
+            + link["gain_db"]
+            - channel["noise_floor_dbfs"]
+            + 10 * math.log10(parameters["sps"])
+        )
+        theory = q_function(math.sqrt(2 * 10 ** (ebn0_db / 10)))
+        bits, errors = metrics["bits"], metrics["bit_errors"]
+        spread = SIGMAS * math.sqrt(bits * theory * (1 - theory))
+        point = f"tx_level {parameters['tx_level']}: Eb/N0 {ebn0_db:.2f} dB"
+        assert abs(errors - bits * theory) <= spread + 1, (point, errors, bits * theory)
+        assert metrics["ebn0_db"] == pytest.approx(ebn0_db, abs=0.25), point
+        lowest = min(lowest, theory)
+    assert lowest < 1.1e-4  # the sweep reaches 1e-4
+
+
+def test_a_claimed_radio_the_node_lacks_stops_the_run(
+    repo: Path, testbed: Testbed, tmp_path: Path
+) -> None:
+    engines = testbed.node_engines
+    inventory = "nodes:\n" + "".join(
+        f"  {name}:\n    engine: {engines[name]}\n    radios: [{{type: b210{serial}}}]\n"
+        for name, serial in (("node1", ", serial: 31ABCDE"), ("node2", ""))
+    )
+    claimed = tmp_path / "claims-a-b210.yaml"
+    claimed.write_text(inventory)
+    before = len(manifests(repo, "tone-link"))
+    result = radiops(repo, "run", "experiments/tone-link", "--testbed", str(claimed))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "node node1: testbed.yaml lists a b210 radio (serial 31ABCDE)" in result.stderr
+    assert "found no USRP" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(manifests(repo, "tone-link")) == before  # no run was started
