@@ -83,6 +83,14 @@ def _run(argv: Sequence[str]) -> int:
 
         print(dumps(attest(args.run, cwd=cwd)))
         return 0
+    if args.command == "site":
+        from runner.commands.site import site_build, site_serve
+
+        if args.action == "build":
+            print(f"built {site_build(cwd=cwd, site_dir=args.site_dir)}")
+        else:
+            site_serve(cwd=cwd, dev_addr=args.dev_addr)
+        return 0
     if args.command == "pin":
         from runner.commands.pin import pin
 

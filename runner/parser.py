@@ -194,6 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="reuse a cached probe this young (default 3600; 0 probes again)",
     )
 
+    site = commands.add_parser(
+        "site",
+        help="build or serve the testbed's static site",
+        description="Build (or serve with live reload) the site of every experiment and run: "
+        "mkdocs with the radiops plugin, configured by mkdocs.yml at the repository root.",
+    )
+    site_actions = site.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    site_actions.required = True
+    site_build = site_actions.add_parser(
+        "build", help="build the site", description="Build the site (strict, as mkdocs.yml says)."
+    )
+    site_build.add_argument(
+        "--site-dir", type=Path, metavar="DIR", help="write it here (default: mkdocs.yml's)"
+    )
+    site_serve = site_actions.add_parser(
+        "serve",
+        help="serve the site, rebuilding on changes",
+        description="Serve the site on a local address, rebuilding when files change.",
+    )
+    site_serve.add_argument(
+        "--dev-addr", metavar="HOST:PORT", help="where to listen (default 127.0.0.1:8000)"
+    )
+
     watch = commands.add_parser(
         "watch",
         help="poll a git remote and run what each new branch head touches",

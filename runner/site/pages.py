@@ -1,0 +1,109 @@
+"""The generated pages of a site: which there are, their placeholders and cache keys."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.site import urls, views
+from runner.site.cache import BuildCache, content_key
+from runner.site.collect import SiteData
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """One generated page: mkdocs gets a placeholder; ``on_page_content`` puts the HTML in."""
+
+    src_uri: str
+    title: str
+    template: str
+    context: dict[str, Any]
+    in_nav: bool  # False: reached from tables, kept out of the navigation
+    searchable: bool
+    cache_key: str | None = None  # set for pages whose whole HTML may come from the cache
+
+
+@dataclass(kw_only=True)
+class SitePlan:
+    pages: list[Page] = field(default_factory=list)
+    copies: dict[str, Path] = field(default_factory=dict)  # site path -> file to copy
+    latest: dict[str, Any] = field(default_factory=dict)  # the home page's latest runs
+
+
+def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: str) -> SitePlan:
+    """Every generated page and copied file, made from ``data``.
+
+    ``shell`` stands for everything around a page's content (theme, mkdocs.yml,
+    hand-written pages): a run page's cache key hashes it with the page's own
+    context, so the cached HTML is used only when neither changed.
+    """
+    plan = SitePlan(latest=views.latest_context(data, links))
+    plan.pages += [
+        Page(
+            src_uri=urls.EXPERIMENTS,
+            title="Experiments",
+            template="experiments.html",
+            context=views.experiments_context(data, links),
+            in_nav=True,
+            searchable=True,
+        ),
+        Page(
+            src_uri=urls.IMAGES,
+            title="Images",
+            template="images.html",
+            context=views.images_context(data, links),
+            in_nav=True,
+            searchable=True,
+        ),
+        Page(
+            src_uri=urls.NODES,
+            title="Testbed nodes",
+            template="nodes.html",
+            context=views.nodes_context(data, links),
+            in_nav=True,
+            searchable=True,
+        ),
+    ]
+    for experiment in data.experiments:
+        plan.pages.append(
+            Page(
+                src_uri=urls.experiment_page(experiment.name),
+                title=experiment.title,
+                template="experiment.html",
+                context=views.experiment_context(experiment, links, cache, plan.copies),
+                in_nav=False,
+                searchable=True,
+            )
+        )
+        for run in experiment.runs:
+            context = views.run_context(run, experiment, data, links, cache, plan.copies)
+            src_uri = urls.run_page(run.experiment, run.run_id)
+            plan.pages.append(
+                Page(
+                    src_uri=src_uri,
+                    title=context["title"],
+                    template="run.html",
+                    context=context,
+                    in_nav=False,
+                    searchable=False,  # runs are found through their experiment's page
+                    cache_key=content_key(
+                        shell, src_uri, json.dumps(context, sort_keys=True, default=str)
+                    ),
+                )
+            )
+    return plan
+
+
+def placeholder(page: Page) -> str:
+    """The Markdown mkdocs reads for ``page``: front matter only.
+
+    The title is HTML-escaped here because themes print ``page.meta.title``
+    into the page without escaping it.
+    """
+    meta: dict[str, Any] = {"title": html.escape(page.title)}
+    if not page.searchable:
+        meta["search"] = {"exclude": True}
+    return f"---\n{json.dumps(meta)}\n---\n"

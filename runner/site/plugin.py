@@ -1,0 +1,185 @@
+"""The mkdocs plugin ``radiops``: pages for every experiment and run, made at build time.
+
+Enable it in mkdocs.yml (``plugins: [search, radiops]``); ``mkdocs build``,
+``mkdocs serve`` and ``radiops site build|serve`` then read the repository
+around mkdocs.yml. Generated pages reach mkdocs as placeholders whose content
+this plugin replaces with HTML rendered from jinja2 templates (autoescaped),
+so nothing a pull request wrote is ever read as Markdown or HTML by mkdocs.
+Experiment and run pages stay out of the navigation (its cost grows with the
+square of the pages it lists); run pages are left out of the search index and,
+when unchanged, copied whole from the build cache instead of rendered again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.livereload import LiveReloadServer
+from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.pages import Page as MkdocsPage
+
+from runner import __version__
+from runner.site import urls
+from runner.site.cache import BuildCache
+from runner.site.collect import collect
+from runner.site.pages import Page, SitePlan, placeholder, plan_site
+from runner.site.render import render, templates_hash
+
+log = logging.getLogger("mkdocs.plugins.radiops")
+
+ASSETS = ("assets/radiops/site.css", "assets/radiops/tables.js")
+
+
+class RadiopsConfig(base.Config):  # type: ignore[no-untyped-call]
+    repository = c.Type(str, default=".")
+    """The experiment repository, relative to mkdocs.yml."""
+    cache_dir = c.Type(str, default=".cache/radiops-site")
+    """The build cache (plots, run pages), relative to the repository; keep it out of git."""
+
+
+class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
+    """Generates the experiment, run, image and node pages of the testbed's site."""
+
+    def __init__(self) -> None:
+        self.root = Path()
+        self.cache = BuildCache(Path(".cache/radiops-site"))
+        self.plan = SitePlan()
+        self.rendered: dict[str, Page] = {}
+        self.from_cache = 0
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        here = Path(config.config_file_path or ".").resolve().parent
+        self.root = (here / self.config.repository).resolve()
+        for asset in ASSETS:
+            target = config.extra_css if asset.endswith(".css") else config.extra_javascript
+            if asset not in target:
+                target.append(asset)
+        return config
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        self.cache = BuildCache(self.root / self.config.cache_dir)
+        data = collect(self.root, cache=self.cache)
+        links = urls.Links(directory_urls=config.use_directory_urls)
+        self.plan = plan_site(data, cache=self.cache, links=links, shell=_shell(config, files))
+        self.rendered, self.from_cache = {}, 0
+        taken = {file.src_uri for file in files}
+        for page in self.plan.pages:
+            if page.src_uri in taken:
+                log.warning(f"radiops: {page.src_uri} exists in docs_dir; not generated")
+                continue
+            cached = self.cache.path("pages", page.cache_key, ".html") if page.cache_key else None
+            if cached is not None and cached.is_file():
+                html_uri = page.src_uri.removesuffix(".md") + ".html"
+                files.append(_LinkedFile.generated(config, html_uri, abs_src_path=str(cached)))
+                self.from_cache += 1
+                continue
+            inclusion = InclusionLevel.UNDEFINED if page.in_nav else InclusionLevel.NOT_IN_NAV
+            files.append(
+                File.generated(config, page.src_uri, content=placeholder(page), inclusion=inclusion)
+            )
+            self.rendered[page.src_uri] = page
+        for src_uri, source in self.plan.copies.items():
+            files.append(_LinkedFile.generated(config, src_uri, abs_src_path=str(source)))
+        for asset in ASSETS:
+            content = _asset(Path(asset).name)
+            files.append(File.generated(config, asset, content=content))
+        return files
+
+    def on_page_content(
+        self, html: str, *, page: MkdocsPage, config: MkDocsConfig, files: Files
+    ) -> str:
+        generated = self.rendered.get(page.file.src_uri)
+        if generated is not None:
+            return render(generated.template, generated.context)
+        if page.file.src_uri == urls.HOME:
+            return html + render("latest.html", self.plan.latest)
+        return html
+
+    @event_priority(-100)  # after every other plugin: the cache keeps the final page
+    def on_post_page(self, output: str, *, page: MkdocsPage, config: MkDocsConfig) -> str:
+        generated = self.rendered.get(page.file.src_uri)
+        if generated is not None and generated.cache_key is not None:
+            path = self.cache.path("pages", generated.cache_key, ".html")
+            self.cache.write(path, output.encode("utf-8", errors="xmlcharrefreplace"))
+        return output
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        removed = self.cache.prune()
+        log.info(
+            f"radiops: {len(self.plan.pages)} generated pages ({self.from_cache} from the "
+            f"cache), {self.cache.written} cache entries written, {removed} unused removed"
+        )
+
+    def on_serve(
+        self, server: LiveReloadServer, *, config: MkDocsConfig, builder: Any
+    ) -> LiveReloadServer:
+        for name in ("experiments", "images", "testbed.yaml"):
+            if (self.root / name).exists():
+                server.watch(str(self.root / name))
+        return server
+
+
+class _LinkedFile(File):
+    """A file put into the site as a hard link when the file system allows, else copied.
+
+    A site holds a copy of every published output and log: linking them (and
+    the cached pages and plots) instead of copying keeps rebuilds quick.
+    """
+
+    def copy_file(self, dirty: bool = False) -> None:
+        if self.abs_src_path is None:
+            super().copy_file(dirty)
+            return
+        target = Path(self.abs_dest_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(self.abs_src_path, target)
+        except OSError:
+            super().copy_file(dirty)
+
+
+def _asset(name: str) -> str:
+    return resources.files("runner.site").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _shell(config: MkDocsConfig, files: Files) -> str:
+    """A hash of what surrounds every page: versions, mkdocs.yml, hand-written pages."""
+    digest = hashlib.sha256()
+    for part in (
+        __version__,
+        _version("mkdocs"),
+        _version("mkdocs-material"),
+        str(config.theme.name),
+        templates_hash(),
+        str(config.site_url),
+        str(config.use_directory_urls),
+    ):
+        digest.update(part.encode() + b"\0")
+    if config.config_file_path:
+        digest.update(Path(config.config_file_path).read_bytes())
+    for file in sorted(files, key=lambda f: f.src_uri):
+        if file.is_documentation_page() and file.abs_src_path:
+            digest.update(file.src_uri.encode() + b"\0" + Path(file.abs_src_path).read_bytes())
+    custom = config.theme.custom_dir
+    if custom:
+        for path in sorted(Path(custom).rglob("*")):
+            if path.is_file():
+                digest.update(str(path.relative_to(custom)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,370 @@
+"""What each generated page shows: the context its template gets, made from the records.
+
+Links are already relative to the page. A run page's context is plain JSON
+data, so its hash says whether the page changed (see ``pages``).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from runner.site import urls
+from runner.site.cache import BuildCache, content_key
+from runner.site.collect import ExperimentRecord, RunRecord, SiteData
+from runner.site.downloads import Download, log_download, output_download
+from runner.site.plots import SweepPlot, recording_plots, sweep_plots
+from runner.site.readme import is_safe_url, render_markdown
+from runner.units import format_duration
+
+LATEST_RUNS = 20
+RUNS_PER_DIGEST = 20  # the images page lists this many runs per digest, then a count
+METRIC_COLUMNS = 8
+
+
+def run_context(
+    run: RunRecord,
+    experiment: ExperimentRecord,
+    data: SiteData,
+    links: urls.Links,
+    cache: BuildCache,
+    copies: dict[str, Path],
+) -> dict[str, Any]:
+    """The run page's context; files to copy into the site are added to ``copies``."""
+    page = urls.run_page(run.experiment, run.run_id)
+    context: dict[str, Any] = {
+        "run_id": run.run_id,
+        "title": f"{experiment.title} · run {run.run_id}",
+        "experiment_title": experiment.title,
+        "experiment_href": links.href(urls.experiment_page(run.experiment), page=page),
+        "index_href": links.href(urls.EXPERIMENTS, page=page),
+        "problems": list(run.problems),
+        "m": run.manifest,
+    }
+    manifest = run.manifest
+    if manifest is None:
+        return context
+    base = urls.folder(page)
+    outputs = []
+    for entry in manifest["outputs"]:
+        download = output_download(entry, run.directory, data.store)
+        _copy(download, base, copies)
+        item: dict[str, Any] = {"entry": entry, "download": _shown(download)}
+        if entry["sigmf"] is not None:
+            item["plots"] = _recording(entry, download, base, cache, copies)
+        outputs.append(item)
+    logs = []
+    for entry in manifest["logs"]:
+        download = log_download(entry, run.directory)
+        _copy(download, base, copies)
+        logs.append({"entry": entry, "download": _shown(download)})
+    pull_request = manifest["code"]["pull_request"]
+    context.update(
+        outputs=outputs,
+        logs=logs,
+        reproduce=reproduce_commands(manifest),
+        unpinned=[i["role"] for i in manifest["images"] if pinned_ref(i) is None],
+        pr_href=pull_request["url"] if pull_request and is_safe_url(pull_request["url"]) else None,
+    )
+    return context
+
+
+def reproduce_commands(manifest: Mapping[str, Any]) -> list[str]:
+    """The commands that pull the exact images and run this run again."""
+    name, run_id = manifest["experiment"]["name"], manifest["run_id"]
+    pulls = sorted({ref for ref in map(pinned_ref, manifest["images"]) if ref})
+    return [
+        *(shlex.join(["docker", "pull", ref]) for ref in pulls),
+        shlex.join(["radiops", "reproduce", f"experiments/{name}", "--run", run_id]),
+        shlex.join(["radiops", "bundle", run_id]),
+    ]
+
+
+def pinned_ref(image: Mapping[str, Any]) -> str | None:
+    """The image's registry reference pinned by digest, or None without a registry digest."""
+    ref, digest = str(image["ref"]), image["digest"]
+    if "@sha256:" in ref:
+        return ref
+    if not digest:
+        return None
+    name = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+    return f"{name}@{digest}"
+
+
+def experiment_context(
+    experiment: ExperimentRecord, links: urls.Links, cache: BuildCache, copies: dict[str, Path]
+) -> dict[str, Any]:
+    page = urls.experiment_page(experiment.name)
+    valid = [run for run in experiment.runs if run.manifest is not None]
+    sweeps = sweep_plots(
+        [(r.manifest["experiment"]["matrix_point"], r.manifest["metrics"]) for r in valid]  # type: ignore[index]
+    )
+    scenario = experiment.scenario
+    metric_names = sorted({k for run in valid for k in run.manifest["metrics"]})  # type: ignore[index]
+    return {
+        "name": experiment.name,
+        "title": experiment.title,
+        "index_href": links.href(urls.EXPERIMENTS, page=page),
+        "problems": list(experiment.problems)
+        + [problem for run in experiment.runs for problem in run.problems],
+        "s": scenario,
+        "duration": format_duration(scenario.duration_s) if scenario else "",
+        "timeout": format_duration(scenario.timeout_s) if scenario else "",
+        "readme_html": _readme(experiment.readme),
+        "images": _experiment_images(experiment, links, page),
+        "sweeps": [_sweep_file(plot, urls.folder(page), cache, copies) for plot in sweeps],
+        "metric_names": metric_names[:METRIC_COLUMNS],
+        "runs": [_run_row(run, links, page) for run in experiment.runs],
+    }
+
+
+def experiments_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
+    rows = []
+    for experiment in data.experiments:
+        last = experiment.runs[0] if experiment.runs else None
+        rows.append(
+            {
+                "name": experiment.name,
+                "href": links.href(urls.experiment_page(experiment.name), page=urls.EXPERIMENTS),
+                "title": experiment.title,
+                "tags": list(experiment.scenario.tags) if experiment.scenario else [],
+                "runs": len(experiment.runs),
+                "broken": bool(experiment.problems) or any(r.problems for r in experiment.runs),
+                "last_run": last.run_id if last else None,
+                "last_href": links.href(
+                    urls.run_page(last.experiment, last.run_id), page=urls.EXPERIMENTS
+                )
+                if last
+                else None,
+                "last_status": last.status if last else None,
+            }
+        )
+    return {"rows": rows, "run_count": len(data.runs), "ignored": list(data.ignored)}
+
+
+def latest_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
+    titles = {e.name: e.title for e in data.experiments}
+    runs = sorted(data.runs, key=lambda run: run.run_id, reverse=True)[:LATEST_RUNS]
+    page = urls.HOME
+    return {
+        "runs": [
+            {
+                "run_id": run.run_id,
+                "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
+                "experiment_href": links.href(urls.experiment_page(run.experiment), page=page),
+                "title": titles[run.experiment],
+                "status": run.status,
+                "finished": run.manifest["timing"]["finished"] if run.manifest else None,
+            }
+            for run in runs
+        ],
+        "experiments_href": links.href(urls.EXPERIMENTS, page=page),
+        "images_href": links.href(urls.IMAGES, page=page),
+        "nodes_href": links.href(urls.NODES, page=page),
+    }
+
+
+def images_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
+    page = urls.IMAGES
+    images: dict[str, dict[str, Any]] = {
+        f"images/{d.name}": {"experiments": {}, "digests": {}}
+        for d in sorted((data.root / "images").glob("*/"))
+        if d.is_dir()
+    }
+    for experiment in data.experiments:
+        for role in experiment.scenario.roles.values() if experiment.scenario else ():
+            entry = images.setdefault(role.image.rstrip("/"), {"experiments": {}, "digests": {}})
+            entry["experiments"][experiment.name] = links.href(
+                urls.experiment_page(experiment.name), page=page
+            )
+    for run in sorted(data.runs, key=lambda r: r.run_id):
+        for image in run.manifest["images"] if run.manifest else ():
+            entry = images.setdefault(
+                str(image["image"]).rstrip("/"), {"experiments": {}, "digests": {}}
+            )
+            digest = image["digest"] or f"{image['image_id']} (local, no registry digest)"
+            seen = entry["digests"].setdefault(digest, {"runs": {}, "first": run.run_id})
+            seen["last"] = run.run_id
+            seen["runs"][run.run_id] = links.href(
+                urls.run_page(run.experiment, run.run_id), page=page
+            )
+    return {
+        "images": [
+            {
+                "image": name,
+                "experiments": [
+                    {"name": n, "href": h} for n, h in sorted(entry["experiments"].items())
+                ],
+                "digests": [
+                    {
+                        "digest": digest,
+                        "first": seen["first"],
+                        "last": seen["last"],
+                        "count": len(seen["runs"]),
+                        "runs": [
+                            {"run_id": run_id, "href": href}
+                            for run_id, href in list(reversed(seen["runs"].items()))[
+                                :RUNS_PER_DIGEST
+                            ]
+                        ],
+                    }
+                    for digest, seen in sorted(
+                        entry["digests"].items(), key=lambda i: i[1]["last"], reverse=True
+                    )
+                ],
+            }
+            for name, entry in sorted(images.items())
+        ]
+    }
+
+
+def nodes_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
+    page = urls.NODES
+    last: dict[str, dict[str, Any]] = {}
+    for run in sorted(data.runs, key=lambda r: r.run_id):
+        for placement in run.manifest["placements"] if run.manifest else ():
+            radio = placement["radio"]
+            last[placement["node"]] = {
+                "run_id": run.run_id,
+                "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
+                "when": run.manifest["timing"]["finished"],  # type: ignore[index]
+                "radio": _radio_text(radio) if radio else "",
+            }
+    described = data.testbed.nodes if data.testbed else {}
+    names = sorted(set(described) | set(last))
+    nodes = []
+    for name in names:
+        node = described.get(name)
+        probe = data.probes.get(name)
+        nodes.append(
+            {
+                "name": name,
+                "description": node.description if node else "not in testbed.yaml",
+                "radios": [vars(radio) for radio in node.radios] if node else [],
+                "tags": list(node.tags) if node else [],
+                "probe": {
+                    "at": str(probe.get("probed_at", "")),
+                    "uhd": str(probe.get("uhd_version") or ""),
+                    "devices": len(probe.get("devices") or []),
+                }
+                if probe
+                else None,
+                "last": last.get(name),
+            }
+        )
+    return {
+        "nodes": nodes,
+        "has_testbed": data.testbed is not None or bool(data.testbed_problems),
+        "problems": list(data.testbed_problems),
+    }
+
+
+def _radio_text(radio: Mapping[str, Any]) -> str:
+    words = [str(radio["type"])]
+    if radio.get("serial"):
+        words.append(str(radio["serial"]))
+    if radio.get("uhd_version"):
+        words.append(f"UHD {radio['uhd_version']}")
+    if radio.get("simulated"):
+        words.append("(simulated)")
+    return " ".join(words)
+
+
+def _run_row(run: RunRecord, links: urls.Links, page: str) -> dict[str, Any]:
+    manifest = run.manifest
+    return {
+        "run_id": run.run_id,
+        "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
+        "status": run.status,
+        "started": manifest["timing"]["started"] if manifest else None,
+        "duration": manifest["timing"]["duration_s"] if manifest else None,
+        "point": manifest["experiment"]["matrix_point"] if manifest else {},
+        "metrics": manifest["metrics"] if manifest else {},
+    }
+
+
+def _experiment_images(
+    experiment: ExperimentRecord, links: urls.Links, page: str
+) -> list[dict[str, Any]]:
+    images: dict[str, dict[str, Any]] = {}
+    for role in experiment.scenario.roles.values() if experiment.scenario else ():
+        name = role.image.rstrip("/")
+        images.setdefault(
+            name,
+            {
+                "image": name,
+                "local": role.image_is_path,
+                "dockerfile": experiment.dockerfiles.get(name),
+                "digests": {},
+            },
+        )
+    for run in experiment.runs:
+        for image in run.manifest["images"] if run.manifest else ():
+            name = str(image["image"]).rstrip("/")
+            entry = images.setdefault(
+                name, {"image": name, "local": False, "dockerfile": None, "digests": {}}
+            )
+            digest = image["digest"] or f"{image['image_id']} (local, no registry digest)"
+            entry["digests"].setdefault(digest, []).append(
+                {
+                    "run_id": run.run_id,
+                    "role": image["role"],
+                    "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
+                }
+            )
+    return [
+        {**entry, "digests": [{"digest": d, "runs": runs} for d, runs in entry["digests"].items()]}
+        for entry in images.values()
+    ]
+
+
+def _readme(text: str | None) -> Markup | None:
+    if text is None:
+        return None
+    return Markup(render_markdown(text))  # noqa: S704 - render_markdown removes raw HTML
+
+
+def _sweep_file(
+    plot: SweepPlot, base: str, cache: BuildCache, copies: dict[str, Path]
+) -> dict[str, str]:
+    path = cache.path("plots", content_key(plot.svg), ".svg")
+    if not path.is_file():
+        cache.write(path, plot.svg.encode("utf-8"))
+    copies[f"{base}plots/{path.name}"] = path
+    return {"src": f"plots/{path.name}", "alt": f"{plot.metric} against {plot.parameter}"}
+
+
+def _shown(download: Download) -> dict[str, Any]:
+    return {"name": download.name, "href": download.href, "why_not": download.why_not}
+
+
+def _copy(download: Download, base: str, copies: dict[str, Path]) -> None:
+    if download.source is not None and download.site_path is not None:
+        copies[base + download.site_path] = download.source
+
+
+def _recording(
+    entry: Mapping[str, Any],
+    download: Download,
+    base: str,
+    cache: BuildCache,
+    copies: dict[str, Path],
+) -> dict[str, Any]:
+    if download.source is None:
+        return {
+            "psd": None,
+            "spectrogram": None,
+            "problem": "not plotted: the recording is not on this machine",
+        }
+    known = entry["sha256"] if entry["storage"]["kind"] == "store" else None
+    plots = recording_plots(download.source, entry["sigmf"], cache=cache, data_sha256=known)
+    if plots.psd is None or plots.spectrogram is None:
+        return {"psd": None, "spectrogram": None, "problem": plots.problem}
+    psd_name, spectrogram_name = f"plots/{plots.psd.name}", f"plots/{plots.spectrogram.name}"
+    copies[base + psd_name] = plots.psd
+    copies[base + spectrogram_name] = plots.spectrogram
+    return {"psd": psd_name, "spectrogram": spectrogram_name, "problem": None}
