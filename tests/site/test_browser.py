@@ -1,0 +1,153 @@
+"""The built site in headless Chromium (Debian's), served over HTTP as a web host would.
+
+Walks home -> experiment -> run, downloads an output, loads the PSD plot,
+searches, checks that hostile text stays text, and saves a screenshot of a run
+page under .cache/site-tests/ for review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.testing.repos import PROJECT
+from tests.testing.sites import LINK_TITLE, break_manifests, build_site, make_example_site_repo
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOT = PROJECT / ".cache" / "site-tests" / "run-page.png"
+LINK_RUN = "20261122T101502Z-9f8e7d6c"
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    repo = make_example_site_repo(tmp_path_factory.mktemp("site"))
+    break_manifests(repo)
+    site, _ = build_site(repo)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", repo
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is not installed: scripts/testbed up installs it")
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    try:
+        yield opened
+    finally:
+        context.close()
+
+
+def test_home_to_run_download_and_plot(site_url: tuple[str, Path], page: object) -> None:
+    base, repo = site_url
+    page.goto(base)
+    page.get_by_role("link", name=LINK_TITLE).first.click()
+    page.wait_for_url("**/experiments/link/")
+    page.get_by_role("link", name=LINK_RUN).first.click()
+    page.wait_for_url(f"**/experiments/link/runs/{LINK_RUN}/")
+
+    manifest = json.loads((repo / "experiments/link/runs" / LINK_RUN / "manifest.json").read_text())
+    greeting = next(o for o in manifest["outputs"] if o["path"] == "greeting.txt")
+    link = page.locator('a[download="greeting.txt"]')
+    response = page.request.get(link.evaluate("a => a.href"))
+    assert response.ok
+    assert hashlib.sha256(response.body()).hexdigest() == greeting["sha256"]
+    assert response.headers["content-type"] == "application/octet-stream"
+
+    plot = page.locator("img.radiops-psd")
+    plot.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('img.radiops-psd').complete")
+    assert plot.evaluate("img => img.naturalWidth") > 0
+    assert page.locator("img.radiops-spectrogram").evaluate("img => img.naturalWidth") > 0
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    print(f"run page screenshot: {SCREENSHOT}")
+
+
+def test_search_finds_an_experiment_by_a_word_of_its_title(
+    site_url: tuple[str, Path], page: object
+) -> None:
+    base, _ = site_url
+    page.goto(base)
+    page.locator("input.md-search__input").click()
+    page.keyboard.type("budget", delay=50)
+    result = page.locator(".md-search-result__item", has_text=LINK_TITLE).first
+    result.wait_for(timeout=15000)
+    assert "experiments/link/" in result.locator("a").first.get_attribute("href")
+
+
+def test_hostile_text_is_shown_and_never_run(site_url: tuple[str, Path], page: object) -> None:
+    base, _ = site_url
+    for path in (
+        "",
+        "experiments/",
+        "experiments/hostile/",
+        "experiments/hostile/runs/20261120T080000Z-0000abcd/",
+    ):
+        page.goto(base + path)
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+        assert "<script>window.__pwned" in page.locator("body").inner_text(), path
+
+
+def test_broken_manifests_show_a_visible_warning(site_url: tuple[str, Path], page: object) -> None:
+    base, _ = site_url
+    page.goto(base + "experiments/broken/")
+    warning = page.locator(".admonition.warning")
+    assert warning.is_visible()
+    assert "manifest.json" in warning.inner_text()
+
+
+def test_the_experiments_table_sorts_and_filters(site_url: tuple[str, Path], page: object) -> None:
+    base, _ = site_url
+    page.goto(base + "experiments/")
+    rows = page.locator("#radiops-experiments tbody tr")
+    page.locator("#radiops-experiments th", has_text="Name").click()
+    page.locator("#radiops-experiments th", has_text="Name").click()
+    assert rows.first.inner_text().startswith("sweep")
+    page.locator("input.radiops-filter").fill("sigmf")
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert len(visible) == 1 and visible[0].inner_text().startswith("link")
+
+
+def test_screenshot_folder_is_ignored_by_git() -> None:
+    assert shutil.which("git") is None or ".cache/" in (PROJECT / ".gitignore").read_text()
