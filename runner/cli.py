@@ -48,6 +48,8 @@ def _run(argv: Sequence[str]) -> int:
         return 0
     if args.command == "run":
         return _run_command(args, cwd)
+    if args.command == "reproduce":
+        return _reproduce_command(args, cwd)
     if args.command == "images":
         from runner.commands import images
 
@@ -231,6 +233,32 @@ def _run_command(args: argparse.Namespace, cwd: Path) -> int:
     if received:
         return 128 + received[0]
     return 1 if failed else 0
+
+
+def _reproduce_command(args: argparse.Namespace, cwd: Path) -> int:
+    from runner.commands.reproduce import reproduce
+    from runner.report import LineReporter
+
+    with cancellable() as (cancel, received):
+        found = reproduce(
+            str(args.experiment),
+            args.run_id,
+            cwd=cwd,
+            testbed_file=args.testbed,
+            reporter=LineReporter(),
+            cancel=cancel,
+        )
+    for check in found.checks:
+        print(f"{check.verdict:4}  {check.name}: expected {check.expected}, got {check.got}")
+    report = os.path.relpath(found.run_dir / "reproduction.md", cwd)
+    if received:
+        return 128 + received[0]
+    if found.reproduced:
+        print(f"reproduced: {report}")
+        return 0
+    failed = ", ".join(c.name for c in found.checks if c.verdict == "fail")
+    print(f"radiops: not reproduced: {failed} ({report})", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

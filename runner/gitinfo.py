@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import FileStatus
+from pygit2.enums import FileMode, FileStatus
 
 from runner.engines import scrub
+from runner.errors import InvalidInput
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,3 +79,72 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+class CommitMissing(InvalidInput):
+    """The commit a run recorded is not in this repository."""
+
+
+def commit_info(root: Path, commit: str) -> CodeInfo:
+    """Provenance of ``commit`` of the repository at ``root`` (a clean checkout of it)."""
+    repo, found = _commit(root, commit)
+    origin = next((r.url for r in repo.remotes if r.name == "origin" and r.url), None)
+    return CodeInfo(
+        repository=scrub(origin) if origin else str(Path(repo.workdir or root).resolve()),
+        commit=str(found.id),
+        branch=None,
+        dirty=False,
+        author_name=found.author.name,
+        author_email=found.author.email,
+        commit_message=found.message.strip(),
+    )
+
+
+def export_tree(root: Path, commit: str, prefixes: Sequence[str], dest: Path) -> list[str]:
+    """Write the files of ``commit`` under ``prefixes`` (e.g. ``images/``) into ``dest``.
+
+    Files keep their executable bit, links are written as links (the image
+    checks refuse those that lead out). The paths written, relative to ``dest``.
+    """
+    repo, found = _commit(root, commit)
+    written: list[str] = []
+    stack: list[tuple[pygit2.Tree, str]] = [(found.tree, "")]
+    while stack:
+        tree, base = stack.pop()
+        for entry in tree:
+            name = entry.name or ""
+            path = f"{base}{name}"
+            wanted = any(path.startswith(p) or p.startswith(path + "/") for p in prefixes)
+            if not wanted or name in ("", ".", "..") or "/" in name:
+                continue
+            obj = repo[entry.id]
+            if isinstance(obj, pygit2.Tree):
+                stack.append((obj, path + "/"))
+            elif isinstance(obj, pygit2.Blob) and any(path.startswith(p) for p in prefixes):
+                target = dest / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if entry.filemode == FileMode.LINK:
+                    target.symlink_to(obj.data.decode("utf-8", "surrogateescape"))
+                else:
+                    target.write_bytes(obj.data)
+                    if entry.filemode == FileMode.BLOB_EXECUTABLE:
+                        target.chmod(0o755)
+                written.append(path)
+    return sorted(written)
+
+
+def _commit(root: Path, commit: str) -> tuple[pygit2.Repository, pygit2.Commit]:
+    found = pygit2.discover_repository(str(root))
+    if found is None:
+        raise CommitMissing(f"{root} is not a git repository; the run's commit {commit} is needed")
+    repo = pygit2.Repository(found)
+    try:
+        obj = repo.revparse_single(commit)
+    except (KeyError, ValueError):
+        obj = None
+    if not isinstance(obj, pygit2.Commit):
+        raise CommitMissing(
+            f"commit {commit} is not in this repository: fetch it (git fetch origin, or "
+            "git fetch --unshallow for a shallow clone) and try again"
+        )
+    return repo, obj

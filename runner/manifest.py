@@ -15,7 +15,7 @@ from typing import Any
 
 from runner import __version__
 from runner.errors import FatalError
-from runner.execute import Ended, Placed, Supervision, Usage, scalar_text
+from runner.execute import Ended, Placed, Supervision, Usage
 from runner.files import write_atomic
 from runner.gitinfo import CodeInfo
 from runner.loader import Read, read_checked
@@ -124,12 +124,9 @@ def decide_outcome(placed: Sequence[Placed], state: Supervision, *, error: str |
     return Outcome(status="succeeded", reason=reason, exit_codes=codes)
 
 
-def reproduce_command(plan: RunPlan, *, testbed_file: str | None) -> str:
-    """The command that runs exactly this point of the matrix again."""
-    words = ["radiops", "run", f"experiments/{plan.experiment.name}"]
-    fixed = {**plan.matrix_point, **plan.overrides}
-    for name in sorted(fixed):
-        words += ["--set", f"{name}={scalar_text(fixed[name])}"]
+def reproduce_command(plan: RunPlan, run_id: str, *, testbed_file: str | None) -> str:
+    """The command that re-runs this run from its manifest and judges the result."""
+    words = ["radiops", "reproduce", f"experiments/{plan.experiment.name}", "--run", run_id]
     if testbed_file:
         words += ["--testbed", testbed_file]
     return shlex.join(words)
@@ -249,7 +246,7 @@ def build_manifest(
             "platform": platform.platform(),
         },
         "reproduce": {
-            "command": reproduce_command(plan, testbed_file=testbed_file),
+            "command": reproduce_command(plan, run_id, testbed_file=testbed_file),
             "testbed": testbed_name,
         },
     }

@@ -92,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for busy nodes (default 3600)",
     )
 
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="re-run a published run from its manifest and judge whether it reproduced",
+        description="Re-run EXPERIMENT's run RUN_ID from the commit its manifest records, with "
+        "its parameters and seeds, on the given testbed (default: the local simulated one), and "
+        "compare: images, outcome, metrics within the scenario's tolerances, outputs by sha256 "
+        "or PSD distance. Writes reproduction.md and reproduction.json beside the new run. "
+        "Exits 0 only when the run reproduced.",
+    )
+    reproduce.add_argument(
+        "experiment", type=Path, metavar="EXPERIMENT", help="e.g. experiments/hello"
+    )
+    reproduce.add_argument(
+        "--run", dest="run_id", required=True, metavar="RUN_ID", help="the run to reproduce"
+    )
+    reproduce.add_argument(
+        "--testbed", type=Path, metavar="FILE", help="run on this inventory (default: local)"
+    )
+
     images = commands.add_parser(
         "images",
         help="build and push the repository's images, keep images.lock",

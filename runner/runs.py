@@ -46,6 +46,7 @@ from runner.manifest import (
     write_manifest,
 )
 from runner.medium import EmulatorImage, channel_config, manifest_entry, simulated_radios
+from runner.outputs import output_path
 from runner.plan import Instance, RunPlan, new_run_id
 from runner.probe import ProbeResult
 from runner.report import Reporter
@@ -397,9 +398,7 @@ class _Collected:
 
 def _read_output(output: Mapping[str, Any], run_dir: Path, store: ArtifactStore) -> bytes:
     """The first META_MAX_BYTES + 1 bytes of a captured output, inline or in the store."""
-    kind, location = str(output["storage"]["kind"]), str(output["storage"]["location"])
-    path = run_dir / location if kind == "inline" else store.path(location.rsplit("/", 1)[1])
-    with path.open("rb") as handle:
+    with output_path(output, run_dir, store).open("rb") as handle:
         return handle.read(META_MAX_BYTES + 1)
 
 

@@ -18,10 +18,10 @@ from runner.distribute import distribute
 from runner.engines import connect, scrub
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
-from runner.gitinfo import code_info, current_user
+from runner.gitinfo import CodeInfo, code_info, current_user
 from runner.manifest import ImageRecord, Trigger, engine_facts, file_facts
 from runner.medium import EmulatorImage
-from runner.plan import expand, parse_overrides
+from runner.plan import RunPlan, expand, parse_overrides
 from runner.probe import ProbeResult
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
@@ -50,8 +50,14 @@ def run(
     trigger: Trigger = Trigger(),  # noqa: B008 - frozen, so safe to share
     testbed: tuple[Testbed, str] | None = None,
     on_wait: Callable[[str, frozenset[str]], None] | None = None,
+    plans_of: Callable[[Experiment], Sequence[RunPlan]] | None = None,
+    code: CodeInfo | None = None,
 ) -> list[RunResult]:
-    """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
+    """Run ``target`` (an experiment directory or its scenario); one result per matrix point.
+
+    ``plans_of`` replaces the matrix with given plans and ``code`` the checkout's
+    provenance (a reproduction re-runs one recorded point, from its commit).
+    """
     scenario = _scenario(target, cwd)
     repo = find_repository(scenario.parent)
     validate([scenario], cwd=cwd)
@@ -64,7 +70,11 @@ def run(
             f"(nodes: {', '.join(inventory.nodes)})"
         )
     nodes = restrict(inventory.nodes, node_names)
-    plans = expand(experiment, parse_overrides(sets, experiment))
+    plans = (
+        plans_of(experiment)
+        if plans_of is not None
+        else expand(experiment, parse_overrides(sets, experiment))
+    )
     for plan in plans:
         reason = unplaceable_reason(plan, nodes)
         if reason:
@@ -81,7 +91,7 @@ def run(
         )
         emulator_images = _prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
         probes = _check_radios(experiment, repo, inventory, nodes, clients, reporter=reporter)
-        code = code_info(repo.root)
+        code = code or code_info(repo.root)
         context = RunContext(
             repo_root=repo.root,
             scenario_path=scenario.relative_to(repo.root).as_posix(),

@@ -1,0 +1,144 @@
+"""``radiops reproduce``: a published run re-run from its manifest, judged check by check.
+
+Real git repositories, the real local default engine. The fork test acts as a
+new user: clone, the README's set-up command (scripts/demo), reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.testing.repos import PROJECT, commit_all, git
+
+pytestmark = pytest.mark.docker
+
+
+def radiops(
+    repo: Path, *args: str, python: str = sys.executable
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [python, "-m", "runner", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+
+
+def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:
+    """A repository whose hello run was committed, as the testbed's publish job does.
+
+    ``whole``: a clone of this project (tool and template), else just hello.
+    """
+    repo = where / "upstream"
+    if whole:
+        git(where, "clone", "-q", str(PROJECT), str(repo))
+    else:
+        for part in ("experiments/hello", "images/hello"):
+            shutil.copytree(PROJECT / part, repo / part)
+        git(repo, "init", "-q", "-b", "main")
+        commit_all(repo, "hello")
+    result = radiops(repo, "run", "experiments/hello")
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.split()[0]
+    commit_all(repo, f"results: hello {run_id}")
+    return repo, run_id
+
+
+def manifest_of(repo: Path, run_id: str) -> Path:
+    return repo / "experiments" / "hello" / "runs" / run_id / "manifest.json"
+
+
+def edit_manifest(repo: Path, run_id: str, change: Any) -> None:
+    path = manifest_of(repo, run_id)
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> tuple[Path, str]:
+    return published(tmp_path)
+
+
+def test_a_fork_reproduces_a_published_run(tmp_path: Path) -> None:
+    upstream, run_id = published(tmp_path, whole=True)
+    fork = tmp_path / "fork"
+    git(tmp_path, "clone", "-q", str(upstream), str(fork))
+    # the README's set-up command, in the fork: it installs radiops from the fork itself
+    setup = subprocess.run(["scripts/demo"], cwd=fork, capture_output=True, text=True, timeout=1200)
+    assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+    result = subprocess.run(
+        [str(fork / ".venv/bin/radiops"), "reproduce", "experiments/hello", "--run", run_id],
+        cwd=fork,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "reproduced: experiments/hello/runs/" in result.stdout
+    (report,) = (fork / "experiments/hello/runs").glob("*/reproduction.json")
+    data = json.loads(report.read_text())
+    assert data["reproduced"] is True and data["recorded_run"] == run_id
+    names = {check["name"]: check["verdict"] for check in data["checks"]}
+    assert names == {
+        "scenario": "pass",
+        "image hello": "pass",
+        "outcome": "pass",
+        "metric lines": "pass",
+        "output greeting.txt": "pass",
+    }
+    new = json.loads((report.parent / "manifest.json").read_text())
+    recorded = json.loads(manifest_of(upstream, run_id).read_text())
+    assert new["code"]["commit"] == recorded["code"]["commit"]
+    assert new["trigger"]["kind"] == "reproduce"
+    assert new["parameters"] == recorded["parameters"]
+
+
+def test_a_tampered_output_is_not_reproduced(upstream: tuple[Path, str]) -> None:
+    repo, run_id = upstream
+    kept = manifest_of(repo, run_id).parent / "outputs" / "hello-0" / "greeting.txt"
+    kept.write_text("hello\nhello\nforged\n")
+    result = radiops(repo, "reproduce", "experiments/hello", "--run", run_id)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not reproduced: output greeting.txt" in result.stderr
+    assert "the recorded file was altered" in result.stdout
+
+
+def test_a_changed_parameter_is_not_reproduced(upstream: tuple[Path, str]) -> None:
+    repo, run_id = upstream
+    edit_manifest(repo, run_id, lambda m: m["parameters"].update(repeat=4))
+    result = radiops(repo, "reproduce", "experiments/hello", "--run", run_id)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not reproduced: metric lines, output greeting.txt" in result.stderr
+    assert "fail  metric lines: expected 3 ± 0, got 4" in result.stdout
+
+
+def test_an_image_that_no_longer_matches_is_not_reproduced(upstream: tuple[Path, str]) -> None:
+    repo, run_id = upstream
+
+    def other_image(manifest: dict[str, Any]) -> None:
+        manifest["images"][0].update(image_id="sha256:" + "0" * 64, context_sha256="0" * 64)
+
+    edit_manifest(repo, run_id, other_image)
+    result = radiops(repo, "reproduce", "experiments/hello", "--run", run_id)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not reproduced: image hello" in result.stderr
+
+
+def test_bad_requests_get_clear_errors(upstream: tuple[Path, str]) -> None:
+    repo, _ = upstream
+    result = radiops(repo, "reproduce", "experiments/hello", "--run", "../../etc")
+    assert result.returncode == 2 and "not a run id" in result.stderr
+    result = radiops(repo, "reproduce", "experiments/hello", "--run", "20990101T000000Z-00000000")
+    assert result.returncode == 2 and "has no run 20990101T000000Z-00000000" in result.stderr
+    assert "Traceback" not in result.stderr
