@@ -313,7 +313,10 @@ def _record(
         metrics=metrics,
         testbed_name=context.testbed_name,
         testbed_file=context.testbed_file,
-        seeds={"channel": channel["seed"]} if channel else {},
+        seeds={
+            **seed_parameters(plan.parameters),
+            **({"channel": channel["seed"]} if channel else {}),
+        },
         probes=context.probes,
         channel=channel,
     )
@@ -394,6 +397,18 @@ class _Collected:
     logs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     metrics: dict[str, float] | None = None  # None: it wrote no metrics file
+
+
+def seed_parameters(parameters: Mapping[str, Any]) -> dict[str, int]:
+    """The parameters that are seeds (``seed``, ``*_seed``; whole numbers from 0), by name."""
+    return {
+        name: value
+        for name, value in parameters.items()
+        if (name == "seed" or name.endswith("_seed"))
+        and isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= 0
+    }
 
 
 def _read_output(output: Mapping[str, Any], run_dir: Path, store: ArtifactStore) -> bytes:

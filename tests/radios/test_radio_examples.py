@@ -100,6 +100,7 @@ def test_bpsk_ber_sweep_follows_theory_down_to_1e_4(repo: Path) -> None:
     lowest = 1.0
     for manifest in runs:
         assert manifest["outcome"]["status"] == "succeeded"
+        assert manifest["seeds"] == {"seed": 1, "channel": manifest["channel"]["seed"]}
         parameters, metrics, channel = (
             manifest["parameters"],
             manifest["metrics"],
