@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner import __version__
-from runner.errors import FatalError
+from runner.errors import FatalError, UsageError
 from runner.parser import build_parser
 from runner.problems import ProblemsFound
 from runner.signals import cancellable
@@ -50,6 +50,13 @@ def _run(argv: Sequence[str]) -> int:
         return _run_command(args, cwd)
     if args.command == "reproduce":
         return _reproduce_command(args, cwd)
+    if args.command == "bundle":
+        from runner.commands.reproduce import bundle
+        from runner.report import LineReporter
+
+        written = bundle(args.run_id, cwd=cwd, output=args.output, reporter=LineReporter())
+        print(f"wrote {os.path.relpath(written, cwd)}")
+        return 0
     if args.command == "images":
         from runner.commands import images
 
@@ -236,18 +243,31 @@ def _run_command(args: argparse.Namespace, cwd: Path) -> int:
 
 
 def _reproduce_command(args: argparse.Namespace, cwd: Path) -> int:
-    from runner.commands.reproduce import reproduce
+    from runner.commands.reproduce import reproduce, reproduce_bundle
     from runner.report import LineReporter
 
+    if args.bundle is not None and (args.experiment is not None or args.run_id is not None):
+        raise UsageError("give either --bundle FILE or EXPERIMENT --run RUN_ID, not both")
+    if args.bundle is None and (args.experiment is None or args.run_id is None):
+        raise UsageError("give EXPERIMENT --run RUN_ID (e.g. experiments/hello --run ...)")
     with cancellable() as (cancel, received):
-        found = reproduce(
-            str(args.experiment),
-            args.run_id,
-            cwd=cwd,
-            testbed_file=args.testbed,
-            reporter=LineReporter(),
-            cancel=cancel,
-        )
+        if args.bundle is not None:
+            found = reproduce_bundle(
+                args.bundle,
+                cwd=cwd,
+                testbed_file=args.testbed,
+                reporter=LineReporter(),
+                cancel=cancel,
+            )
+        else:
+            found = reproduce(
+                str(args.experiment),
+                args.run_id,
+                cwd=cwd,
+                testbed_file=args.testbed,
+                reporter=LineReporter(),
+                cancel=cancel,
+            )
     for check in found.checks:
         print(f"{check.verdict:4}  {check.name}: expected {check.expected}, got {check.got}")
     report = os.path.relpath(found.run_dir / "reproduction.md", cwd)

@@ -95,20 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser(
         "reproduce",
         help="re-run a published run from its manifest and judge whether it reproduced",
-        description="Re-run EXPERIMENT's run RUN_ID from the commit its manifest records, with "
-        "its parameters and seeds, on the given testbed (default: the local simulated one), and "
-        "compare: images, outcome, metrics within the scenario's tolerances, outputs by sha256 "
-        "or PSD distance. Writes reproduction.md and reproduction.json beside the new run. "
-        "Exits 0 only when the run reproduced.",
+        description="Re-run EXPERIMENT's run RUN_ID from the commit its manifest records (or "
+        "the run in a bundle), with its parameters and seeds, on the given testbed (default: the "
+        "local simulated one), and compare: images, outcome, metrics within the scenario's "
+        "tolerances, outputs by sha256 or PSD distance. Writes reproduction.md and "
+        "reproduction.json beside the new run. Exits 0 only when the run reproduced.",
     )
     reproduce.add_argument(
-        "experiment", type=Path, metavar="EXPERIMENT", help="e.g. experiments/hello"
+        "experiment", type=Path, nargs="?", metavar="EXPERIMENT", help="e.g. experiments/hello"
     )
+    reproduce.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run to reproduce")
     reproduce.add_argument(
-        "--run", dest="run_id", required=True, metavar="RUN_ID", help="the run to reproduce"
+        "--bundle", type=Path, metavar="FILE", help="reproduce the run in this bundle instead"
     )
     reproduce.add_argument(
         "--testbed", type=Path, metavar="FILE", help="run on this inventory (default: local)"
+    )
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="write one self-contained archive of a run (manifest, scenario, outputs, images)",
+        description="Write RUN_ID's manifest, run directory, stored outputs, the experiment and "
+        "images at the recorded commit, and each image it ran (docker save) into one tar, which "
+        "radiops reproduce --bundle reproduces with no registry and no git history.",
+    )
+    bundle.add_argument("run_id", metavar="RUN_ID", help="e.g. 20261121T233100Z-1a2b3c4d")
+    bundle.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: NAME-RUN_ID.radiops-bundle.tar here)",
     )
 
     images = commands.add_parser(

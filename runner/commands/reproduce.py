@@ -1,11 +1,16 @@
-"""``radiops reproduce EXPERIMENT --run RUN_ID``: re-run a published run and judge it.
+"""``radiops reproduce``: re-run a published run and judge it; ``radiops bundle``: archive a run.
 
-It works from the commit the manifest records, never from the working tree:
-the experiment and the images at that commit are exported to a scratch
-directory and run from there (it says so when the working tree differs). The
-re-run uses the recorded parameters, matrix point and seeds on the given
-testbed (default: the local simulated one), and lands beside the original
-under ``runs/`` with ``reproduction.md`` and ``reproduction.json``.
+From a repository (``EXPERIMENT --run RUN_ID``) it works from the commit the
+manifest records, never from the working tree: the experiment and the images
+at that commit are exported to a scratch directory and run from there (it
+says so when the working tree differs); the re-run lands beside the original
+under ``runs/``. From a bundle (``--bundle FILE``) everything comes from the
+archive: images are loaded into the testbed's engines, no registry and no git
+are needed, and the re-run lands in ``reproductions/<experiment>/``.
+
+Either way the re-run uses the recorded parameters, matrix point and seeds on
+the given testbed (default: the local simulated one), and ``reproduction.md``
+and ``reproduction.json`` are written beside it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.bundle import unpack, write_bundle
 from runner.capture import ArtifactStore
 from runner.commands.run import run
-from runner.errors import InvalidInput, UsageError
+from runner.engines import connect
+from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.files import write_atomic
-from runner.gitinfo import commit_info, export_tree
+from runner.gitinfo import CodeInfo, commit_info, export_tree
 from runner.manifest import MANIFEST, Trigger, file_facts, read_manifest
 from runner.outputs import output_reader
 from runner.plan import RunPlan
@@ -44,6 +51,19 @@ class Reproduction:
     run_dir: Path
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Source:
+    """Where a reproduction takes the run from."""
+
+    name: str
+    root: Path  # a directory with experiments/<name>/ and images/ at the recorded commit
+    recorded: Mapping[str, Any]
+    recorded_dir: Path
+    recorded_store: ArtifactStore
+    code: CodeInfo
+    runs: Path  # where the re-run goes
+
+
 def reproduce(
     target: str,
     run_id: str,
@@ -53,100 +73,186 @@ def reproduce(
     reporter: Reporter,
     cancel: threading.Event,
 ) -> Reproduction:
+    """Reproduce run ``run_id`` of experiment ``target`` of the repository at ``cwd``."""
     repo = find_repository(cwd)
-    name = Path(target).name
-    experiment_dir = repo.root / "experiments" / name
-    if not (experiment_dir / SCENARIO_FILE).is_file():
-        raise UsageError(
-            f"{target}: no experiment here; give its directory, e.g. experiments/hello"
-        )
-    if not RUN_ID.match(run_id):
-        raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    manifest_path = experiment_dir / "runs" / run_id / MANIFEST
-    if not manifest_path.is_file():
-        raise UsageError(f"{name} has no run {run_id} ({manifest_path} does not exist)")
-    _, recorded, problems = read_manifest(manifest_path)
-    if recorded is None:
-        raise InvalidInput(
-            f"{manifest_path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
-        )
+    run_dir, recorded = _published(repo.root, target, run_id)
     commit = recorded["code"]["commit"]
-    if commit is None:
-        raise InvalidInput(
-            f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
-        )
-    say = reporter.line
+    name = recorded["experiment"]["name"]
     if recorded["code"]["dirty"]:
-        say(f"note: run {run_id} was made from a working tree with uncommitted changes")
-    inventory, shown = (
-        (local_default(), "the local default testbed")
-        if testbed_file is None
-        else _testbed(testbed_file, cwd)
-    )
-    if inventory.artifacts is None:  # the store of this repository, not of the scratch copy
-        default = Artifacts(path=repo.root / ".radiops" / "artifacts")
-        inventory = dataclasses.replace(inventory, artifacts=default)
-    assert inventory.artifacts is not None
-    store = ArtifactStore(inventory.artifacts.path)
+        reporter.line(f"note: run {run_id} was made from a working tree with uncommitted changes")
+    inventory, shown = _testbed(testbed_file, cwd, default_store=repo.root)
     with tempfile.TemporaryDirectory(prefix="radiops-reproduce-") as scratch:
-        source = Path(scratch)
-        (source / "experiments").mkdir()
-        export_tree(repo.root, commit, [f"experiments/{name}/", "images/"], source)
-        runs = source / "experiments" / name / "runs"
-        if runs.exists():
-            shutil.rmtree(runs)  # results are not code
-        changed = _differs(repo.root, source, name)
+        root = Path(scratch)
+        export_tree(repo.root, commit, [f"experiments/{name}/", "images/"], root)
+        changed = _differs(repo.root, root, name)
         if changed:
-            say(
+            reporter.line(
                 f"note: your working tree differs from commit {commit[:12]} in: "
                 + ", ".join(changed)
                 + f"; reproducing from {commit[:12]}"
             )
-        scenario = source / "experiments" / name / SCENARIO_FILE
-        scenario_check = _scenario_check(scenario, recorded)
-        results = run(
-            scenario,
-            cwd=source,
-            reporter=reporter,
-            cancel=cancel,
-            testbed=(inventory, shown),
-            trigger=Trigger(kind="reproduce"),
-            plans_of=lambda experiment: [_plan(experiment, recorded)],
+        source = _Source(
+            name=name,
+            root=root,
+            recorded=recorded,
+            recorded_dir=run_dir,
+            recorded_store=_store(inventory),
             code=commit_info(repo.root, commit),
+            runs=run_dir.parent,
         )
-        (result,) = results
-        new_dir = experiment_dir / "runs" / result.run_id
-        shutil.move(str(result.run_dir), str(new_dir))
-    _, new, new_problems = read_manifest(new_dir / MANIFEST)
+        return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
+
+
+def reproduce_bundle(
+    bundle: Path,
+    *,
+    cwd: Path,
+    testbed_file: Path | None,
+    reporter: Reporter,
+    cancel: threading.Event,
+) -> Reproduction:
+    """Reproduce the run archived in ``bundle`` (``radiops bundle``), with nothing else."""
+    path = bundle if bundle.is_absolute() else cwd / bundle
+    if not path.is_file():
+        raise UsageError(f"--bundle {bundle}: no such file")
+    inventory, shown = _testbed(testbed_file, cwd, default_store=cwd)
+    with tempfile.TemporaryDirectory(prefix="radiops-bundle-") as scratch:
+        root = Path(scratch)
+        index = unpack(path, root)
+        _, recorded, problems = read_manifest(root / "run" / MANIFEST)
+        if recorded is None:
+            raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
+        _load_images(root, index, inventory, reporter)
+        code = recorded["code"]
+        author = recorded["trigger"]["author"] or {"name": "", "email": ""}
+        source = _Source(
+            name=recorded["experiment"]["name"],
+            root=root / "source",
+            recorded=recorded,
+            recorded_dir=root / "run",
+            recorded_store=ArtifactStore(root / "store"),
+            code=CodeInfo(
+                repository=code["repository"],
+                commit=code["commit"],
+                branch=None,
+                dirty=False,
+                author_name=author["name"],
+                author_email=author["email"],
+                commit_message=recorded["trigger"]["commit_message"] or "",
+            ),
+            runs=cwd / "reproductions" / recorded["experiment"]["name"],
+        )
+        source.runs.mkdir(parents=True, exist_ok=True)
+        return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
+
+
+def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -> Path:
+    """Write the bundle of run ``run_id`` of the repository at ``cwd``; its path."""
+    repo = find_repository(cwd)
+    if not RUN_ID.match(run_id):
+        raise UsageError(f"{run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
+    found = sorted((repo.root / "experiments").glob(f"*/runs/{run_id}/{MANIFEST}"))
+    if not found:
+        raise UsageError(f"no experiment has a run {run_id} (experiments/*/runs/{run_id}/)")
+    run_dir, recorded = _published(repo.root, found[0].parent.parent.parent.name, run_id)
+    target = output or cwd / f"{recorded['experiment']['name']}-{run_id}.radiops-bundle.tar"
+    inventory, _ = _testbed(None, cwd, default_store=repo.root)
+    client = connect(next(iter(local_default().nodes.values())))
+    try:
+        tags = write_bundle(
+            target,
+            repo_root=repo.root,
+            run_dir=run_dir,
+            manifest=recorded,
+            store=_store(inventory),
+            client=client,
+        )
+    finally:
+        client.close()
+    for tag in tags:
+        reporter.line(f"saved image {tag}")
+    return target
+
+
+def _rerun_and_judge(
+    source: _Source,
+    inventory: Testbed,
+    shown: str,
+    *,
+    reporter: Reporter,
+    cancel: threading.Event,
+) -> Reproduction:
+    recorded = source.recorded
+    scenario = source.root / "experiments" / source.name / SCENARIO_FILE
+    if not scenario.is_file():
+        raise InvalidInput(f"the recorded commit has no experiments/{source.name}/{SCENARIO_FILE}")
+    shutil.rmtree(scenario.parent / "runs", ignore_errors=True)  # results are not code
+    (result,) = run(
+        scenario,
+        cwd=source.root,
+        reporter=reporter,
+        cancel=cancel,
+        testbed=(inventory, shown),
+        trigger=Trigger(kind="reproduce"),
+        plans_of=lambda experiment: [_plan(experiment, recorded)],
+        code=source.code,
+    )
+    new_dir = source.runs / result.run_id
+    shutil.move(str(result.run_dir), str(new_dir))
+    _, new, problems = read_manifest(new_dir / MANIFEST)
     if new is None:
-        raise InvalidInput(f"the re-run's manifest is not valid: {new_problems[:3]}")
-    experiment = load_experiment(experiment_dir / SCENARIO_FILE if not scenario_check else scenario)
+        raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
+    scenario_sha256 = file_facts(scenario, shown="")["sha256"]
+    expected = recorded["experiment"]["scenario_sha256"]
     checks = [
-        scenario_check
-        or Check(
+        Check(
             name="scenario",
-            expected=recorded["experiment"]["scenario_sha256"],
-            got=recorded["experiment"]["scenario_sha256"],
-            verdict="pass",
+            expected=expected,
+            got=scenario_sha256,
+            verdict="pass" if scenario_sha256 == expected else "fail",
         ),
         *compare_runs(
-            experiment,
+            load_experiment(scenario),
             recorded,
             new,
-            recorded_bytes=output_reader(manifest_path.parent, store),
-            new_bytes=output_reader(new_dir, store),
+            recorded_bytes=output_reader(source.recorded_dir, source.recorded_store),
+            new_bytes=output_reader(new_dir, _store(inventory)),
         ),
     ]
     summary: dict[str, Any] = {
-        "experiment": name,
-        "recorded_run": run_id,
+        "experiment": source.name,
+        "recorded_run": recorded["run_id"],
         "new_run": result.run_id,
-        "commit": commit,
+        "commit": recorded["code"]["commit"],
         "testbed": shown,
     }
     write_atomic(new_dir / "reproduction.json", report_json(checks, summary))
     write_atomic(new_dir / "reproduction.md", report_markdown(checks, summary))
     return Reproduction(reproduced=reproduced(checks), checks=tuple(checks), run_dir=new_dir)
+
+
+def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:
+    """The run directory and manifest of a published run; clear errors otherwise."""
+    name = Path(target).name
+    if not (root / "experiments" / name / SCENARIO_FILE).is_file():
+        raise UsageError(
+            f"{target}: no experiment here; give its directory, e.g. experiments/hello"
+        )
+    if not RUN_ID.match(run_id):
+        raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
+    path = root / "experiments" / name / "runs" / run_id / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{name} has no run {run_id} ({path} does not exist)")
+    _, recorded, problems = read_manifest(path)
+    if recorded is None:
+        raise InvalidInput(
+            f"{path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
+        )
+    if recorded["code"]["commit"] is None:
+        raise InvalidInput(
+            f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
+        )
+    return path.parent, recorded
 
 
 def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
@@ -159,13 +265,33 @@ def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
     )
 
 
-def _scenario_check(scenario: Path, recorded: Mapping[str, Any]) -> Check | None:
-    """A failed check when the scenario at the commit is not the one the run used."""
-    expected = recorded["experiment"]["scenario_sha256"]
-    got = file_facts(scenario, shown="")["sha256"]
-    if got == expected:
-        return None
-    return Check(name="scenario", expected=expected, got=got, verdict="fail")
+def _load_images(
+    root: Path, index: Mapping[str, Any], inventory: Testbed, reporter: Reporter
+) -> None:
+    engines = {node.engine: node for node in inventory.nodes.values()}
+    for url, node in engines.items():
+        client = connect(node)
+        try:
+            for image in index.get("images", []):
+                archive = root / str(image["file"])
+                if archive.parent != root / "images" or not archive.is_file():
+                    raise InvalidInput(f"the bundle's image file {image['file']!r} is missing")
+                with archive.open("rb") as handle:
+                    loaded = client.images.load(handle)
+                ids = {str(found.id) for found in loaded}
+                if image["image_id"] not in ids:
+                    raise EnvironmentProblem(
+                        f"{url}: loading {image['file']} gave {', '.join(sorted(ids))}, "
+                        f"not the recorded {image['image_id']}"
+                    )
+                reporter.line(f"{url}: loaded {image['tag']} ({image['image_id'][:19]})")
+        finally:
+            client.close()
+
+
+def _store(inventory: Testbed) -> ArtifactStore:
+    assert inventory.artifacts is not None
+    return ArtifactStore(inventory.artifacts.path)
 
 
 def _differs(root: Path, exported: Path, name: str) -> list[str]:
@@ -185,11 +311,19 @@ def _differs(root: Path, exported: Path, name: str) -> list[str]:
     return changed[:10]
 
 
-def _testbed(path: Path, cwd: Path) -> tuple[Testbed, str]:
-    full = path if path.is_absolute() else cwd / path
-    if not full.is_file():
-        raise UsageError(f"--testbed {path}: no such file")
-    _, testbed, problems = read_testbed(full, display=str(path))
-    if testbed is None:
-        raise InvalidInput("; ".join(str(p) for p in problems[:5]))
-    return testbed, str(path)
+def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Testbed, str]:
+    """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
+    if path is None:
+        inventory, shown = local_default(), "the local default testbed"
+    else:
+        full = path if path.is_absolute() else cwd / path
+        if not full.is_file():
+            raise UsageError(f"--testbed {path}: no such file")
+        _, loaded, problems = read_testbed(full, display=str(path))
+        if loaded is None:
+            raise InvalidInput("; ".join(str(p) for p in problems[:5]))
+        inventory, shown = loaded, str(path)
+    if inventory.artifacts is None:  # this repository's store, never the scratch copy's
+        default = Artifacts(path=default_store / ".radiops" / "artifacts")
+        inventory = dataclasses.replace(inventory, artifacts=default)
+    return inventory, shown

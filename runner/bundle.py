@@ -1,0 +1,193 @@
+"""One self-contained archive of a run: to reproduce it with no registry and no git history.
+
+``radiops bundle RUN_ID`` writes a tar holding:
+
+    radiops-bundle.json          what is inside (format, experiment, run, commit, images)
+    run/...                      the run directory: manifest.json, inline outputs, logs
+    store/sha256/<ab>/<hex>      the run's outputs kept in the artifact store (those present)
+    source/experiments/<name>/   the experiment at the recorded commit
+    source/images/...            the image build contexts at the recorded commit
+    images/<role>.tar            each image the run used, saved from the engine (docker save)
+
+``radiops reproduce --bundle FILE`` loads the images into the testbed's engines
+and reproduces from the archive alone. An archive is untrusted input: it is
+unpacked member by member, regular files and directories only, every name
+checked, sizes and counts bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from runner.capture import ArtifactStore
+from runner.errors import EnvironmentProblem, InvalidInput
+from runner.gitinfo import export_tree
+from runner.images import local_reference
+
+FORMAT = 1
+INDEX = "radiops-bundle.json"
+MAX_MEMBERS = 200_000
+MAX_BYTES = 64 << 30
+
+
+class BundleRefused(InvalidInput):
+    """The archive is not a bundle radiops can unpack safely."""
+
+
+def write_bundle(
+    output: Path,
+    *,
+    repo_root: Path,
+    run_dir: Path,
+    manifest: Mapping[str, Any],
+    store: ArtifactStore,
+    client: docker.DockerClient,
+) -> list[str]:
+    """Write the bundle of the run in ``run_dir``; the images saved (their tags)."""
+    name, commit = manifest["experiment"]["name"], manifest["code"]["commit"]
+    if commit is None:
+        raise InvalidInput("the run records no commit (it ran outside git): nothing to bundle")
+    saved: list[dict[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="radiops-bundle-") as scratch:
+        source = Path(scratch) / "source"
+        export_tree(repo_root, commit, [f"experiments/{name}/", "images/"], source)
+        partial = output.with_name(output.name + ".partial")
+        with tarfile.open(partial, "w") as archive:
+            for path in sorted(run_dir.rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    archive.add(path, arcname="run/" + path.relative_to(run_dir).as_posix())
+            for entry in manifest["outputs"]:
+                location = entry["storage"]["location"]
+                if entry["storage"]["kind"] == "store":
+                    digest = location.rsplit("/", 1)[1]
+                    if store.path(digest).is_file():
+                        archive.add(
+                            store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}"
+                        )
+            for path in sorted(source.rglob("*")):
+                if path.is_file() or path.is_symlink():
+                    archive.add(path, arcname="source/" + path.relative_to(source).as_posix())
+            for image in manifest["images"]:
+                tag = _tag_of(client, image)
+                member = f"images/{image['role']}.tar"
+                saved_file = Path(scratch) / "image.tar"
+                with saved_file.open("wb") as handle:
+                    for chunk in client.api.get_image(tag):
+                        handle.write(chunk)
+                archive.add(saved_file, arcname=member)
+                saved.append(
+                    {
+                        "role": image["role"],
+                        "image_id": image["image_id"],
+                        "tag": tag,
+                        "file": member,
+                    }
+                )
+            index = {
+                "format": FORMAT,
+                "experiment": name,
+                "run_id": manifest["run_id"],
+                "commit": commit,
+                "images": saved,
+            }
+            data = (json.dumps(index, indent=2) + "\n").encode()
+            info = tarfile.TarInfo(INDEX)
+            info.size = len(data)
+            archive.addfile(info, _Bytes(data))
+        partial.replace(output)
+    return [entry["tag"] for entry in saved]
+
+
+def _tag_of(client: docker.DockerClient, image: Mapping[str, Any]) -> str:
+    """A tag naming the run's image on this engine (added when missing), for docker save."""
+    try:
+        found = client.images.get(image["image_id"])
+    except docker.errors.ImageNotFound:
+        raise EnvironmentProblem(
+            f"image of role {image['role']} ({image['image_id']}) is not on this engine any "
+            "more: bundle the run where it ran, or pull it by digest first"
+        ) from None
+    if image.get("built") and image.get("context_sha256"):
+        tag = local_reference(str(image["image"]).split("/", 1)[1], image["context_sha256"])
+    else:
+        tag = str(image["ref"]).split("@", 1)[0]
+        if ":" not in tag.rsplit("/", 1)[-1]:
+            tag += ":bundled"
+    repository, _, name = tag.rpartition(":")
+    found.tag(repository, name)
+    return tag
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.offset = data, 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.data) if size < 0 else self.offset + size
+        chunk, self.offset = self.data[self.offset : end], min(end, len(self.data))
+        return chunk
+
+
+def unpack(bundle: Path, dest: Path) -> dict[str, Any]:
+    """Unpack ``bundle`` into ``dest`` safely; its index. BundleRefused for anything odd."""
+    total = 0
+    try:
+        archive = tarfile.open(bundle, "r:*")  # noqa: SIM115 - closed below
+    except (OSError, tarfile.TarError) as exc:
+        raise BundleRefused(f"{bundle}: not a radiops bundle: {exc}") from None
+    with archive:
+        for count, member in enumerate(archive, start=1):
+            if count > MAX_MEMBERS:
+                raise BundleRefused(f"{bundle}: more than {MAX_MEMBERS} members")
+            name = _safe_name(member.name, bundle)
+            if member.isdir():
+                (dest / name).mkdir(parents=True, exist_ok=True)
+                continue
+            if not member.isfile():
+                raise BundleRefused(f"{bundle}: {member.name!r} is a link or special file")
+            total += member.size
+            if total > MAX_BYTES:
+                raise BundleRefused(f"{bundle}: more than {MAX_BYTES} bytes")
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            assert source is not None
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                handle = os.fdopen(os.open(target, flags, 0o644), "wb")
+            except FileExistsError:
+                raise BundleRefused(f"{bundle}: {member.name!r} appears twice") from None
+            with handle, source:
+                while chunk := source.read(1 << 20):
+                    handle.write(chunk)
+    try:
+        index = json.loads((dest / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleRefused(f"{bundle}: no readable {INDEX}: {exc}") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise BundleRefused(f"{bundle}: {INDEX} is not a format {FORMAT} bundle index")
+    return index
+
+
+def _safe_name(name: str, bundle: Path) -> str:
+    clean = posixpath.normpath(name)
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\0" in name
+        or clean.startswith("..")
+        or clean in (".", "")
+    ):
+        raise BundleRefused(f"{bundle}: member name {name!r} leaves the bundle")
+    return clean
