@@ -50,6 +50,18 @@ def _run(argv: Sequence[str]) -> int:
         return _run_command(args, cwd)
     if args.command == "reproduce":
         return _reproduce_command(args, cwd)
+    if args.command == "recover":
+        from runner.commands.recover import recover_runs
+        from runner.report import LineReporter
+
+        done, left = recover_runs(cwd=cwd, testbed_file=args.testbed, reporter=LineReporter())
+        for result in done:
+            print(f"{result.run_id} {result.status} {os.path.relpath(result.run_dir, cwd)}")
+        for skipped in left:
+            print(f"left {os.path.relpath(skipped.run_dir, cwd)}: {skipped.reason}")
+        if not done and not left:
+            print("nothing to recover")
+        return 0
     if args.command == "bundle":
         from runner.commands.reproduce import bundle
         from runner.report import LineReporter

@@ -112,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--testbed", type=Path, metavar="FILE", help="run on this inventory (default: local)"
     )
 
+    recover = commands.add_parser(
+        "recover",
+        help="finish the runs of a runner that stopped (killed, crashed)",
+        description="Find runs whose runner died (a pending.json without a manifest, and no "
+        "live runner process), stop their containers if they still run, copy their results, "
+        "write their manifests with one final state, and free their nodes. radiops run does "
+        "this itself when it starts.",
+    )
+    recover.add_argument("--testbed", type=Path, metavar="FILE", help="use this inventory instead")
+
     bundle = commands.add_parser(
         "bundle",
         help="write one self-contained archive of a run (manifest, scenario, outputs, images)",

@@ -47,6 +47,7 @@ from runner.manifest import (
 )
 from runner.medium import EmulatorImage, channel_config, manifest_entry, simulated_radios
 from runner.outputs import output_path
+from runner.pending import PENDING, write_pending
 from runner.plan import Instance, RunPlan, new_run_id
 from runner.probe import ProbeResult
 from runner.report import Reporter
@@ -120,6 +121,7 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
     state = Supervision()
     error: str | None = None
     seed = plan.seeds.get("channel", secrets.randbelow(2**31))
+    write_pending(run_dir, pending_record(plan, context, run_id, queued, seed))
     try:
         try:
             placed, medium = _reserve(plan, run_id, context, book, seed=seed)
@@ -142,7 +144,7 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
         except (FatalError, docker.errors.DockerException, OSError) as exc:
             error = str(exc)
             stop_all(placed, state, reason=error)
-        return _record(plan, context, run_id, run_dir, queued, placed, state, error, medium)
+        return record_run(plan, context, run_id, run_dir, queued, placed, state, error, medium)
     finally:
         if medium is not None:
             medium.network.close()  # idempotent: normally _record closed it
@@ -151,6 +153,34 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
             book.held -= {p.node.name for p in placed}
         for failure in failures:
             say(f"{plan.experiment.name} {run_id}: could not remove {failure}")
+
+
+def pending_record(
+    plan: RunPlan, context: RunContext, run_id: str, queued: datetime, seed: int
+) -> dict[str, Any]:
+    """What ``radiops recover`` needs to finish this run if the runner dies (runner/pending.py)."""
+    trigger = context.trigger
+    return {
+        "run_id": run_id,
+        "experiment": plan.experiment.name,
+        "matrix_point": dict(plan.matrix_point),
+        "parameters": dict(plan.parameters),
+        "overrides": dict(plan.overrides),
+        "seeds": {**plan.seeds, "channel": seed},
+        "queued": queued.isoformat(),
+        "scenario_path": context.scenario_path,
+        "scenario_sha256": context.scenario_sha256,
+        "code": asdict(context.code),
+        "trigger": asdict(trigger),
+        "actor": context.actor,
+        "images": [asdict(record) for record in context.image_records],
+        "inputs": [dict(item) for item in context.inputs],
+        "engines": {url: dict(facts) for url, facts in context.engines.items()},
+        "testbed_name": context.testbed_name,
+        "testbed_file": context.testbed_file,
+        "store": str(context.store.root),
+        "inline_max": context.inline_max,
+    }
 
 
 def _new_run_dir(plan: RunPlan) -> tuple[str, Path]:
@@ -256,7 +286,7 @@ def _open_medium(
     return _Medium(network=network, image=image)
 
 
-def _record(
+def record_run(
     plan: RunPlan,
     context: RunContext,
     run_id: str,
@@ -323,6 +353,7 @@ def _record(
     if warnings:
         manifest["warnings"] = warnings
     write_manifest(run_dir, manifest)
+    (run_dir / PENDING).unlink(missing_ok=True)
     context.reporter.line(f"{plan.experiment.name} {run_id}: {outcome.status}: {outcome.reason}")
     for warning in warnings:
         context.reporter.line(f"{plan.experiment.name} {run_id}: warning: {warning}")

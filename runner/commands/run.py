@@ -23,6 +23,7 @@ from runner.manifest import ImageRecord, Trigger, engine_facts, file_facts
 from runner.medium import EmulatorImage
 from runner.plan import RunPlan, expand, parse_overrides
 from runner.probe import ProbeResult
+from runner.recovery import recover
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
@@ -82,6 +83,7 @@ def run(
 
     clients = {url: connect(node) for url, node in _by_engine(nodes).items()}
     try:
+        recover(repo.root, list(inventory.nodes.values()), clients, reporter=reporter)
         engines = {
             url: engine_facts(scrub(url), client.info(), client.version())
             for url, client in clients.items()

@@ -1,0 +1,136 @@
+"""A runner killed with SIGKILL mid-run: its runs are finished later, each with one final state.
+
+Real runner processes, the real local default engine, real git repositories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.testing.repos import PROJECT, add_scenario, commit_all, make_run_repo, shell_scenario
+
+pytestmark = pytest.mark.docker
+
+SLOW = "echo started; sleep 60; echo never > $RADIOPS_OUTPUT_DIR/never.txt"
+
+
+def radiops(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+
+
+def kill_mid_run(repo: Path, experiment: str) -> Path:
+    """Start ``radiops run``, SIGKILL it once its container runs; the run's directory."""
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", f"experiments/{experiment}"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    client = docker.from_env()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            running = client.containers.list(
+                filters={"label": f"org.radiops.experiment={experiment}", "status": "running"}
+            )
+            if running:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run's container never started")
+    finally:
+        client.close()
+    runner.send_signal(signal.SIGKILL)
+    runner.wait(timeout=30)
+    (run_dir,) = (repo / "experiments" / experiment / "runs").iterdir()
+    assert (run_dir / "pending.json").is_file()
+    assert not (run_dir / "manifest.json").exists()
+    return run_dir
+
+
+def containers_of(run_id: str) -> list[str]:
+    client = docker.from_env()
+    try:
+        found = client.containers.list(all=True, filters={"label": f"org.radiops.run={run_id}"})
+        return [c.name for c in found]
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = make_run_repo(tmp_path)
+    add_scenario(repo, "slow", shell_scenario("slow", script=SLOW, duration="2m"))
+    add_scenario(repo, "quick", shell_scenario("quick", script="echo quick"))
+    commit_all(repo, "scenarios")
+    return repo
+
+
+def test_recover_finishes_a_killed_runners_run_once(repo: Path) -> None:
+    run_dir = kill_mid_run(repo, "slow")
+    assert containers_of(run_dir.name), "the killed runner's container should still be there"
+    result = radiops(repo, "recover")
+    assert result.returncode == 0, result.stderr
+    assert f"{run_dir.name} cancelled" in result.stdout
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["outcome"]["status"] == "cancelled"
+    assert "its runner (pid" in manifest["outcome"]["reason"]
+    assert manifest["containers"][0]["status"] == "cancelled"
+    assert any(log["tail"].startswith("started") for log in manifest["logs"])
+    assert not (run_dir / "pending.json").exists()
+    assert containers_of(run_dir.name) == []
+    again = radiops(repo, "recover")  # exactly one final state: nothing more to do
+    assert again.returncode == 0 and "nothing to recover" in again.stdout
+    assert json.loads((run_dir / "manifest.json").read_text()) == manifest
+    # the node is free again
+    quick = radiops(repo, "run", "experiments/quick")
+    assert quick.returncode == 0, quick.stderr
+
+
+def test_the_next_run_recovers_first(repo: Path) -> None:
+    run_dir = kill_mid_run(repo, "slow")
+    result = radiops(repo, "run", "experiments/quick")
+    assert result.returncode == 0, result.stderr
+    assert f"{run_dir.name}: recovered (cancelled)" in result.stderr
+    assert json.loads((run_dir / "manifest.json").read_text())["outcome"]["status"] == "cancelled"
+    assert containers_of(run_dir.name) == []
+
+
+def test_a_live_runners_run_is_left_alone(repo: Path) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "experiments/slow"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    try:
+        runs = repo / "experiments" / "slow" / "runs"
+        deadline = time.monotonic() + 120
+        while not list(runs.glob("*/pending.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        result = radiops(repo, "recover")
+        assert result.returncode == 0, result.stderr
+        assert "its runner still runs" in result.stdout
+    finally:
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=120)
+    (run_dir,) = runs.iterdir()
+    assert json.loads((run_dir / "manifest.json").read_text())["outcome"]["status"] == "cancelled"
