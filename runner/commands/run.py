@@ -81,7 +81,17 @@ def run(
         if reason:
             raise InvalidInput(f"{experiment.name} cannot run on {testbed_shown}: {reason}")
 
-    clients = {url: connect(node) for url, node in _by_engine(nodes).items()}
+    clients, unreachable = _connect_all(nodes, reporter)
+    nodes = [node for node in nodes if node.engine in clients]
+    for plan in plans:
+        reason = unplaceable_reason(plan, nodes) if nodes else "no node's engine answers"
+        if reason:
+            for client in clients.values():
+                client.close()
+            raise EnvironmentProblem(
+                f"{experiment.name} cannot run on {testbed_shown} now: {reason}"
+                + "".join(f"; {problem}" for problem in unreachable)
+            )
     try:
         recover(repo.root, list(inventory.nodes.values()), clients, reporter=reporter)
         engines = {
@@ -157,6 +167,22 @@ def _scenario(target: Path, cwd: Path) -> Path:
             f"{target}: no experiment here; give its directory, e.g. experiments/hello"
         )
     return path
+
+
+def _connect_all(
+    nodes: Sequence[Node], reporter: Reporter
+) -> tuple[dict[str, docker.DockerClient], list[str]]:
+    """A client per engine that answers; the problems of those that do not (their nodes unused)."""
+    clients: dict[str, docker.DockerClient] = {}
+    problems: list[str] = []
+    for url, node in _by_engine(nodes).items():
+        try:
+            clients[url] = connect(node)
+        except EnvironmentProblem as exc:
+            names = ", ".join(n.name for n in nodes if n.engine == url)
+            problems.append(f"{exc} (not used: {names})")
+            reporter.line(f"{problems[-1]}")
+    return clients, problems
 
 
 def _by_engine(nodes: Sequence[Node]) -> dict[str, Node]:
