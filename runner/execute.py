@@ -19,6 +19,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from runner.channel import ChannelEndpoints
@@ -304,7 +305,12 @@ def _watch(
             raise Cancelled("the runner was asked to stop")
         elapsed = clock() - begin
         for instance, item in list(running.items()):
-            item.container.reload()
+            try:
+                item.container.reload()
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+                raise EnvironmentProblem(
+                    f"node {item.node.name}: its engine stopped answering during the run: {exc}"
+                ) from None
             if item.container.status in ("exited", "dead"):
                 killed = instance in stopping
                 state.ended[instance] = Ended(status="exited", stopped_at_end=killed)

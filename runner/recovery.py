@@ -73,7 +73,34 @@ def recover(
             skipped.append(Skipped(run_dir=run_dir, reason=reason))
             continue
         recorded.append(_finish(repo_root, run_dir, record, nodes, clients, reporter))
+    _sweep(repo_root, clients, reporter)
     return recorded, skipped
+
+
+def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter: Reporter) -> None:
+    """Remove containers left by finished runs of this repository (an engine that was away).
+
+    A run with a manifest is over; a container of it still on an engine (its
+    removal failed while the engine was unreachable) would hold its node.
+    """
+    for url, client in clients.items():
+        try:
+            found = client.containers.list(all=True, filters={"label": LABEL_RUN})
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            reporter.line(f"{url}: cannot list containers: {exc}")
+            continue
+        for container in found:
+            experiment = container.labels.get(f"{LABEL_PREFIX}experiment", "")
+            run_id = container.labels.get(LABEL_RUN, "")
+            if "/" in experiment or "/" in run_id or not experiment or not run_id:
+                continue
+            if not (repo_root / "experiments" / experiment / "runs" / run_id / MANIFEST).is_file():
+                continue
+            try:
+                container.remove(force=True, v=True)
+                reporter.line(f"{url}: removed {container.name}, left by finished run {run_id}")
+            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+                reporter.line(f"{url}: could not remove {container.name}: {exc}")
 
 
 def _finish(

@@ -134,3 +134,31 @@ def test_a_live_runners_run_is_left_alone(repo: Path) -> None:
         runner.wait(timeout=120)
     (run_dir,) = runs.iterdir()
     assert json.loads((run_dir / "manifest.json").read_text())["outcome"]["status"] == "cancelled"
+
+
+def test_a_container_left_by_a_finished_run_is_swept(repo: Path) -> None:
+    """An engine that was away when a run ended keeps its container; the next start removes it."""
+    first = radiops(repo, "run", "experiments/quick")
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = (repo / "experiments" / "quick" / "runs").iterdir()
+    client = docker.from_env()
+    try:
+        leftover = client.containers.create(
+            client.images.list(name="radiops/tools")[0].id,
+            name="radiops-node-local1",
+            labels={
+                "org.radiops.run": run_dir.name,
+                "org.radiops.experiment": "quick",
+                "org.radiops.role": "main",
+                "org.radiops.index": "0",
+                "org.radiops.node": "local1",
+            },
+            network_mode="none",
+        )
+        result = radiops(repo, "recover")
+        assert result.returncode == 0, result.stderr
+        assert f"removed radiops-node-local1, left by finished run {run_dir.name}" in result.stderr
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(leftover.id)
+    finally:
+        client.close()
