@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.testing.repos import PROJECT, commit_all, git
+from tests.testing.repos import PROJECT, commit_all, git, radiops
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -38,17 +35,6 @@ def radio_repo(where: Path) -> Path:
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "radio examples")
     return repo
-
-
-def radiops(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
 
 
 def manifests(repo: Path, experiment: str) -> list[dict[str, Any]]:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.test_recover import radiops
-from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
+from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker

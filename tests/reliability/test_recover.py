@@ -16,22 +16,18 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.testing.repos import PROJECT, add_scenario, commit_all, make_run_repo, shell_scenario
+from tests.testing.repos import (
+    PROJECT,
+    add_scenario,
+    commit_all,
+    make_run_repo,
+    radiops,
+    shell_scenario,
+)
 
 pytestmark = pytest.mark.docker
 
 SLOW = "echo started; sleep 60; echo never > $RADIOPS_OUTPUT_DIR/never.txt"
-
-
-def radiops(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
 
 
 def kill_mid_run(repo: Path, experiment: str) -> Path:

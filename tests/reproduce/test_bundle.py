@@ -13,7 +13,8 @@ import docker.errors
 import pytest
 
 from runner.bundle import BundleRefused, unpack
-from tests.reproduce.test_reproduce import published, radiops
+from tests.reproduce.test_reproduce import published
+from tests.testing.repos import radiops
 from tests.testing.testbed_fixtures import Testbed
 
 

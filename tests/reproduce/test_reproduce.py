@@ -7,31 +7,16 @@ new user: clone, the README's set-up command (scripts/demo), reproduce.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.testing.repos import PROJECT, commit_all, git
+from tests.testing.repos import PROJECT, commit_all, git, radiops
 
 pytestmark = pytest.mark.docker
-
-
-def radiops(
-    repo: Path, *args: str, python: str = sys.executable
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [python, "-m", "runner", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
 
 
 def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:

@@ -10,14 +10,11 @@ not appear anywhere the run produced.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.testing.repos import PROJECT, add_scenario, commit_all, make_run_repo, shell_scenario
+from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 
 pytestmark = pytest.mark.docker
 
@@ -46,14 +43,7 @@ def test_a_canary_credential_reaches_no_container(tmp_path: Path) -> None:
         "DOCKER_AUTH_CONFIG": f'{{"auths": {{"x": {{"auth": "{CANARY}"}}}}}}',
         "AWS_SECRET_ACCESS_KEY": CANARY,
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "runner", "run", "experiments/snoop"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **secrets, "PYTHONPATH": str(PROJECT)},
-    )
+    result = radiops(repo, "run", "experiments/snoop", env=secrets)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (repo / "experiments/snoop/runs").iterdir()
     env_dump = (run_dir / "outputs/main-0/env.txt").read_text()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -88,4 +90,18 @@ def shell_scenario(name: str, *, script: str, duration: str = "30s", extra: str 
     return (
         f"name: {name}\ndescription: test\nduration: {duration}\n{extra}"
         f'roles:\n  main:\n    image: images/tools\n    command: [sh, -c, "{quoted}"]\n'
+    )
+
+
+def radiops(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """``radiops ARGS`` run in ``cwd`` from this checkout, as a person runs it (``env`` added)."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT)},
     )
