@@ -106,6 +106,8 @@ def _placement_problems(
     tags = [t for t in as_list(role.get("tags")) if isinstance(t, str)]
     radio = as_mapping(role.get("radio"))
     radio_type = radio.get("type")
+    if not isinstance(node, str | None) or not isinstance(radio_type, str | None):
+        return problems  # mistyped (a list, a number...): the schema reports it
     if isinstance(node, str) and node not in testbed.nodes:
         message = f"no node '{node}' in {where}" + (
             hint(node, testbed.nodes) or f"; nodes: {', '.join(testbed.nodes)}"

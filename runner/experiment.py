@@ -27,6 +27,7 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/experiment.schema.j
 MAX_DURATION_S = 24 * 3600.0
 TIMEOUT_GRACE_S = 60.0
 MAX_MATRIX_RUNS = 10_000
+MAX_VALUE_BYTES = 64 * 1024  # a parameter's text, in bytes
 RESERVED_ENV_PREFIX = "RADIOPS_"
 
 Scalar = str | int | float | bool
@@ -258,8 +259,8 @@ def type_problems(declared: object, value: object) -> list[str]:
         "number": isinstance(value, int | float) and not isinstance(value, bool),
         "boolean": isinstance(value, bool),
     }
-    if declared not in ok or ok[declared]:
-        return []
+    if not isinstance(declared, str) or declared not in ok or ok[declared]:
+        return []  # an unknown type (even a list or mapping): the schema reports it
     return [f"{value!r} is not a value of the parameter's type {declared}"]
 
 
@@ -275,6 +276,12 @@ def value_problems(
     problems = type_problems(kind, value)
     if problems:
         return problems
+    if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+        # it travels in an environment variable, which Linux caps at 128 KiB
+        return [
+            f"a value of {len(value.encode('utf-8', 'surrogatepass'))} bytes is longer than the "
+            f"{MAX_VALUE_BYTES} a parameter may carry; put bigger data in an input file"
+        ]
     if isinstance(value, int | float) and not isinstance(value, bool):
         if isinstance(value, float) and not math.isfinite(value):
             return [f"{value} is not a finite number"]

@@ -17,9 +17,18 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        if self.line:
-            return f"{self.file}:{self.line}:{self.column}: {self.message}"
-        return f"{self.file}: {self.message}"
+        # messages quote keys and values of untrusted files: a newline or an
+        # escape sequence in one must not forge a line or drive the terminal
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
+        return printable(f"{where}: {self.message}")
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (newlines, escape sequences,
+    line and paragraph separators) written as its Python escape, so it stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ProblemsFound(InvalidInput):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Iterable
 from importlib.resources import files
 from typing import Any, Literal
@@ -43,7 +44,21 @@ def schema_problems(document: YamlDocument, name: SchemaName) -> list[Problem]:
     problems: list[Problem] = []
     for error in _validator(name).iter_errors(document.data):
         problems.extend(_translate(error, document))
+    for path in _nan_paths(document.data, ()):
+        # YAML's .nan passes every minimum and maximum (no comparison with it holds)
+        problems.append(document.problem(path, "is .nan, not a number; give a number"))
     return problems
+
+
+def _nan_paths(data: Any, path: JsonPath) -> Iterable[JsonPath]:
+    if isinstance(data, float) and math.isnan(data):
+        yield path
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _nan_paths(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _nan_paths(value, (*path, index))
 
 
 def data_errors(data: Any, name: SchemaName) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
@@ -15,7 +16,10 @@ def parse_duration(value: float | int | str) -> float:
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            return math.inf
     match = _DURATION.match(value.strip())
     if not match:
         raise ValueError(f"not a duration: {value!r}")
@@ -36,6 +40,8 @@ def parse_size(value: int | str) -> int:
 
 def format_duration(seconds: float) -> str:
     """``90.0`` -> ``1m30s``: for messages."""
+    if not math.isfinite(seconds):
+        return "forever"
     if seconds < 60:
         return f"{seconds:g}s"
     minutes, secs = divmod(round(seconds), 60)

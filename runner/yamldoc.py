@@ -153,8 +153,11 @@ def parse_yaml(text: str, *, path: Path, display: str) -> Loaded:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_problem(exc, text, display)]
+    except yaml.reader.ReaderError as exc:
+        return None, [_character_problem(exc, text, display)]
     except yaml.YAMLError as exc:
-        return None, [Problem(file=display, message=f"not valid YAML: {exc}")]
+        message = " ".join(str(exc).split())  # one line: the output is one problem a line
+        return None, [Problem(file=display, message=f"not valid YAML: {message}")]
     finally:
         loader.dispose()
     if root is None:
@@ -199,6 +202,19 @@ def _too_deep(text: str) -> Position | None:
     return None
 
 
+def _character_problem(exc: yaml.reader.ReaderError, text: str, display: str) -> Problem:
+    """A character YAML does not allow (control characters, some non-characters), where it stands.
+
+    The reader says only its offset, and over several lines: give line and column.
+    """
+    at = min(max(exc.position, 0), len(text))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+    message = f"character U+{character:04X} is not allowed in YAML ({exc.reason}); remove it"
+    return Problem(file=display, line=line, column=column, message=message)
+
+
 def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     if mark is None:
@@ -217,6 +233,13 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, display: str) -> Probl
                 message += f" at line {exc.context_mark.line + 1}"
             message += ")"
     return Problem(file=display, line=mark.line + 1, column=mark.column + 1, message=message)
+
+
+def _reason(exc: yaml.YAMLError) -> str:
+    """The error's own words on one line: its position is the problem's."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        return exc.problem
+    return " ".join(str(exc).split())
 
 
 class _Builder:
@@ -258,7 +281,7 @@ class _Builder:
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            raise self._refuse(node, f"cannot read this value: {exc}") from None
+            raise self._refuse(node, f"cannot read this value: {_reason(exc)}") from None
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
         # '<<' merges come first after flattening; a key written in the mapping
@@ -267,13 +290,16 @@ class _Builder:
         try:
             self.loader.flatten_mapping(node)
         except yaml.YAMLError as exc:
-            raise self._refuse(node, f"cannot merge this mapping: {exc}") from None
+            raise self._refuse(node, f"cannot merge this mapping: {_reason(exc)}") from None
         result: dict[str, Any] = {}
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self._refuse(key_node, "a key must be a plain value, not a list or mapping")
-            key = self.loader.construct_object(key_node)
+            try:
+                key = self.loader.construct_object(key_node)
+            except yaml.YAMLError as exc:  # a tag no constructor knows, e.g. "!!x key: 1"
+                raise self._refuse(key_node, f"cannot read this key: {_reason(exc)}") from None
             if not isinstance(key, str):
                 # keys such as 1, true or null are almost always mistakes in
                 # a scenario; keep them as text so the schema names them
