@@ -12,6 +12,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
+from runner.advisories import engine_version_problem
 from runner.errors import EnvironmentProblem
 from runner.testbed import Node
 
@@ -19,7 +20,8 @@ DEFAULT_TIMEOUT_S = 60.0
 
 
 def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
-    """A client for ``node``'s engine; EnvironmentProblem when it does not answer."""
+    """A client for ``node``'s engine; EnvironmentProblem when it does not answer, or
+    when its release has a known ``docker cp`` flaw (runner.advisories)."""
     tls: docker.tls.TLSConfig | bool = False
     if node.tls is not None:
         tls = docker.tls.TLSConfig(
@@ -35,10 +37,17 @@ def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerC
             tls=tls,
             use_ssh_client=node.engine.startswith("ssh://"),
         )
+        version = str(client.version().get("Version", ""))
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise EnvironmentProblem(
             f"node {node.name}: cannot reach its Docker engine at {scrub(node.engine)}: {exc}"
         ) from None
+    problem = engine_version_problem(version)
+    if problem is not None:
+        client.close()
+        raise EnvironmentProblem(
+            f"node {node.name}: refused, its engine at {scrub(node.engine)} is unsafe: {problem}"
+        )
     return client
 
 
