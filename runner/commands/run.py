@@ -84,7 +84,7 @@ def run(
     clients, unreachable = _connect_all(nodes, reporter)
     nodes = [node for node in nodes if node.engine in clients]
     for plan in plans:
-        reason = unplaceable_reason(plan, nodes) if nodes else "no node's engine answers"
+        reason = unplaceable_reason(plan, nodes) if nodes else "no node's engine is usable"
         if reason:
             for client in clients.values():
                 client.close()
