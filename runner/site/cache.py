@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
-KINDS = ("plots", "pages")
+KINDS = ("plots", "pages", "scenarios")
 _VALID_MANIFESTS = "valid-manifests.json"
 
 
@@ -28,12 +29,15 @@ def content_key(*parts: str | bytes) -> str:
 
 
 class BuildCache:
-    """Content-addressed files under ``root``, by kind (plots, pages)."""
+    """Content-addressed files under ``root``, by kind (plots, pages, scenarios)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.used: set[Path] = set()
         self.written = 0  # entries made by this build (a cache hit makes none)
+        # files read through the cache, by kind: found there (hits) or read again (misses)
+        self.hits: Counter[str] = Counter()
+        self.misses: Counter[str] = Counter()
         self._valid_before = self._load_valid()
         self.valid_manifests: set[str] = set()
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.experiment import SCENARIO_FILE, Experiment, read_experiment
+from runner.experiment import SCENARIO_FILE, is_image_path
 from runner.manifest import MANIFEST
 from runner.repo import Repository
+from runner.site import manifests, scenarios
 from runner.site.cache import BuildCache
-from runner.site.manifests import read_for_site
 from runner.testbed import TESTBED_FILE, Testbed, read_testbed
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
@@ -50,7 +50,7 @@ class RunRecord:
 class ExperimentRecord:
     name: str
     directory: Path
-    scenario: Experiment | None
+    scenario: dict[str, Any] | None  # what the site shows of it (scenarios.scenario_view)
     problems: tuple[str, ...]
     readme: str | None
     runs: tuple[RunRecord, ...]  # newest first
@@ -58,7 +58,7 @@ class ExperimentRecord:
 
     @property
     def title(self) -> str:
-        return self.scenario.title if self.scenario else self.name
+        return str(self.scenario["title"]) if self.scenario else self.name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,21 +111,23 @@ def _experiment(directory: Path, repo: Repository, cache: BuildCache) -> Experim
     name = directory.name
     scenario_path = directory / SCENARIO_FILE
     shown = f"experiments/{name}/{SCENARIO_FILE}"
-    scenario: Experiment | None = None
+    scenario: dict[str, Any] | None = None
     problems: list[str] = []
     if not scenario_path.is_file():
         problems.append(f"{shown}: missing")
     elif not repo.contains(scenario_path):
         problems.append(f"{shown}: a link leading outside the repository")
     else:
-        _, scenario, found = read_experiment(scenario_path, display=shown)
-        problems += [str(problem) for problem in found]
+        read = scenarios.read_for_site(scenario_path, display=shown, cache=cache)
+        scenario = read.view
+        problems += read.problems
     runs, run_problems = _runs(directory, cache)
     dockerfiles = {}
-    for role in scenario.roles.values() if scenario else ():
-        if role.image_is_path and role.image not in dockerfiles:
-            dockerfile = repo.root / role.image / "Dockerfile"
-            dockerfiles[role.image.rstrip("/")] = (
+    for role in scenario["roles"] if scenario else ():
+        image = str(role["image"])
+        if is_image_path(image) and image.rstrip("/") not in dockerfiles:
+            dockerfile = repo.root / image / "Dockerfile"
+            dockerfiles[image.rstrip("/")] = (
                 _text(dockerfile) if repo.contains(dockerfile) else None
             )
     readme = directory / "README.md"
@@ -161,7 +163,7 @@ def _runs(directory: Path, cache: BuildCache) -> tuple[tuple[RunRecord, ...], li
             why = "the runner kept an invalid one as manifest.invalid.json" if kept else "missing"
             records.append(_broken(directory.name, run_dir, (f"{shown}/{MANIFEST}: {why}",)))
             continue
-        read = read_for_site(manifest_path, display=f"{shown}/{MANIFEST}", cache=cache)
+        read = manifests.read_for_site(manifest_path, display=f"{shown}/{MANIFEST}", cache=cache)
         data, found = read.data, list(read.problems)
         if data is not None and data["run_id"] != run_dir.name:
             found.append(f"{shown}/{MANIFEST}: run_id {data['run_id']!r} is not the directory's")

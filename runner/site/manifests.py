@@ -1,9 +1,10 @@
 """Reading run manifests for the site: quick when valid, every problem when not.
 
 Most manifests are valid and were seen before: their bytes' hash is in the
-build cache, so they are only parsed. New ones are checked against the
-schema; a manifest that fails is read again by ``read_manifest`` (the one
-loader ``radiops validate`` uses) for its problems with line and column.
+build cache, so they are only parsed (by the quick reader: these bytes passed
+the strict one). New ones are read strictly and checked against the schema;
+a manifest that fails is read again by ``read_manifest`` (the one loader
+``radiops validate`` uses) for its problems with line and column.
 """
 
 from __future__ import annotations
@@ -48,11 +49,17 @@ def read_for_site(path: Path, *, display: str, cache: BuildCache) -> ManifestRea
         return ManifestRead(data=None, sha256=None, problems=(f"{display}: {error.strerror}",))
     sha256 = hashlib.sha256(raw).hexdigest()
     key = content_key(sha256, _schema_hash())
+    if cache.known_valid(key):
+        # these very bytes passed the strict reader and the schema before
+        cache.hits["manifests"] += 1
+        cache.valid_manifests.add(key)
+        return ManifestRead(data=json.loads(raw), sha256=sha256, problems=())
+    cache.misses["manifests"] += 1
     try:
         data = json.loads(raw, object_pairs_hook=_unique, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         data = None
-    if isinstance(data, dict) and (cache.known_valid(key) or not data_errors(data, "manifest")):
+    if isinstance(data, dict) and not data_errors(data, "manifest"):
         cache.valid_manifests.add(key)
         return ManifestRead(data=data, sha256=sha256, problems=())
     _, _, problems = read_manifest(path, display=display)

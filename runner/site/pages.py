@@ -23,6 +23,7 @@ class Page:
     context: dict[str, Any]
     in_nav: bool  # False: reached from tables, kept out of the navigation
     searchable: bool
+    search_template: str | None = None  # set: search indexes this shorter text of the page
     cache_key: str | None = None  # set for pages whose whole HTML may come from the cache
 
 
@@ -37,8 +38,8 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
     """Every generated page and copied file, made from ``data``.
 
     ``shell`` stands for everything around a page's content (theme, mkdocs.yml,
-    hand-written pages): a run page's cache key hashes it with the page's own
-    context, so the cached HTML is used only when neither changed.
+    hand-written pages): an experiment or run page's cache key hashes it with
+    the page's own context, so the cached HTML is used only when neither changed.
     """
     plan = SitePlan(latest=views.latest_context(data, links))
     plan.pages += [
@@ -68,14 +69,20 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
         ),
     ]
     for experiment in data.experiments:
+        src_uri = urls.experiment_page(experiment.name)
+        context = views.experiment_context(experiment, links, cache, plan.copies)
         plan.pages.append(
             Page(
-                src_uri=urls.experiment_page(experiment.name),
+                src_uri=src_uri,
                 title=experiment.title,
                 template="experiment.html",
-                context=views.experiment_context(experiment, links, cache, plan.copies),
+                context=context,
                 in_nav=False,
                 searchable=True,
+                # its title, description, tags, README and run ids: the search
+                # plugin parses every page it indexes, and the tables are long
+                search_template="experiment_search.html",
+                cache_key=content_key(shell, src_uri, _json(context)),
             )
         )
         for run in experiment.runs:
@@ -89,12 +96,17 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
                     context=context,
                     in_nav=False,
                     searchable=False,  # runs are found through their experiment's page
+                    # the manifest ("m") is its bytes' hash: quicker than its JSON
                     cache_key=content_key(
-                        shell, src_uri, json.dumps(context, sort_keys=True, default=str)
+                        shell, src_uri, run.manifest_sha256 or "", _json({**context, "m": None})
                     ),
                 )
             )
     return plan
+
+
+def _json(context: dict[str, Any]) -> str:
+    return json.dumps(context, sort_keys=True, default=str)
 
 
 def placeholder(page: Page) -> str:

@@ -6,8 +6,10 @@ around mkdocs.yml. Generated pages reach mkdocs as placeholders whose content
 this plugin replaces with HTML rendered from jinja2 templates (autoescaped),
 so nothing a pull request wrote is ever read as Markdown or HTML by mkdocs.
 Experiment and run pages stay out of the navigation (its cost grows with the
-square of the pages it lists); run pages are left out of the search index and,
-when unchanged, copied whole from the build cache instead of rendered again.
+square of the pages it lists); run pages are left out of the search index,
+which reads a short text of each experiment page; both, when unchanged, are
+copied whole from the build cache instead of rendered again (an experiment
+page's search entries with it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from runner.site.cache import BuildCache
 from runner.site.collect import collect
 from runner.site.pages import Page, SitePlan, placeholder, plan_site
 from runner.site.render import render, templates_hash
+from runner.site.search import update_index
 
 log = logging.getLogger("mkdocs.plugins.radiops")
 
@@ -43,7 +46,7 @@ class RadiopsConfig(base.Config):  # type: ignore[no-untyped-call]
     repository = c.Type(str, default=".")
     """The experiment repository, relative to mkdocs.yml."""
     cache_dir = c.Type(str, default=".cache/radiops-site")
-    """The build cache (plots, run pages), relative to the repository; keep it out of git."""
+    """The build cache (plots, scenarios, pages), relative to the repository; keep it out of git."""
 
 
 class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
@@ -54,6 +57,9 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
         self.cache = BuildCache(Path(".cache/radiops-site"))
         self.plan = SitePlan()
         self.rendered: dict[str, Page] = {}
+        self.full_html: dict[str, str] = {}  # pages whose search text is not their content
+        self.search_rendered: dict[str, Path] = {}  # page URL -> its search entries to keep
+        self.search_copied: dict[str, Path] = {}  # page URL -> its kept search entries
         self.from_cache = 0
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -71,23 +77,34 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
         links = urls.Links(directory_urls=config.use_directory_urls)
         self.plan = plan_site(data, cache=self.cache, links=links, shell=_shell(config, files))
         self.rendered, self.from_cache = {}, 0
+        self.search_rendered, self.search_copied = {}, {}
         taken = {file.src_uri for file in files}
         for page in self.plan.pages:
             if page.src_uri in taken:
                 log.warning(f"radiops: {page.src_uri} exists in docs_dir; not generated")
                 continue
-            cached = self.cache.path("pages", page.cache_key, ".html") if page.cache_key else None
-            if cached is not None and cached.is_file():
-                html_uri = page.src_uri.removesuffix(".md") + ".html"
-                files.append(_LinkedFile.generated(config, html_uri, abs_src_path=str(cached)))
-                self.from_cache += 1
-                continue
+            if page.cache_key is not None:
+                cached = self.cache.path("pages", page.cache_key, ".html")
+                entries = self.cache.path("pages", page.cache_key, "-search.json")
+                url = links.url(page.src_uri)
+                if cached.is_file() and (not page.searchable or entries.is_file()):
+                    html_uri = page.src_uri.removesuffix(".md") + ".html"
+                    files.append(_LinkedFile.generated(config, html_uri, abs_src_path=str(cached)))
+                    self.from_cache += 1
+                    if page.searchable:
+                        self.search_copied[url] = entries
+                    continue
+                if page.searchable:
+                    self.search_rendered[url] = entries
             inclusion = InclusionLevel.UNDEFINED if page.in_nav else InclusionLevel.NOT_IN_NAV
             files.append(
                 File.generated(config, page.src_uri, content=placeholder(page), inclusion=inclusion)
             )
             self.rendered[page.src_uri] = page
         for src_uri, source in self.plan.copies.items():
+            if src_uri in taken:
+                log.warning(f"radiops: {src_uri} exists in docs_dir; not published")
+                continue
             files.append(_LinkedFile.generated(config, src_uri, abs_src_path=str(source)))
         for asset in ASSETS:
             content = _asset(Path(asset).name)
@@ -98,11 +115,23 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
         self, html: str, *, page: MkdocsPage, config: MkDocsConfig, files: Files
     ) -> str:
         generated = self.rendered.get(page.file.src_uri)
+        if generated is not None and generated.search_template is not None:
+            self.full_html[page.file.src_uri] = render(generated.template, generated.context)
+            return render(generated.search_template, generated.context)
         if generated is not None:
             return render(generated.template, generated.context)
         if page.file.src_uri == urls.HOME:
             return html + render("latest.html", self.plan.latest)
         return html
+
+    @event_priority(-100)  # after the search plugin has read the page's search text
+    def on_page_context(
+        self, context: Any, *, page: MkdocsPage, config: MkDocsConfig, nav: Any
+    ) -> Any:
+        full = self.full_html.pop(page.file.src_uri, None)
+        if full is not None:
+            page.content = full
+        return context
 
     @event_priority(-100)  # after every other plugin: the cache keeps the final page
     def on_post_page(self, output: str, *, page: MkdocsPage, config: MkDocsConfig) -> str:
@@ -112,11 +141,21 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
             self.cache.write(path, output.encode("utf-8", errors="xmlcharrefreplace"))
         return output
 
+    @event_priority(-100)  # after the search plugin has written its index
     def on_post_build(self, *, config: MkDocsConfig) -> None:
+        update_index(
+            Path(config.site_dir),
+            self.cache,
+            rendered=self.search_rendered,
+            copied=self.search_copied,
+        )
         removed = self.cache.prune()
+        hits, misses = self.cache.hits, self.cache.misses
         log.info(
             f"radiops: {len(self.plan.pages)} generated pages ({self.from_cache} from the "
-            f"cache), {self.cache.written} cache entries written, {removed} unused removed"
+            f"cache), {self.cache.written} cache entries written, {removed} unused removed; "
+            f"scenarios: {hits['scenarios']} from the cache, {misses['scenarios']} read; "
+            f"manifests: {hits['manifests']} known valid, {misses['manifests']} checked"
         )
 
     def on_serve(
@@ -139,11 +178,23 @@ class _LinkedFile(File):
         if self.abs_src_path is None:
             super().copy_file(dirty)
             return
-        target = Path(self.abs_dest_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.unlink(missing_ok=True)
+        # tens of thousands of files: the common case (a new link in an existing
+        # folder) costs one system call
+        source, target = self.abs_src_path, self.abs_dest_path
         try:
-            os.link(self.abs_src_path, target)
+            os.link(source, target)
+        except FileNotFoundError:  # the folder is not there yet
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            self._link_or_copy(dirty)
+        except FileExistsError:  # left by an earlier build (mkdocs build --dirty, serve)
+            Path(target).unlink()
+            self._link_or_copy(dirty)
+        except OSError:
+            super().copy_file(dirty)
+
+    def _link_or_copy(self, dirty: bool) -> None:
+        try:
+            os.link(self.abs_src_path or "", self.abs_dest_path)
         except OSError:
             super().copy_file(dirty)
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import jinja2
-
-from runner.experiment import RadioSettings
-from runner.limits import Limits
 
 KNOWN_STATUSES = ("succeeded", "failed", "timeout", "cancelled", "error", "broken")
 
@@ -28,24 +26,6 @@ def size(value: object) -> str:
     return f"{amount:.1f} TiB"
 
 
-def radio_fields(radio: RadioSettings) -> Iterator[tuple[str, object]]:
-    for key in ("type", "frequency", "rate", "gain", "antenna", "channel"):
-        value = getattr(radio, key)
-        if value is not None:
-            yield key, value
-
-
-def limits_text(limits: Limits) -> str:
-    parts = []
-    if limits.cpus is not None:
-        parts.append(f"{limits.cpus:g} CPU")
-    if limits.memory_bytes is not None:
-        parts.append(f"{size(limits.memory_bytes)} memory")
-    if limits.pids is not None:
-        parts.append(f"{limits.pids} processes")
-    return ", ".join(parts) or "node defaults"
-
-
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -56,7 +36,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["size"] = size
-    env.globals.update(known_statuses=KNOWN_STATUSES, radio_fields=radio_fields, limits=limits_text)
+    env.globals.update(known_statuses=KNOWN_STATUSES)
     return env
 
 
@@ -67,8 +47,8 @@ def render(template: str, context: Mapping[str, Any]) -> str:
 
 @functools.cache
 def templates_hash() -> str:
-    """A hash of the templates and assets: a change in them changes every cached page."""
-    digest = hashlib.sha256()
+    """A hash of the templates, assets and this module: a change changes every cached page."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
     for folder in ("templates", "assets"):
         for item in sorted(files("runner.site").joinpath(folder).iterdir(), key=lambda p: p.name):
             if item.is_file():

@@ -19,7 +19,6 @@ from runner.site.collect import ExperimentRecord, RunRecord, SiteData
 from runner.site.downloads import Download, log_download, output_download
 from runner.site.plots import SweepPlot, recording_plots, sweep_plots
 from runner.site.readme import is_safe_url, render_markdown
-from runner.units import format_duration
 
 LATEST_RUNS = 20
 RUNS_PER_DIGEST = 20  # the images page lists this many runs per digest, then a count
@@ -48,20 +47,17 @@ def run_context(
     manifest = run.manifest
     if manifest is None:
         return context
-    base = urls.folder(page)
     outputs = []
     for entry in manifest["outputs"]:
         download = output_download(entry, run.directory, data.store)
-        _copy(download, base, copies)
-        item: dict[str, Any] = {"entry": entry, "download": _shown(download)}
+        item: dict[str, Any] = {"entry": entry, "download": _shown(download, links, page, copies)}
         if entry["sigmf"] is not None:
-            item["plots"] = _recording(entry, download, base, cache, copies)
+            item["plots"] = _recording(entry, download, links, page, cache, copies)
         outputs.append(item)
     logs = []
     for entry in manifest["logs"]:
         download = log_download(entry, run.directory)
-        _copy(download, base, copies)
-        logs.append({"entry": entry, "download": _shown(download)})
+        logs.append({"entry": entry, "download": _shown(download, links, page, copies)})
     pull_request = manifest["code"]["pull_request"]
     context.update(
         outputs=outputs,
@@ -112,11 +108,9 @@ def experiment_context(
         "problems": list(experiment.problems)
         + [problem for run in experiment.runs for problem in run.problems],
         "s": scenario,
-        "duration": format_duration(scenario.duration_s) if scenario else "",
-        "timeout": format_duration(scenario.timeout_s) if scenario else "",
         "readme_html": _readme(experiment.readme),
         "images": _experiment_images(experiment, links, page),
-        "sweeps": [_sweep_file(plot, urls.folder(page), cache, copies) for plot in sweeps],
+        "sweeps": [_sweep_file(plot, links, page, cache, copies) for plot in sweeps],
         "metric_names": metric_names[:METRIC_COLUMNS],
         "runs": [_run_row(run, links, page) for run in experiment.runs],
     }
@@ -131,7 +125,7 @@ def experiments_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
                 "name": experiment.name,
                 "href": links.href(urls.experiment_page(experiment.name), page=urls.EXPERIMENTS),
                 "title": experiment.title,
-                "tags": list(experiment.scenario.tags) if experiment.scenario else [],
+                "tags": list(experiment.scenario["tags"]) if experiment.scenario else [],
                 "runs": len(experiment.runs),
                 "broken": bool(experiment.problems) or any(r.problems for r in experiment.runs),
                 "last_run": last.run_id if last else None,
@@ -176,8 +170,10 @@ def images_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
         if d.is_dir()
     }
     for experiment in data.experiments:
-        for role in experiment.scenario.roles.values() if experiment.scenario else ():
-            entry = images.setdefault(role.image.rstrip("/"), {"experiments": {}, "digests": {}})
+        for role in experiment.scenario["roles"] if experiment.scenario else ():
+            entry = images.setdefault(
+                str(role["image"]).rstrip("/"), {"experiments": {}, "digests": {}}
+            )
             entry["experiments"][experiment.name] = links.href(
                 urls.experiment_page(experiment.name), page=page
             )
@@ -291,13 +287,13 @@ def _experiment_images(
     experiment: ExperimentRecord, links: urls.Links, page: str
 ) -> list[dict[str, Any]]:
     images: dict[str, dict[str, Any]] = {}
-    for role in experiment.scenario.roles.values() if experiment.scenario else ():
-        name = role.image.rstrip("/")
+    for role in experiment.scenario["roles"] if experiment.scenario else ():
+        name = str(role["image"]).rstrip("/")
         images.setdefault(
             name,
             {
                 "image": name,
-                "local": role.image_is_path,
+                "local": role["image_is_path"],
                 "dockerfile": experiment.dockerfiles.get(name),
                 "digests": {},
             },
@@ -329,28 +325,42 @@ def _readme(text: str | None) -> Markup | None:
 
 
 def _sweep_file(
-    plot: SweepPlot, base: str, cache: BuildCache, copies: dict[str, Path]
+    plot: SweepPlot, links: urls.Links, page: str, cache: BuildCache, copies: dict[str, Path]
 ) -> dict[str, str]:
     path = cache.path("plots", content_key(plot.svg), ".svg")
     if not path.is_file():
         cache.write(path, plot.svg.encode("utf-8"))
-    copies[f"{base}plots/{path.name}"] = path
-    return {"src": f"plots/{path.name}", "alt": f"{plot.metric} against {plot.parameter}"}
+    src = _plot_href(path, links, page, copies)
+    return {"src": src, "alt": f"{plot.metric} against {plot.parameter}"}
 
 
-def _shown(download: Download) -> dict[str, Any]:
-    return {"name": download.name, "href": download.href, "why_not": download.why_not}
+def _plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path]) -> str:
+    """Publishes a cached plot in the site's one plots folder; its link from ``page``.
+
+    Plots are named by the hash of what they show, so runs and experiments
+    with the same plot share one file.
+    """
+    site_path = f"plots/{path.name[:2]}/{path.name}"
+    copies[site_path] = path
+    return links.href(site_path, page=page)
 
 
-def _copy(download: Download, base: str, copies: dict[str, Path]) -> None:
+def _shown(
+    download: Download, links: urls.Links, page: str, copies: dict[str, Path]
+) -> dict[str, Any]:
+    """How a page offers ``download``; a file to publish in the site is added to ``copies``."""
+    href = download.url
     if download.source is not None and download.site_path is not None:
-        copies[base + download.site_path] = download.source
+        copies[download.site_path] = download.source
+        href = links.href(download.site_path, page=page)
+    return {"name": download.name, "href": href, "why_not": download.why_not}
 
 
 def _recording(
     entry: Mapping[str, Any],
     download: Download,
-    base: str,
+    links: urls.Links,
+    page: str,
     cache: BuildCache,
     copies: dict[str, Path],
 ) -> dict[str, Any]:
@@ -364,7 +374,8 @@ def _recording(
     plots = recording_plots(download.source, entry["sigmf"], cache=cache, data_sha256=known)
     if plots.psd is None or plots.spectrogram is None:
         return {"psd": None, "spectrogram": None, "problem": plots.problem}
-    psd_name, spectrogram_name = f"plots/{plots.psd.name}", f"plots/{plots.spectrogram.name}"
-    copies[base + psd_name] = plots.psd
-    copies[base + spectrogram_name] = plots.spectrogram
-    return {"psd": psd_name, "spectrogram": spectrogram_name, "problem": None}
+    return {
+        "psd": _plot_href(plots.psd, links, page, copies),
+        "spectrogram": _plot_href(plots.spectrogram, links, page, copies),
+        "problem": None,
+    }

@@ -84,7 +84,8 @@ def test_plots_are_cached_and_made_again_when_the_data_changes(tmp_path: Path) -
     assert len(first) == 2  # PSD and spectrogram of the one recording
     _, printed = build_site(repo)
     assert _plots(repo) == first
-    assert "(5 from the cache)" in printed  # unchanged run pages are copied, not rendered
+    # unchanged run (5) and experiment (3) pages are copied, not rendered
+    assert "(8 from the cache)" in printed
     data = repo / LINK_RUN / "outputs/hello/0/rx.sigmf-data"
     data.write_bytes(np.asarray(tone(frequency=-300e3), dtype=np.complex64).tobytes())
     build_site(repo)
@@ -98,7 +99,7 @@ def test_a_new_run_renders_only_its_own_page(tmp_path: Path) -> None:
     before = (site / LINK_RUN / "index.html").read_bytes()
     add_run(repo, "sweep", "20261123T000000Z-0000ffff", point={"gain": 30}, metrics={"snr_db": 9})
     site, printed = build_site(repo)
-    assert "(5 from the cache)" in printed
+    assert "(7 from the cache)" in printed  # every run page, the two other experiments' pages
     assert (site / LINK_RUN / "index.html").read_bytes() == before
     sweep = (site / "experiments/sweep/index.html").read_text(encoding="utf-8")
     assert "20261123T000000Z-0000ffff" in sweep
