@@ -109,6 +109,65 @@ def test_bpsk_ber_sweep_follows_theory_down_to_1e_4(repo: Path) -> None:
     assert lowest < 1.1e-4  # the sweep reaches 1e-4
 
 
+LATE_SCRIPT = """\
+import json, os, sys, time
+import numpy as np
+from radiops_radio import open_radio
+
+SAMPLES = 100 * 65536  # more than the queues hold while nobody reads, less than a stall
+bits = np.random.default_rng(7).integers(0, 2, SAMPLES)
+if sys.argv[1] == "tx":
+    with open_radio() as radio:
+        radio.transmit((1.0 - 2.0 * bits).astype(np.complex64))
+else:
+    with open_radio() as radio:
+        time.sleep(8)  # the transmitter has handed over everything and is closing
+        samples = radio.receive(SAMPLES + 4096)
+    errors = int(np.count_nonzero((samples[:SAMPLES].real < 0) != (bits == 1)))
+    metrics = {"received": len(samples), "bit_errors": errors}
+    out = os.environ["RADIOPS_OUTPUT_DIR"]
+    with open(os.path.join(out, "metrics.json"), "w") as handle:
+        json.dump(metrics, handle)
+"""
+
+LATE_SCENARIO = """\
+name: late
+description: a receiver that starts reading long after the transmitter has sent
+duration: 1m
+timeout: 2m
+roles:
+  tx:
+    image: images/late
+    command: [tx]
+    radio: {frequency: 915e6, rate: 1e6, direction: tx}
+    resources: {memory: 1G}
+  rx:
+    image: images/late
+    command: [rx]
+    radio: {frequency: 915e6, rate: 1e6, direction: rx}
+    resources: {memory: 1G}
+metrics: metrics.json
+"""
+
+
+def test_a_transmitter_that_exits_is_heard_to_its_last_sample(repo: Path) -> None:
+    """The transmitter's process ends (and its container's network with it) while the
+    emulator still holds back its samples for a receiver that is late: nothing is lost."""
+    image = repo / "images" / "late"
+    image.mkdir()
+    (image / "late.py").write_text(LATE_SCRIPT)
+    (image / "Dockerfile").write_text(
+        'FROM images/sdr-base\nCOPY late.py /opt/late.py\nENTRYPOINT ["python3", "/opt/late.py"]\n'
+    )
+    (repo / "experiments" / "late").mkdir()
+    (repo / "experiments" / "late" / "experiment.yaml").write_text(LATE_SCENARIO)
+    commit_all(repo, "a late receiver")
+    result = radiops(repo, "run", "experiments/late")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (manifest,) = manifests(repo, "late")
+    assert manifest["metrics"] == {"received": 100 * 65536 + 4096, "bit_errors": 0}
+
+
 def test_a_claimed_radio_the_node_lacks_stops_the_run(
     repo: Path, testbed: Testbed, tmp_path: Path
 ) -> None:

@@ -18,7 +18,9 @@ what was not read yet waits in the socket's queue.
 from __future__ import annotations
 
 import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import zmq
@@ -28,8 +30,10 @@ from radiops_radio.settings import CHANNEL_RX, CHANNEL_TX, RadioSettings
 
 #: samples per message sent: 512 KiB, a bounded unit for the emulator to take in
 CHUNK = 1 << 16
-#: how long close() lets the last samples reach the emulator
-LINGER_MS = 5000
+#: how long close() waits for the emulator to take the last samples (the run's
+#: duration stops a radio long before this on a testbed)
+DRAIN_TIMEOUT_S = 600.0
+DRAIN_POLL_S = 0.02
 #: messages queued per socket before transmit() waits for the emulator
 HIGH_WATER_MARK = 64
 
@@ -56,7 +60,7 @@ class SimRadio(RadioBase):
         if settings.channel_tx is not None:
             self._tx = self._context.socket(zmq.PUSH)
             self._tx.setsockopt(zmq.SNDHWM, HIGH_WATER_MARK)
-            self._tx.setsockopt(zmq.LINGER, LINGER_MS)
+            self._tx.setsockopt(zmq.LINGER, -1)  # close() keeps every sample queued
             self._tx.connect(settings.channel_tx)
         if settings.channel_rx is not None:
             self._rx = self._context.socket(zmq.PULL)
@@ -104,14 +108,36 @@ class SimRadio(RadioBase):
         return out
 
     def close(self) -> None:
+        """Close the sockets; a transmitter first waits until the emulator has every sample.
+
+        ZeroMQ's linger only hands queued messages to the kernel. A container's
+        network goes away the moment its process exits, and with it whatever the
+        kernel had not delivered yet, including the end of the connection: the
+        emulator would wait for the rest of the stream for ever. So a transmitter
+        also waits until its connections to the emulator are acknowledged to the
+        last byte and the end (see :func:`undelivered`).
+        """
         if self._closed:
             return
         self._closed = True
         for socket in (self._tx, self._rx):
             if socket is not None:
                 socket.close()
-        if self._own_context:
-            self._context.term()
+        if not self._own_context:
+            return  # the owner's term() flushes the queue; the kernel's part is theirs
+        self._context.term()  # returns once every queued message is in the kernel
+        port = _port(self.settings.channel_tx)
+        if self._tx is None or port is None:
+            return
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while (left := undelivered(port)) and time.monotonic() < deadline:
+            time.sleep(DRAIN_POLL_S)
+        if left:
+            print(
+                f"radiops_radio: {left} byte(s) to the channel emulator were still "
+                f"unacknowledged after {DRAIN_TIMEOUT_S:.0f} s",
+                file=sys.stderr,
+            )
 
     def _socket(
         self, socket: zmq.Socket[bytes] | None, variable: str, action: str
@@ -124,3 +150,34 @@ class SimRadio(RadioBase):
                 f"channel emulator endpoint to {action} through"
             )
         return socket
+
+
+#: TCP states (include/net/tcp_states.h) in which a connection still owes the
+#: peer data or its FIN: ESTABLISHED, SYN_SENT, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING
+_OWING = frozenset({0x01, 0x02, 0x04, 0x08, 0x09, 0x0B})
+_PROC_TCP = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+
+
+def _port(endpoint: str | None) -> int | None:
+    if endpoint is None or not endpoint.startswith("tcp://"):
+        return None
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def undelivered(port: int, tables: tuple[Path, ...] = _PROC_TCP) -> int:
+    """Bytes (at least 1 while only the FIN is owed) this network namespace still
+    owes peers on ``port``, from the kernel's socket tables; 0 when all is delivered."""
+    owed = 0
+    for table in tables:
+        try:
+            lines = table.read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 5 or int(fields[2].rsplit(":", 1)[1], 16) != port:
+                continue
+            state, tx_queue = int(fields[3], 16), int(fields[4].split(":")[0], 16)
+            if state in _OWING:
+                owed += max(tx_queue, 1)
+    return owed
