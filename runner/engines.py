@@ -18,6 +18,10 @@ from runner.testbed import Node
 
 DEFAULT_TIMEOUT_S = 60.0
 
+#: What an engine call raises when the engine refuses it or no longer answers (an
+#: engine that went away mid-call surfaces as a requests error, not a Docker one).
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
 
 def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
     """A client for ``node``'s engine; EnvironmentProblem when it does not answer, or
@@ -38,7 +42,7 @@ def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerC
             use_ssh_client=node.engine.startswith("ssh://"),
         )
         version = str(client.version().get("Version", ""))
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+    except (*ENGINE_ERRORS, OSError) as exc:
         raise EnvironmentProblem(
             f"node {node.name}: cannot reach its Docker engine at {scrub(node.engine)}: {exc}"
         ) from None

@@ -19,10 +19,10 @@ from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 from docker.models.containers import Container
 
 from runner.channel import ChannelEndpoints
+from runner.engines import ENGINE_ERRORS
 from runner.errors import EnvironmentProblem
 from runner.experiment import Role, Scalar
 from runner.hardening import hardened
@@ -307,7 +307,7 @@ def _watch(
         for instance, item in list(running.items()):
             try:
                 item.container.reload()
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            except ENGINE_ERRORS as exc:
                 raise EnvironmentProblem(
                     f"node {item.node.name}: its engine stopped answering during the run: {exc}"
                 ) from None
@@ -371,7 +371,7 @@ class Sampler:
             for item in self.placed:
                 try:
                     stats = item.container.stats(stream=False, one_shot=True)
-                except docker.errors.DockerException:
+                except ENGINE_ERRORS:
                     continue
                 if isinstance(stats, dict):
                     self._add(item.instance, stats)
@@ -397,8 +397,8 @@ def stop_all(placed: list[Placed], state: Supervision, *, reason: str) -> None:
             item.container.reload()
             if item.container.status not in ("exited", "dead", "created"):
                 _kill(item.container, "SIGKILL")
-        except docker.errors.DockerException:
-            pass
+        except ENGINE_ERRORS:
+            pass  # an engine that does not answer: its containers are swept when it is back
         state.ended.setdefault(item.instance, Ended(status="cancelled", error=reason))
     _wait_exited(placed)
     state.finished = state.finished or datetime.now(UTC)
@@ -412,7 +412,7 @@ def remove_all(placed: list[Placed]) -> list[str]:
             item.container.remove(force=True)
         except docker.errors.NotFound:
             pass
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             failures.append(f"{item.container.name} on {item.node.name}: {exc}")
     return failures
 
@@ -427,7 +427,7 @@ def follow_logs(placed: list[Placed], emit: Callable[[str], None]) -> list[threa
                 for line in item.container.logs(stream=True, follow=True):
                     text = line.decode("utf-8", errors="replace").rstrip("\n")
                     emit(f"{item.instance.key}@{item.node.name} | {text}")
-            except docker.errors.DockerException:
+            except ENGINE_ERRORS:
                 return
 
         thread = threading.Thread(target=pump, daemon=True, name=f"logs-{item.instance.slug}")
@@ -458,6 +458,10 @@ def _kill(container: Container, signal: str) -> None:
     except docker.errors.APIError as exc:
         if exc.status_code not in (404, 409):  # gone, or not running any more
             raise
+    except ENGINE_ERRORS as exc:
+        raise EnvironmentProblem(
+            f"container {container.name}: its engine stopped answering: {exc}"
+        ) from None
 
 
 def _wait_exited(placed: list[Placed]) -> None:
@@ -466,8 +470,8 @@ def _wait_exited(placed: list[Placed]) -> None:
         while time.monotonic() < deadline:
             try:
                 item.container.reload()
-            except docker.errors.NotFound:
-                break
+            except ENGINE_ERRORS:
+                break  # gone, or its engine does not answer: nothing to wait for
             if item.container.status in ("exited", "dead", "created"):
                 break
             time.sleep(POLL_S)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import requests.exceptions
 
 from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
 from runner.channel import ChannelNetwork
+from runner.engines import ENGINE_ERRORS
 from runner.errors import EnvironmentProblem, FatalError
 from runner.execute import (
     OUTPUT_DIR,
@@ -141,7 +143,7 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
         except Cancelled as stop:
             state.cancelled = str(stop)
             stop_all(placed, state, reason=str(stop))
-        except (FatalError, docker.errors.DockerException, OSError) as exc:
+        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
             error = str(exc)
             stop_all(placed, state, reason=error)
         return record_run(plan, context, run_id, run_dir, queued, placed, state, error, medium)
@@ -309,9 +311,16 @@ def record_run(
     for item in placed:
         try:
             found = _collect(item, plan, run_dir, context)
-        except (FatalError, docker.errors.DockerException, OSError) as exc:
+        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
             # what could not be copied is said in the manifest; the manifest is always written
             warnings.append(f"{item.instance.key}: results not copied: {exc}")
+            if isinstance(exc, requests.exceptions.RequestException) and error is None:
+                # the engine went away (a stopping engine also ends its containers):
+                # what the containers did is unknown, so the run is an error, not a failure
+                error = (
+                    f"node {item.node.name}: its engine stopped answering before the "
+                    f"results of {item.instance.key} were copied: {exc}"
+                )
             continue
         outputs += found.outputs
         logs += found.logs

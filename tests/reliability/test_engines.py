@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import docker
 import pytest
 
-from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
+from tests.testing.repos import (
+    PROJECT,
+    add_scenario,
+    commit_all,
+    make_run_repo,
+    radiops,
+    shell_scenario,
+)
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -41,3 +55,57 @@ def test_an_unreachable_engine_is_skipped_or_named(testbed: Testbed, tmp_path: P
     assert "node gone: cannot reach its Docker engine" in pair.stderr
     assert "Traceback" not in pair.stderr
     assert not (repo / "experiments" / "pair" / "runs").exists()
+
+
+def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    """node2's real dockerd is stopped while its container runs, then started again."""
+    inventory = f"nodes:\n  node2:\n    engine: {testbed.node_engines['node2']}\n"
+    repo = make_run_repo(tmp_path, testbed=inventory)
+    add_scenario(repo, "slow", shell_scenario("slow", script="sleep 60", duration="2m"))
+    add_scenario(repo, "one", shell_scenario("one", script="echo one"))
+    commit_all(repo, "scenarios")
+    assert radiops(repo, "run", "experiments/one").returncode == 0  # image built there
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "runner", "run", "experiments/slow"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    client = docker.DockerClient(base_url=testbed.node_engines["node2"], version="auto")
+    try:
+        deadline = time.monotonic() + 120
+        while not client.containers.list(filters={"label": "org.radiops.experiment=slow"}):
+            assert time.monotonic() < deadline, "the run's container never started"
+            time.sleep(0.2)
+    finally:
+        client.close()
+    pidfile = Path(testbed.node_engines["node2"].removeprefix("unix://")).parent / "docker.pid"
+    engine_pid = int(pidfile.read_text())
+    os.kill(engine_pid, signal.SIGTERM)
+    try:
+        output, _ = runner.communicate(timeout=180)
+        assert runner.returncode == 1, output
+        (run_dir,) = (repo / "experiments/slow/runs").iterdir()
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["outcome"]["status"] == "error"
+        assert "node node2: its engine stopped answering" in manifest["outcome"]["reason"]
+    finally:
+        deadline = time.monotonic() + 120
+        while Path(f"/proc/{engine_pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # dockerd stops its containers before it exits
+        subprocess.run([str(PROJECT / "scripts/testbed"), "up"], check=True, capture_output=True)
+    swept = radiops(repo, "recover")  # the engine is back: the run's container is removed
+    assert swept.returncode == 0, swept.stderr
+    client = docker.DockerClient(base_url=testbed.node_engines["node2"], version="auto")
+    try:
+        assert (
+            client.containers.list(all=True, filters={"label": "org.radiops.experiment=slow"}) == []
+        )
+    finally:
+        client.close()
+    again = radiops(repo, "run", "experiments/one")
+    assert again.returncode == 0, again.stderr

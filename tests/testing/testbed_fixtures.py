@@ -10,6 +10,10 @@ Fixtures:
 * ``docker_cleanup`` (function): labels for what a test creates, and tracking
   of image references, containers and registry manifests; everything is
   removed from every engine when the test ends.
+* ``no_run_left_behind`` (autouse, tests marked ``docker``): after the test,
+  no run container (a node's reservation) or channel emulator and network is
+  left on any engine. One that is left is removed and fails the test that left
+  it, rather than making a later test wait for a node that never frees up.
 
 Tests that use them are marked ``docker`` automatically (and should say
 ``pytestmark = pytest.mark.docker`` themselves), so ``-m "not docker"`` runs
@@ -18,6 +22,7 @@ the rest of the suite on a machine without the testbed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shlex
@@ -144,6 +149,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & TESTBED_FIXTURES and item.get_closest_marker("docker") is None:
             item.add_marker(pytest.mark.docker)
+
+
+#: what the runner labels every run container, channel emulator and network with
+RUN_LABEL = "org.radiops.run"
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a run's containers or networks on an engine."""
+    if request.node.get_closest_marker("docker") is None:
+        yield
+        return
+    clients: dict[str, docker.DockerClient] = request.getfixturevalue("docker_clients")
+    yield
+    left: list[str] = []
+    for engine, client in clients.items():
+        for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+            left.append(f"{engine}: container {container.name} ({container.status})")
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+        for network in client.networks.list(filters={"label": RUN_LABEL}):
+            left.append(f"{engine}: network {network.name}")
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+    if left:
+        pytest.fail("the test left runs behind (now removed):\n" + "\n".join(left), pytrace=False)
 
 
 @pytest.fixture(scope="session")
