@@ -33,9 +33,11 @@ from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.files import write_atomic
 from runner.gitinfo import CodeInfo, commit_info, export_tree
+from runner.images import local_reference, pull_pinned
 from runner.manifest import MANIFEST, Trigger, file_facts, read_manifest
 from runner.outputs import output_reader
 from runner.plan import RunPlan
+from runner.registry import registry_problem
 from runner.repo import find_repository
 from runner.report import Reporter
 from runner.reproduce import Check, compare_runs, report_json, report_markdown, reproduced
@@ -81,6 +83,7 @@ def reproduce(
     if recorded["code"]["dirty"]:
         reporter.line(f"note: run {run_id} was made from a working tree with uncommitted changes")
     inventory, shown = _testbed(testbed_file, cwd, default_store=repo.root)
+    inventory = _obtain_recorded_images(recorded, inventory, reporter)
     with tempfile.TemporaryDirectory(prefix="radiops-reproduce-") as scratch:
         root = Path(scratch)
         export_tree(repo.root, commit, [f"experiments/{name}/", "images/"], root)
@@ -263,6 +266,56 @@ def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
         overrides={},
         seeds=dict(recorded["seeds"]),
     )
+
+
+def _obtain_recorded_images(
+    recorded: Mapping[str, Any], inventory: Testbed, reporter: Reporter
+) -> Testbed:
+    """Pull each image the run built by its recorded digest from the testbed's registry.
+
+    A pulled image is tagged where the re-run's build looks for the image of
+    that build context, so the re-run uses the very image that ran. Only the
+    testbed's own registry is trusted for this (it holds what runners built and
+    pushed); a reference to any other registry is rebuilt. When the registry
+    does not answer, the re-run builds every image from the recorded commit on
+    each engine, without the registry, and the image checks say whether the
+    rebuilt images match.
+    """
+    registry = inventory.registry
+    commit = str(recorded["code"]["commit"])[:12]
+    if registry is None:
+        return inventory
+    problem = registry_problem(registry)
+    if problem is not None:
+        reporter.line(
+            f"note: the registry {registry.address} does not answer ({problem}): images are "
+            f"rebuilt from commit {commit} on every engine"
+        )
+        return dataclasses.replace(inventory, registry=None)
+    wanted = [
+        record
+        for record in recorded["images"]
+        if record["built"]
+        and record.get("digest")
+        and record.get("context_sha256")
+        and record["ref"].startswith(f"{registry.address}/")
+    ]
+    engines = {node.engine: node for node in inventory.nodes.values()}
+    for url, node in engines.items():
+        client = connect(node)
+        try:
+            for record in wanted:
+                try:
+                    image_id = pull_pinned(client, record["ref"], progress=lambda _: None)
+                except EnvironmentProblem as exc:
+                    reporter.line(f"note: {record['image']}: {exc}; rebuilt from commit {commit}")
+                    continue
+                name = record["image"].rsplit("/", 1)[-1]
+                client.images.get(image_id).tag(local_reference(name, record["context_sha256"]))
+                reporter.line(f"{url}: {record['image']}: pulled {record['ref']}")
+        finally:
+            client.close()
+    return inventory
 
 
 def _load_images(

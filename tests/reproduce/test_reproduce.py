@@ -6,15 +6,20 @@ new user: clone, the README's set-up command (scripts/demo), reproduce.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
 import pytest
 
+from runner.images import local_reference
 from tests.testing.repos import PROJECT, commit_all, git, radiops
+from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 
 pytestmark = pytest.mark.docker
 
@@ -127,3 +132,64 @@ def test_bad_requests_get_clear_errors(upstream: tuple[Path, str]) -> None:
     result = radiops(repo, "reproduce", "experiments/hello", "--run", "20990101T000000Z-00000000")
     assert result.returncode == 2 and "has no run 20990101T000000Z-00000000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def reproduction(repo: Path, result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The JSON report of the reproduction ``result`` printed the path of."""
+    line = next(line for line in result.stdout.splitlines() if line.startswith("reproduced: "))
+    report = repo / line.removeprefix("reproduced: ")
+    data: dict[str, Any] = json.loads(report.with_name("reproduction.json").read_text())
+    return data
+
+
+def test_a_testbed_run_is_reproduced_with_its_image_pulled_by_digest(
+    testbed: Testbed,
+    tmp_path: Path,
+    docker_clients: dict[str, docker.DockerClient],
+    docker_cleanup: DockerCleanup,
+) -> None:
+    repo = tmp_path / "lab"
+    for part in ("experiments/hello", "images/hello"):
+        shutil.copytree(PROJECT / part, repo / part)
+    (repo / "images/hello/case").write_text(docker_cleanup.case_id)  # an image of its own
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "hello")
+    on_testbed = ("--testbed", str(testbed.testbed_file))
+    result = radiops(repo, "run", "experiments/hello", *on_testbed)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.split()[0]
+    commit_all(repo, f"results: hello {run_id}")
+    (record,) = json.loads(manifest_of(repo, run_id).read_text())["images"]
+    assert record["ref"] == f"{testbed.registry}/hello@{record['digest']}"
+    docker_cleanup.manifest("hello", record["digest"])
+    docker_cleanup.image(local_reference("hello", record["context_sha256"]))
+
+    def forget_the_image() -> None:  # as on a fresh machine: only the registry has it
+        for client in docker_clients.values():
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(record["image_id"], force=True)
+
+    forget_the_image()
+    pulled = radiops(repo, "reproduce", "experiments/hello", "--run", run_id, *on_testbed)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert f"images/hello: pulled {record['ref']}" in pulled.stderr
+    image = next(c for c in reproduction(repo, pulled)["checks"] if c["name"] == "image hello")
+    assert image == {
+        "name": "image hello",
+        "expected": record["digest"],
+        "got": record["digest"],
+        "verdict": "pass",
+    }
+
+    # the registry is away: rebuilt from the recorded commit, and the report says so
+    forget_the_image()
+    away = tmp_path / "registry-away.yaml"
+    away.write_text(testbed.testbed_file.read_text().replace(testbed.registry, "127.0.0.1:9"))
+    rebuilt = radiops(
+        repo, "reproduce", "experiments/hello", "--run", run_id, "--testbed", str(away)
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "note: the registry 127.0.0.1:9 does not answer" in rebuilt.stderr
+    image = next(c for c in reproduction(repo, rebuilt)["checks"] if c["name"] == "image hello")
+    assert image["verdict"] == "note", image
+    assert image["got"].startswith("rebuilt from the same build context")
