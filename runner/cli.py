@@ -243,6 +243,7 @@ def _run_command(args: argparse.Namespace, cwd: Path) -> int:
             reporter=LineReporter(),
             cancel=cancel,
             wait_s=args.wait,
+            probe_max_age_s=args.probe_max_age,
         )
     for result in results:
         print(f"{result.run_id} {result.status} {os.path.relpath(result.run_dir, cwd)}")

@@ -294,12 +294,12 @@ def _placement(
         "index": item.instance.index,
         "node": item.node.name,
         "engine": dict(engine),
-        "radio": _radio(radio, probe) if radio else None,
+        "radio": radio_entry(radio, probe) if radio else None,
         "devices": list(radio.devices) if radio else [],
     }
 
 
-def _radio(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
+def radio_entry(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
     """The placement's radio: the inventory's word, and what the probe found for a real one."""
     entry: dict[str, Any] = {
         "type": radio.type,
@@ -311,6 +311,7 @@ def _radio(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
     device = match_device(radio, probe.devices) if probe and not radio.simulated else None
     if probe is not None and device is not None:
         entry["uhd_version"] = probe.uhd_version
+        entry["probed_at"] = probe.as_dict()["probed_at"]
         entry["serial"] = device.serial or radio.serial
         for key in ("motherboard", "fpga_version", "firmware_version"):
             if getattr(device, key):

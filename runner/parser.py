@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for busy nodes (default 3600)",
     )
+    run.add_argument(
+        "--probe-max-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="reuse a node's cached radio probe this young (default 3600; 0 probes again)",
+    )
 
     reproduce = commands.add_parser(
         "reproduce",

@@ -12,7 +12,7 @@ import docker
 
 from runner import images as image_ops
 from runner.capture import ArtifactStore
-from runner.commands.probe import probe_nodes
+from runner.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.commands.validate import validate
 from runner.distribute import distribute
 from runner.engines import connect, scrub
@@ -47,6 +47,7 @@ def run(
     reporter: Reporter,
     cancel: threading.Event,
     wait_s: float = DEFAULT_WAIT_S,
+    probe_max_age_s: float = DEFAULT_MAX_AGE_S,
     live_logs: bool = True,
     trigger: Trigger = Trigger(),  # noqa: B008 - frozen, so safe to share
     testbed: tuple[Testbed, str] | None = None,
@@ -102,7 +103,15 @@ def run(
             experiment, repo, inventory, clients, strict=strict, reporter=reporter
         )
         emulator_images = _prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
-        probes = _check_radios(experiment, repo, inventory, nodes, clients, reporter=reporter)
+        probes = _check_radios(
+            experiment,
+            repo,
+            inventory,
+            nodes,
+            clients,
+            max_age_s=probe_max_age_s,
+            reporter=reporter,
+        )
         code = code or code_info(repo.root)
         context = RunContext(
             repo_root=repo.root,
@@ -258,6 +267,7 @@ def _check_radios(
     nodes: Sequence[Node],
     clients: dict[str, docker.DockerClient],
     *,
+    max_age_s: float,
     reporter: Reporter,
 ) -> dict[str, ProbeResult]:
     """Probe the real radios the experiment could use; EnvironmentProblem when one is not there.
@@ -275,7 +285,9 @@ def _check_radios(
     ]
     if not candidates:
         return {}
-    probed = probe_nodes(repo, testbed, candidates, clients, progress=reporter.line)
+    probed = probe_nodes(
+        repo, testbed, candidates, clients, max_age_s=max_age_s, progress=reporter.line
+    )
     problems = [problem for found in probed for problem in found.problems]
     if problems:
         raise EnvironmentProblem(

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import jsonschema
 import pytest
 
 from runner.images import BuiltImage, build, pull_pinned, push
+from runner.manifest import radio_entry
 from runner.probe import (
     LABEL_PROBE,
     OUTPUT_MAX_BYTES,
@@ -35,6 +37,7 @@ from runner.probe import (
     probe_options,
 )
 from runner.repo import Repository
+from runner.schemas import load_schema
 from runner.testbed import Node, Radio, Registry
 from tests.testing.testbed_fixtures import PROJECT, DockerCleanup, Testbed
 
@@ -185,6 +188,31 @@ def test_compare_reports_a_device_that_does_not_open_or_is_another_model() -> No
 
 
 # -- the container and the cache (pure) -----------------------------------------------
+
+
+def test_what_the_probe_found_is_recorded_with_the_placement() -> None:
+    b210 = Radio(type="b210", serial="31ABCDE", args="type=b200,serial=31ABCDE")
+    found = Device(**{**device(), "daughterboards": ("RX0: FE-RX2", "TX0: FE-TX2")})
+    entry = radio_entry(b210, result_of(found))
+    assert entry == {
+        "type": "b210",
+        "serial": "31ABCDE",
+        "simulated": False,
+        "args": "type=b200,serial=31ABCDE",
+        "uhd_version": "4.3.0.0+ds1-5",
+        "probed_at": "2026-01-31T12:00:00.000000Z",
+        "motherboard": "B210",
+        "fpga_version": "16.0",
+        "firmware_version": "8.0",
+        "daughterboards": ["RX0: FE-RX2", "TX0: FE-TX2"],
+    }
+    definitions = load_schema("manifest")["$defs"]
+    radio_schema = {"$ref": "#/$defs/radio", "$defs": definitions}
+    jsonschema.Draft202012Validator(radio_schema).validate(entry)
+    # another radio's probe, or none, records the inventory's word only
+    other = radio_entry(b210, result_of(Device(**{**device(), "serial": "3000000"})))
+    assert other == {"type": "b210", "serial": "31ABCDE", "simulated": False, "args": b210.args}
+    assert radio_entry(b210, None) == other
 
 
 def test_probe_options_give_the_nodes_devices_and_network_only() -> None:

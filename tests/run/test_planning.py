@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import re
+import sys
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,7 @@ from runner.experiment import Experiment, load_experiment
 from runner.plan import expand, new_run_id, parse_overrides
 from runner.schedule import place, unplaceable_reason
 from runner.testbed import Limits, Node, Radio, local_default
+from tests.testing.repos import PROJECT
 
 SCENARIO = """\
 name: sweep
@@ -184,3 +188,42 @@ def test_change_roots_copy_every_change_and_nothing_unchanged() -> None:
         {"Path": "/newfile", "Kind": 1},
     ]
     assert change_roots(diff) == ["/etc/issue", "/newfile", "/tmp/new"]
+
+
+RADIO_SCENARIO = """\
+name: tuned
+description: a role with every radio setting
+duration: 10s
+roles:
+  rx:
+    image: images/hello
+    radio: {type: b210, frequency: 915e6, rate: 2e6, gain: 31.5, antenna: RX2, channel: 1}
+"""
+
+
+def image_radio_settings() -> Any:
+    """The sdr-base image's own reader of the contract (stdlib only, loaded from its file)."""
+    path = PROJECT / "images" / "sdr-base" / "radiops_radio" / "settings.py"
+    spec = importlib.util.spec_from_file_location("radiops_radio_settings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look the module up by name
+    spec.loader.exec_module(module)
+    return module.RadioSettings
+
+
+def test_the_radio_contract_the_runner_writes_is_what_the_image_reads(
+    scenario_in: Callable[[str, str], Path],
+) -> None:
+    plan = expand(load_experiment(scenario_in("tuned", RADIO_SCENARIO)), {})[0]
+    usrp = Radio(
+        type="b210", serial="31ABCDE", args="type=b200,serial=31ABCDE", devices=("/dev/usb1",)
+    )
+    node = Node(name="bench", engine="unix:///a", radios=(usrp,))
+    options = container_options(plan, "RUN", plan.instances[0], node, "sha256:" + "a" * 64)
+    settings = image_radio_settings().from_env(options["environment"])
+    assert (settings.frequency, settings.rate, settings.gain) == (915e6, 2e6, 31.5)
+    assert (settings.antenna, settings.channel, settings.type) == ("RX2", 1, "b210")
+    assert (settings.serial, settings.uhd_args) == ("31ABCDE", "type=b200,serial=31ABCDE")
+    assert settings.simulated is False and settings.channel_rx is None
+    assert options["devices"] == ["/dev/usb1:/dev/usb1:rwm"]
