@@ -75,6 +75,10 @@ class SweepPlot:
     svg: str
 
 
+#: how many times the largest value of a metric must exceed its smallest for a log y axis
+LOG_AXIS_SPAN = 100.0
+
+
 def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]]) -> list[SweepPlot]:
     """One plot per (swept parameter, metric): each run's metric at its parameter value.
 
@@ -98,14 +102,18 @@ def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]])
             )
             if not pairs:
                 continue
+            ys = [y for _, y in pairs]
+            # spanning decades (an error rate): a log axis, or the small values look like zero
+            log_y = min(ys) > 0 and max(ys) / min(ys) >= LOG_AXIS_SPAN
             svg = line_plot(
                 [x for x, _ in pairs],
-                [y for _, y in pairs],
+                ys,
                 title=f"{metric} against {parameter}",
                 x_label=parameter,
-                y_label=metric,
+                y_label=metric + (" (log scale)" if log_y else ""),
                 x_names=None if numeric else labels,
                 markers=True,
+                log_y=log_y,
             )
             plots.append(SweepPlot(parameter=parameter, metric=metric, svg=svg))
     return plots

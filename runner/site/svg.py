@@ -20,9 +20,16 @@ def line_plot(
     y_label: str,
     x_names: Sequence[str] | None = None,
     markers: bool = False,
+    log_y: bool = False,
 ) -> str:
-    """An SVG line through (xs[i], ys[i]); ``x_names`` labels categorical x positions."""
+    """An SVG line through (xs[i], ys[i]); ``x_names`` labels categorical x positions.
+
+    ``log_y``: a logarithmic y axis with a tick per decade (points at or below
+    zero are left out), for quantities such as error rates.
+    """
     points = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    if log_y:
+        points = [(x, math.log10(y)) for x, y in points if y > 0]
     if not points:
         raise ValueError("nothing to plot: no finite point")
     x_low, x_high = _span([x for x, _ in points])
@@ -56,12 +63,17 @@ def line_plot(
             f'<text x="{px:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">'
             f"{escape(name)}</text>"
         )
-    for value in _ticks(y_low, y_high):
+    y_ticks = (
+        [(float(d), _number(10.0**d)) for d in range(math.ceil(y_low), math.floor(y_high) + 1)]
+        if log_y
+        else [(value, _number(value)) for value in _ticks(y_low, y_high)]
+    )
+    for value, name in y_ticks:
         _, py = at(x_low, value)
         parts.append(
             f'<line x1="{_LEFT - 4}" y1="{py:.1f}" x2="{_LEFT + plot_w}" y2="{py:.1f}" '
             'stroke="#eee"/>'
-            f'<text x="{_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{_number(value)}</text>'
+            f'<text x="{_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{name}</text>'
         )
     parts.append(
         f'<text x="{_LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle">'

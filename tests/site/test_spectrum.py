@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from runner.site.plots import sweep_plots
 from runner.site.png import colorize, encode_png
 from runner.site.spectrum import UnsupportedRecording, psd, read_samples, spectrogram
 from runner.site.svg import line_plot
@@ -76,3 +80,20 @@ def test_svg_text_is_escaped() -> None:
     svg = line_plot([0, 1], [1, 2], title="<script>x</script>", x_label="a&b", y_label="y")
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg and "a&amp;b" in svg
+
+
+def test_a_metric_spanning_decades_gets_a_log_axis() -> None:
+    runs = [
+        ({"tx_level": level}, {"ber": ber, "snr_db": snr})
+        for level, ber, snr in ((-46, 0.08, 4.0), (-42, 4e-3, 8.0), (-38, 1.1e-4, 12.0))
+    ]
+    plots = {plot.metric: plot.svg for plot in sweep_plots(runs)}
+    ber, snr = plots["ber"], plots["snr_db"]
+    assert "ber (log scale)" in ber
+    decades = re.findall(r'text-anchor="end">([^<]+)</text>', ber)
+    assert decades == ["0.001", "0.01"]  # a tick per decade inside 1.1e-4 .. 0.08
+    heights = [float(y) for y in re.findall(r'<circle cx="[0-9.]+" cy="([0-9.]+)"', ber)]
+    steps = [b - a for a, b in itertools.pairwise(heights)]
+    ratio = math.log10(0.08 / 4e-3) / math.log10(4e-3 / 1.1e-4)  # decades between the points
+    assert steps[0] == pytest.approx(ratio * steps[1], abs=0.2)  # positions are rounded to 0.1
+    assert "(log scale)" not in snr
