@@ -7,6 +7,9 @@ Logic never calls ``docker.from_env()``: it is handed clients.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 import docker
 import docker.errors
 import docker.tls
@@ -21,6 +24,29 @@ DEFAULT_TIMEOUT_S = 60.0
 #: What an engine call raises when the engine refuses it or no longer answers (an
 #: engine that went away mid-call surfaces as a requests error, not a Docker one).
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def connect_all(
+    nodes: Sequence[Node],
+) -> tuple[dict[str, docker.DockerClient], dict[str, EnvironmentProblem]]:
+    """A client per engine of ``nodes`` that answers, and why each other one did not.
+
+    The engines are asked at once, so engines that never answer cost one
+    timeout in all, not one each.
+    """
+    engines: dict[str, Node] = {}
+    for node in nodes:
+        engines.setdefault(node.engine, node)
+    with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="connect") as pool:
+        asked = {url: pool.submit(connect, node) for url, node in engines.items()}
+    clients: dict[str, docker.DockerClient] = {}
+    problems: dict[str, EnvironmentProblem] = {}
+    for url, answer in asked.items():
+        try:
+            clients[url] = answer.result()
+        except EnvironmentProblem as exc:
+            problems[url] = exc
+    return clients, problems
 
 
 def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:

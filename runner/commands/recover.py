@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.engines import connect
-from runner.errors import EnvironmentProblem
+from runner.engines import connect_all
 from runner.recovery import Skipped, recover
 from runner.repo import find_repository
 from runner.report import Reporter
@@ -19,15 +18,10 @@ def recover_runs(
     repo = find_repository(cwd)
     testbed, _ = resolve_testbed(repo.root, testbed_file, cwd=cwd)
     nodes = list(testbed.nodes.values())
-    clients = {}
+    clients, failed = connect_all(nodes)
     try:
-        for node in nodes:
-            if node.engine in clients:
-                continue
-            try:
-                clients[node.engine] = connect(node)
-            except EnvironmentProblem as exc:
-                reporter.line(f"{node.name}: {exc}; its runs are left for later")
+        for exc in failed.values():
+            reporter.line(f"{exc}; its runs are left for later")
         return recover(repo.root, nodes, clients, reporter=reporter)
     finally:
         for client in clients.values():

@@ -15,7 +15,7 @@ from runner.capture import ArtifactStore
 from runner.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.commands.validate import validate
 from runner.distribute import distribute
-from runner.engines import connect, scrub
+from runner.engines import connect_all, scrub
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.gitinfo import CodeInfo, code_info, current_user
@@ -182,23 +182,13 @@ def _connect_all(
     nodes: Sequence[Node], reporter: Reporter
 ) -> tuple[dict[str, docker.DockerClient], list[str]]:
     """A client per engine that answers; the problems of those that do not (their nodes unused)."""
-    clients: dict[str, docker.DockerClient] = {}
-    problems: list[str] = []
-    for url, node in _by_engine(nodes).items():
-        try:
-            clients[url] = connect(node)
-        except EnvironmentProblem as exc:
-            names = ", ".join(n.name for n in nodes if n.engine == url)
-            problems.append(f"{exc} (not used: {names})")
-            reporter.line(f"{problems[-1]}")
+    clients, failed = connect_all(nodes)
+    problems = []
+    for url, exc in failed.items():
+        names = ", ".join(n.name for n in nodes if n.engine == url)
+        problems.append(f"{exc} (not used: {names})")
+        reporter.line(problems[-1])
     return clients, problems
-
-
-def _by_engine(nodes: Sequence[Node]) -> dict[str, Node]:
-    engines: dict[str, Node] = {}
-    for node in nodes:
-        engines.setdefault(node.engine, node)
-    return engines
 
 
 def _prepare_images(

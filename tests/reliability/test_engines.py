@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from runner.engines import DEFAULT_TIMEOUT_S
 from tests.testing.repos import (
     PROJECT,
     add_scenario,
@@ -109,3 +111,48 @@ def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
         client.close()
     again = radiops(repo, "run", "experiments/one")
     assert again.returncode == 0, again.stderr
+
+
+def client_certificate(where: Path) -> str:
+    """A self-signed certificate as ca, cert and key: the inventory's tls block, inline."""
+    key, cert = where / "key.pem", where / "cert.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        ["openssl", *request, "-subj", "/CN=radiops-test", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return f"{{ca: {cert}, cert: {cert}, key: {key}}}"
+
+
+def test_engines_that_never_answer_are_left_out_within_one_bound(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    """tcp:// endpoints that take the connection and then say nothing, like hung hosts."""
+    with socket.socket() as first, socket.socket() as second:
+        ports = []
+        for silent in (first, second):
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)  # connections complete in the backlog; nothing answers them
+            ports.append(silent.getsockname()[1])
+        tls = client_certificate(tmp_path)
+        inventory = (
+            "nodes:\n"
+            f"  node1:\n    engine: {testbed.node_engines['node1']}\n"
+            f"  hung1:\n    engine: tcp://127.0.0.1:{ports[0]}\n    tls: {tls}\n"
+            f"  hung2:\n    engine: tcp://127.0.0.1:{ports[1]}\n    tls: {tls}\n"
+        )
+        repo = make_run_repo(tmp_path, testbed=inventory)
+        add_scenario(repo, "one", shell_scenario("one", script="echo one"))
+        commit_all(repo, "scenario")
+        began = time.monotonic()
+        one = radiops(repo, "run", "experiments/one")
+        elapsed = time.monotonic() - began
+    assert one.returncode == 0, one.stderr
+    for name, port in zip(("hung1", "hung2"), ports, strict=True):
+        assert (
+            f"node {name}: cannot reach its Docker engine at tcp://127.0.0.1:{port}" in one.stderr
+        )
+    assert "timed out" in one.stderr
+    # both were asked at once: one bound for the two, not one each
+    assert DEFAULT_TIMEOUT_S <= elapsed < DEFAULT_TIMEOUT_S + 45, elapsed
