@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
+import os
+import signal
 import tarfile
 from pathlib import Path
 
@@ -15,12 +16,12 @@ import pytest
 from runner.bundle import BundleRefused, unpack
 from tests.reproduce.test_reproduce import published
 from tests.testing.repos import radiops
-from tests.testing.testbed_fixtures import Testbed
+from tests.testing.testbed_fixtures import REGISTRY_PIDFILE, Testbed, run_testbed
 
 
 @pytest.mark.docker
 def test_a_bundle_reproduces_on_another_engine_without_registry_or_git(
-    testbed: Testbed, tmp_path: Path
+    testbed: Testbed, fresh_engine: str, tmp_path: Path
 ) -> None:
     upstream, run_id = published(tmp_path)
     archive = tmp_path / "hello.tar"
@@ -29,28 +30,29 @@ def test_a_bundle_reproduces_on_another_engine_without_registry_or_git(
     recorded = json.loads(
         (upstream / "experiments/hello/runs" / run_id / "manifest.json").read_text()
     )
-    image_id = recorded["images"][0]["image_id"]
-    # another engine, without the run's image, and an inventory without a registry
-    engine = testbed.node_engines["node1"]
-    client = docker.DockerClient(base_url=engine, version="auto")
+    # another machine: an engine that has no image at all, and no registry running
+    client = docker.DockerClient(base_url=fresh_engine, version="auto")
     try:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(image_id, force=True)
-        with pytest.raises(docker.errors.ImageNotFound):
-            client.images.get(image_id)
+        assert client.images.list(all=True) == []
     finally:
         client.close()
-    elsewhere = tmp_path / "elsewhere"  # no git, no repository
-    elsewhere.mkdir()
-    (elsewhere / "node1.yaml").write_text(f"nodes:\n  node1:\n    engine: {engine}\n")
-    result = radiops(elsewhere, "reproduce", "--bundle", str(archive), "--testbed", "node1.yaml")
+    registry = int(Path(REGISTRY_PIDFILE).read_text())
+    os.kill(registry, signal.SIGTERM)
+    try:
+        elsewhere = tmp_path / "elsewhere"  # no git, no repository
+        elsewhere.mkdir()
+        (elsewhere / "lab.yaml").write_text(f"nodes:\n  bench:\n    engine: {fresh_engine}\n")
+        result = radiops(elsewhere, "reproduce", "--bundle", str(archive), "--testbed", "lab.yaml")
+    finally:
+        testbed_up = run_testbed("up")  # the registry again, for the tests after this one
+        assert testbed_up.returncode == 0, testbed_up.describe()
     assert result.returncode == 0, result.stdout + result.stderr
     (report,) = (elsewhere / "reproductions" / "hello").glob("*/reproduction.json")
     checks = {c["name"]: c["verdict"] for c in json.loads(report.read_text())["checks"]}
     assert checks["image hello"] == "pass"  # the bundled image itself, not a rebuild
     assert set(checks.values()) == {"pass"}
     new = json.loads((report.parent / "manifest.json").read_text())
-    assert new["placements"][0]["node"] == "node1"
+    assert new["placements"][0]["node"] == "bench"
     assert new["code"]["commit"] == recorded["code"]["commit"]
 
 

@@ -10,6 +10,9 @@ Fixtures:
 * ``docker_cleanup`` (function): labels for what a test creates, and tracking
   of image references, containers and registry manifests; everything is
   removed from every engine when the test ends.
+* ``fresh_engine`` (function): a Docker engine of its own, started for one
+  test with an empty image store and no registry configured, stopped and
+  deleted afterwards: "another machine".
 * ``no_run_left_behind`` (autouse, tests marked ``docker``): after the test,
   no run container (a node's reservation) or channel emulator and network is
   left on any engine. One that is left is removed and fails the test that left
@@ -24,9 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -43,6 +50,10 @@ from docker.models.containers import Container
 PROJECT = Path(__file__).resolve().parent.parent.parent
 TESTBED_SCRIPT = PROJECT / "scripts" / "testbed"
 BASE_IMAGE = "debian:bookworm-slim"
+#: where scripts/testbed keeps the registry's pid (RADIOPS_TESTBED_RUN, as the script reads it)
+REGISTRY_PIDFILE = (
+    Path(os.environ.get("RADIOPS_TESTBED_RUN", "/run/radiops-testbed")) / "registry.pid"
+)
 #: ``scripts/testbed up`` builds the base image with mmdebstrap on a cold machine.
 UP_TIMEOUT = 1800.0
 
@@ -51,7 +62,7 @@ SESSION_LABEL = "radiops.test.session"
 CASE_LABEL = "radiops.test.case"
 SESSION_ID = uuid.uuid4().hex[:12]
 
-TESTBED_FIXTURES = frozenset({"testbed", "docker_clients", "docker_cleanup"})
+TESTBED_FIXTURES = frozenset({"testbed", "docker_clients", "docker_cleanup", "fresh_engine"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +160,72 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & TESTBED_FIXTURES and item.get_closest_marker("docker") is None:
             item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture
+def fresh_engine(testbed: Testbed, tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty Docker engine (``unix://``), removed when the test ends."""
+    name = f"radiops-fresh-{uuid.uuid4().hex[:8]}"
+    run = Path("/run") / name  # short: dockerd's sockets live below it
+    data = tmp_path / "fresh-engine"
+    run.mkdir(parents=True)
+    data.mkdir()
+    config = data / "daemon.json"
+    version = subprocess.run(["dockerd", "--version"], capture_output=True, text=True).stdout
+    old = re.search(r"version (1[0-9]|2[0-2])\.", version) is not None
+    # engines before 23 take their ID from a key file: one of its own, as on another machine
+    config.write_text(json.dumps({"deprecated-key-path": str(data / "key.json")} if old else {}))
+    url = f"unix://{run}/docker.sock"
+    with (data / "dockerd.log").open("wb") as log:
+        engine = subprocess.Popen(
+            [
+                "dockerd",
+                "--config-file",
+                str(config),
+                "-H",
+                url,
+                "--data-root",
+                str(data / "docker"),
+                "--exec-root",
+                str(run),
+                "--pidfile",
+                str(run / "docker.pid"),
+                "--containerd-namespace",
+                name,
+                "--containerd-plugins-namespace",
+                f"{name}-plugins",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client = open_client(url)
+                client.ping()
+                client.close()
+                break
+            except (docker.errors.DockerException, OSError):
+                if engine.poll() is not None or time.monotonic() > deadline:
+                    text = (data / "dockerd.log").read_text(errors="replace")[-3000:]
+                    pytest.fail(f"a fresh engine did not start:\n{text}", pytrace=False)
+                time.sleep(0.2)
+        yield url
+    finally:
+        engine.terminate()
+        try:
+            engine.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+            engine.wait()
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 #: what the runner labels every run container, channel emulator and network with
