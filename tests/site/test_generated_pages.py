@@ -44,6 +44,15 @@ def test_example_runs_validate_and_become_pages(tmp_path: Path) -> None:
     assert "snr_db against gain" in sweep and "<svg" in sweep
     index = (site / "experiments/index.html").read_text(encoding="utf-8")
     assert index.count('href="link/"') == 1 and "Gain sweep" in index
+    # the images page: each digest with the runs that used it; the nodes page: the last run
+    images = (site / "images/index.html").read_text(encoding="utf-8")
+    digest = "sha256:a9a8fa077e26f69bcc4a7eeec6e1827a07ae07281952ae755766b9f06c8185e1"
+    assert "<code>images/hello</code>" in images and f"<code>{digest}</code>" in images
+    assert "<td>5: " in images  # link 1, sweep 3, hostile 1
+    assert '<a href="../experiments/link/runs/20261122T101502Z-9f8e7d6c/">' in images
+    nodes = (site / "nodes/index.html").read_text(encoding="utf-8")
+    assert "<code>local-1</code>" in nodes
+    assert '<a href="../experiments/link/runs/20261122T101502Z-9f8e7d6c/">' in nodes  # the latest
     # experiment and run pages are kept out of the search index
     search = json.loads((site / "search/search_index.json").read_text(encoding="utf-8"))
     locations = {doc["location"] for doc in search["docs"]}
