@@ -9,7 +9,8 @@ Experiment and run pages stay out of the navigation (its cost grows with the
 square of the pages it lists); run pages are left out of the search index,
 which reads a short text of each experiment page; both, when unchanged, are
 copied whole from the build cache instead of rendered again (an experiment
-page's search entries with it).
+page's search entries with it), into the folders of the previous build
+(runner/site/folders.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from runner import __version__
 from runner.site import urls
 from runner.site.cache import BuildCache
 from runner.site.collect import collect
+from runner.site.folders import put_back, remove_empty, set_aside
 from runner.site.pages import Page, SitePlan, placeholder, plan_site
 from runner.site.render import render, templates_hash
 from runner.site.search import update_index
@@ -61,6 +63,7 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
         self.search_rendered: dict[str, Path] = {}  # page URL -> its search entries to keep
         self.search_copied: dict[str, Path] = {}  # page URL -> its kept search entries
         self.from_cache = 0
+        self.folders_kept = False
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         here = Path(config.config_file_path or ".").resolve().parent
@@ -71,7 +74,12 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
                 target.append(asset)
         return config
 
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        self.folders_kept = set_aside(Path(config.site_dir), self._held_folders())
+
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        if self.folders_kept:  # mkdocs has cleaned the site directory by now
+            put_back(Path(config.site_dir), self._held_folders())
         self.cache = BuildCache(self.root / self.config.cache_dir)
         data = collect(self.root, cache=self.cache)
         links = urls.Links(directory_urls=config.use_directory_urls)
@@ -149,6 +157,7 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
             rendered=self.search_rendered,
             copied=self.search_copied,
         )
+        remove_empty(Path(config.site_dir))
         removed = self.cache.prune()
         hits, misses = self.cache.hits, self.cache.misses
         log.info(
@@ -157,6 +166,9 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
             f"scenarios: {hits['scenarios']} from the cache, {misses['scenarios']} read; "
             f"manifests: {hits['manifests']} known valid, {misses['manifests']} checked"
         )
+
+    def _held_folders(self) -> Path:
+        return self.root / self.config.cache_dir / "site-folders"
 
     def on_serve(
         self, server: LiveReloadServer, *, config: MkDocsConfig, builder: Any

@@ -9,9 +9,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
-from tests.testing.sites import LINK_TITLE, break_manifests, build_site, make_example_site_repo
+from tests.testing.sites import (
+    LINK_TITLE,
+    add_run,
+    break_manifests,
+    build_site,
+    make_example_site_repo,
+)
 
 SWEEP = "experiments/sweep"
 CHANGED_RUN = f"{SWEEP}/runs/20261121T090000Z-00000000"
@@ -120,3 +127,47 @@ def test_pages_from_the_cache_stay_in_the_search_index(tmp_path: Path) -> None:
     assert sorted(map(json.dumps, again["docs"])) == sorted(map(json.dumps, fresh["docs"]))
     link = [doc for doc in again["docs"] if doc["location"] == "experiments/link/"]
     assert link and LINK_TITLE in link[0]["title"]
+
+
+def _tree(site: Path) -> dict[str, bytes]:
+    """Every file of a built site, by path, with its bytes (folders: empty bytes)."""
+    return {
+        path.relative_to(site).as_posix(): b"" if path.is_dir() else path.read_bytes()
+        for path in site.rglob("*")
+    }
+
+
+def test_a_rebuild_into_the_kept_folders_is_a_clean_build(tmp_path: Path) -> None:
+    repo = make_example_site_repo(tmp_path)
+    build_site(repo)
+    site, _ = build_site(repo)  # unchanged pages are now hard links to cache entries
+    cache = repo / ".cache/radiops-site/pages"
+    entries = {path: path.read_bytes() for path in cache.glob("*/*.html")}
+    # a run removed, one added and a linked run page changed, then built into the kept folders
+    shutil.rmtree(repo / "experiments/sweep/runs/20261121T090000Z-00000000")
+    add_run(repo, "sweep", "20261121T090009Z-00000009", point={"gain": 30})
+    _edit_in_place(
+        repo / "experiments/link/runs/20261122T101502Z-9f8e7d6c/manifest.json",
+        '"duration_s": 1.5',
+        '"duration_s": 2.5',
+    )
+    (site / "experiments/stray.txt").write_text("left by hand")  # the cleaning still applies
+    site, _ = build_site(repo)
+    assert not (site / "experiments/sweep/runs/20261121T090000Z-00000000").exists()
+    assert not (site / "experiments/stray.txt").exists()
+    assert not (repo / ".cache/radiops-site/site-folders").exists()
+    # writing the changed page did not write into the cache entry it was linked to
+    for path, data in entries.items():
+        assert not path.exists() or path.read_bytes() == data, path
+    kept = _tree(site)
+    # the same repository built from nothing: the same site, byte for byte
+    shutil.rmtree(site)
+    shutil.rmtree(repo / ".cache")
+    clean = _tree(build_site(repo)[0])
+    assert kept.keys() == clean.keys()
+    differing = [path for path in kept if kept[path] != clean[path]]
+    assert differing in ([], ["search/search_index.json"]), differing
+    # the search index holds the same entries (those from the cache come last)
+    index = "search/search_index.json"
+    docs = [sorted(json.loads(tree[index])["docs"], key=json.dumps) for tree in (kept, clean)]
+    assert docs[0] == docs[1]
