@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tests.testing.repos import (
     commit_all,
     make_run_repo,
     radiops,
+    radiops_started,
     shell_scenario,
 )
 from tests.testing.testbed_fixtures import Testbed
@@ -69,14 +69,7 @@ def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
     add_scenario(repo, "one", shell_scenario("one", script="echo one"))
     commit_all(repo, "scenarios")
     assert radiops(repo, "run", "experiments/one").returncode == 0  # image built there
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "experiments/slow"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+    runner = radiops_started(repo, "run", "experiments/slow")
     client = docker.DockerClient(base_url=testbed.node_engines["node2"], version="auto")
     try:
         deadline = time.monotonic() + 120
@@ -89,8 +82,8 @@ def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
     engine_pid = int(pidfile.read_text())
     os.kill(engine_pid, signal.SIGTERM)
     try:
-        output, _ = runner.communicate(timeout=180)
-        assert runner.returncode == 1, output
+        out, err = runner.communicate(timeout=180)
+        assert runner.returncode == 1, out + err
         (run_dir,) = (repo / "experiments/slow/runs").iterdir()
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["outcome"]["status"] == "error"

@@ -6,10 +6,7 @@ Real runner processes, the real local default engine, real git repositories.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,11 +14,11 @@ import docker
 import pytest
 
 from tests.testing.repos import (
-    PROJECT,
     add_scenario,
     commit_all,
     make_run_repo,
     radiops,
+    radiops_started,
     shell_scenario,
 )
 
@@ -32,13 +29,7 @@ SLOW = "echo started; sleep 60; echo never > $RADIOPS_OUTPUT_DIR/never.txt"
 
 def kill_mid_run(repo: Path, experiment: str) -> Path:
     """Start ``radiops run``, SIGKILL it once its container runs; the run's directory."""
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", f"experiments/{experiment}"],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+    runner = radiops_started(repo, "run", f"experiments/{experiment}", quiet=True)
     client = docker.from_env()
     try:
         deadline = time.monotonic() + 300
@@ -110,13 +101,7 @@ def test_the_next_run_recovers_first(repo: Path) -> None:
 
 
 def test_a_live_runners_run_is_left_alone(repo: Path) -> None:
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "experiments/slow"],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+    runner = radiops_started(repo, "run", "experiments/slow", quiet=True)
     try:
         runs = repo / "experiments" / "slow" / "runs"
         deadline = time.monotonic() + 120

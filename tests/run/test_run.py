@@ -5,11 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +20,15 @@ import pytest
 from runner.commands.run import run
 from runner.report import LineReporter
 from runner.runs import RunResult
-from tests.testing.repos import PROJECT, add_scenario, commit_all, make_run_repo, shell_scenario
+from tests.testing.repos import (
+    PROJECT,
+    add_scenario,
+    commit_all,
+    make_run_repo,
+    radiops,
+    radiops_started,
+    shell_scenario,
+)
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -57,17 +62,6 @@ def manifest(result: RunResult) -> dict[str, Any]:
     return data
 
 
-def radiops(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
-
-
 def leftovers(engine: str, experiment: str) -> list[str]:
     client = docker.DockerClient(base_url=engine, version="auto")
     try:
@@ -89,7 +83,7 @@ def test_hello_runs_on_the_local_default_and_its_manifest_validates(
     repo = make_run_repo(tmp_path)
     shutil.copytree(PROJECT / "experiments" / "hello", repo / "experiments" / "hello")
     head = commit_all(repo, "add hello")
-    result = radiops("run", "experiments/hello", cwd=repo)
+    result = radiops(repo, "run", "experiments/hello")
     assert result.returncode == 0, result.stderr
     assert "hello#0@local" in result.stderr  # live log lines reach the person
     run_dir = repo / result.stdout.split()[2]
@@ -106,12 +100,12 @@ def test_hello_runs_on_the_local_default_and_its_manifest_validates(
         f"radiops reproduce experiments/hello --run {data['run_id']}"
     )
     assert data["images"][0]["image_id"] == data["containers"][0]["image_digest"]
-    checked = radiops("validate", cwd=repo)
+    checked = radiops(repo, "validate")
     assert checked.returncode == 0, checked.stderr
     assert "1 manifest(s)" in checked.stdout
     assert leftovers(testbed.default_engine, "hello") == []
 
-    attested = radiops("attest", data["run_id"], cwd=repo)
+    attested = radiops(repo, "attest", data["run_id"])
     assert attested.returncode == 0, attested.stderr
     statement = json.loads(attested.stdout)
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
@@ -189,7 +183,7 @@ def test_a_failing_container_fails_the_run_with_its_reason(
     repo = make_run_repo(tmp_path)
     add_scenario(repo, "broken", shell_scenario("broken", script="echo oops >&2; exit 3"))
     commit_all(repo, "broken")
-    result = radiops("run", "experiments/broken", cwd=repo)
+    result = radiops(repo, "run", "experiments/broken")
     assert result.returncode == 1
     assert "exited with code 3" in result.stderr.splitlines()[-1]
     run_dir = repo / result.stdout.split()[2]
@@ -235,14 +229,7 @@ def test_sigterm_mid_run_stops_everything_and_records_a_cancelled_run(
     add_scenario(
         repo, "long", shell_scenario("long", script="echo begun; sleep 120", duration="5m")
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "experiments/long"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
+    process = radiops_started(repo, "run", "experiments/long")
     deadline = time.monotonic() + 120
     while not leftovers(testbed.default_engine, "long"):
         assert time.monotonic() < deadline, "the run never started"
@@ -266,10 +253,8 @@ def test_sigterm_mid_run_stops_everything_and_records_a_cancelled_run(
 def test_two_concurrent_runners_never_share_a_node(testbed: Testbed, tmp_path: Path) -> None:
     repo = make_run_repo(tmp_path)
     add_scenario(repo, "busy", shell_scenario("busy", script="sleep 3"))
-    command = [sys.executable, "-m", "runner", "run", "experiments/busy", "--node", "local2"]
-    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    first = subprocess.Popen(command, cwd=repo, env=env, text=True, stderr=subprocess.PIPE)
-    second = subprocess.Popen(command, cwd=repo, env=env, text=True, stderr=subprocess.PIPE)
+    command = ("run", "experiments/busy", "--node", "local2")
+    first, second = radiops_started(repo, *command), radiops_started(repo, *command)
     errors = [first.communicate(timeout=120)[1], second.communicate(timeout=120)[1]]
     assert (first.returncode, second.returncode) == (0, 0), errors
     runs = sorted((repo / "experiments/busy/runs").iterdir())
@@ -346,7 +331,7 @@ def test_strict_mode_refuses_a_mutable_tag(testbed: Testbed, tmp_path: Path) -> 
         "image: images/tools", f"image: {testbed.registry}/radiops-test/mutable:latest"
     )
     add_scenario(repo, "mutable", scenario)
-    result = radiops("run", "experiments/mutable", "--strict", cwd=repo)
+    result = radiops(repo, "run", "experiments/mutable", "--strict")
     assert result.returncode == 1, result.stderr
     assert "radiops pin" in result.stderr and "Traceback" not in result.stderr
     assert not (repo / "experiments/mutable/runs").exists() or not any(

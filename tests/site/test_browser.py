@@ -17,11 +17,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright  # a dev dependency: never skipped
 
 from tests.testing.repos import PROJECT
 from tests.testing.sites import LINK_TITLE, break_manifests, build_site, make_example_site_repo
-
-playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

@@ -105,3 +105,17 @@ def radiops(
         timeout=timeout,
         env={**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT)},
     )
+
+
+def radiops_started(cwd: Path, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
+    """``radiops ARGS`` started in ``cwd`` and left running: stdout and stderr piped as
+    text (``quiet``: thrown away, for a process nobody reads and that may print a lot)."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        stdout=output,
+        stderr=output,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
