@@ -10,9 +10,8 @@ their files; runner/commands/reproduce.py makes the re-run. The checks:
 - ``outcome``: the same final status;
 - ``metric <name>``: within the scenario's ``reproduce.metrics`` tolerance;
 - ``output <path>``: per ``reproduce.outputs``: ``sha256`` equality, or
-  ``psd-distance`` (mean absolute difference of the two recordings' power
-  spectral densities, in dB) within the tolerance; a recorded file whose bytes
-  no longer match its manifest fails as tampered.
+  ``psd-distance`` (:func:`psd_distance_db`) within the tolerance; a recorded
+  file whose bytes no longer match its manifest fails as tampered.
 """
 
 from __future__ import annotations
@@ -135,6 +134,19 @@ def psd_db(data: bytes, datatype: str) -> np.ndarray:
     return np.asarray(10 * np.log10(np.maximum(power, 1e-30)), dtype=np.float64)
 
 
+def psd_distance_db(old: np.ndarray, new: np.ndarray) -> float:
+    """How far apart two power spectral densities (in dB, same bins) are, in dB.
+
+    The mean absolute difference per bin, each bin weighted by its share of the
+    two recordings' power. Unweighted, a tone that moved would count as two
+    bins among a thousand and hardly change the mean; weighted, the bins that
+    carry the signal decide, and noise-only bins count as little as they hold.
+    """
+    power = 10.0 ** (old / 10.0) + 10.0 ** (new / 10.0)
+    weights = power / np.sum(power)
+    return float(np.sum(weights * np.abs(old - new)))
+
+
 def report_json(checks: Sequence[Check], summary: Mapping[str, Any]) -> str:
     data = {**summary, "reproduced": reproduced(checks), "checks": [asdict(c) for c in checks]}
     return json.dumps(data, indent=2) + "\n"
@@ -237,7 +249,7 @@ def _psd_check(
         )
     datatype = (old.get("sigmf") or {}).get("datatype", "cf32_le")
     try:
-        distance = float(np.mean(np.abs(psd_db(old_data, datatype) - psd_db(new_data, datatype))))
+        distance = psd_distance_db(psd_db(old_data, datatype), psd_db(new_data, datatype))
     except ValueError as exc:
         return Check(name=name, expected=expected, got=str(exc), verdict=FAIL)
     verdict = PASS if math.isfinite(distance) and distance <= limit else FAIL

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,31 @@ def test_a_claimed_radio_the_node_lacks_stops_the_run(
     assert "found no USRP" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(manifests(repo, "tone-link")) == before  # no run was started
+
+
+def test_tone_link_reproduces_with_its_capture_compared_by_psd(repo: Path) -> None:
+    result = radiops(repo, "run", "experiments/tone-link")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_id = result.stdout.split()[0]
+    commit_all(repo, f"results: tone-link {run_id}")
+    again = radiops(repo, "reproduce", "experiments/tone-link", "--run", run_id)
+    assert again.returncode == 0, again.stdout + again.stderr
+    psd = re.search(
+        r"^pass  output capture\.sigmf-data: expected PSD distance ≤ 1 dB, got ([0-9.]+) dB$",
+        again.stdout,
+        re.MULTILINE,
+    )
+    assert psd is not None, again.stdout
+    # the channel's noise is seeded from the recorded seeds: the same capture, bit for bit
+    assert float(psd.group(1)) == 0.0
+    # published with another tone: the re-run's spectrum is not the recorded one
+    path = repo / "experiments/tone-link/runs" / run_id / "manifest.json"
+    recorded = json.loads(path.read_text())
+    recorded["parameters"]["tone_offset"] = 150000
+    path.write_text(json.dumps(recorded, indent=2))
+    commit_all(repo, "published with another tone")
+    moved = radiops(repo, "reproduce", "experiments/tone-link", "--run", run_id)
+    assert moved.returncode == 1, moved.stdout + moved.stderr
+    assert re.search(
+        r"^fail  output capture\.sigmf-data: expected PSD distance", moved.stdout, re.M
+    )
