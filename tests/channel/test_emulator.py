@@ -292,7 +292,10 @@ else:
         s.send(x[k : k + chunk])
         time.sleep(pause)
 s.close(linger=-1)
-context.term()  # returns once every queued message is sent: exiting earlier loses them
+context.term()  # returns once every queued message is in the kernel: exiting earlier loses them
+# and the kernel's part (and the end of the stream) would go with this container's
+# network when it exits: stay until the test removes the container
+time.sleep(600)
 """
 
 RX_SCRIPT = """
