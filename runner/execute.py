@@ -28,6 +28,7 @@ from runner.experiment import Role, Scalar
 from runner.hardening import hardened
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
+from runner.problems import printable
 from runner.schedule import radio_for, reservation_name
 from runner.testbed import Node
 
@@ -40,11 +41,39 @@ KILL_WAIT_S = 10.0
 
 
 class NodeBusy(Exception):
-    """Another run holds one of the chosen nodes."""
+    """Another run holds some of the chosen nodes: node -> who holds it."""
 
-    def __init__(self, nodes: set[str]) -> None:
-        self.nodes = nodes
-        super().__init__(", ".join(sorted(nodes)))
+    def __init__(self, holders: Mapping[str, str]) -> None:
+        self.holders = dict(holders)
+        self.nodes = set(holders)
+        super().__init__("; ".join(f"{node} {holders[node]}" for node in sorted(holders)))
+
+
+def holder(client: docker.DockerClient, node: str) -> str:
+    """Who holds ``node``'s reservation, for the person waiting for it.
+
+    A reservation left by a run whose runner died holds the node until
+    ``radiops recover`` (in that run's repository) or an operator removes it:
+    say so, instead of an anonymous wait.
+    """
+    name = reservation_name(node)
+    try:
+        container = client.containers.get(name)
+    except ENGINE_ERRORS:  # gone already (the holder just finished), or the engine is away
+        return "held by another run"
+    labels = container.labels or {}
+    run_id, experiment = (labels.get(LABEL_PREFIX + key, "?") for key in ("run", "experiment"))
+    run = printable(f"run {run_id} of {experiment}")
+    state = container.attrs.get("State", {})
+    if container.status in ("exited", "dead"):
+        return (
+            f"held by {run}, whose container exited at {state.get('FinishedAt', '?')[:19]}Z and "
+            f"was never removed: `radiops recover` in that run's repository, or "
+            f"`docker rm {name}` on the node's engine, frees it"
+        )
+    if container.status == "created":
+        return f"held by {run} (starting)"
+    return f"held by {run} ({container.status} since {state.get('StartedAt', '?')[:19]}Z)"
 
 
 class Cancelled(Exception):
@@ -220,7 +249,7 @@ def create_all(
     containers already created are removed again.
     """
     placed: list[Placed] = []
-    busy: set[str] = set()
+    busy: dict[str, str] = {}
     seed = seed_archive(plan.parameters)
     try:
         for instance, node in placement.items():
@@ -231,7 +260,7 @@ def create_all(
                 container = client.containers.create(**options)
             except docker.errors.APIError as exc:
                 if exc.status_code == 409:  # the name is taken: another run holds the node
-                    busy.add(node.name)
+                    busy[node.name] = holder(client, node.name)
                     continue
                 message = f"node {node.name}: cannot create a container: {exc}"
                 raise EnvironmentProblem(message) from None

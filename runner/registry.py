@@ -5,7 +5,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from runner.images import printable
+from runner.problems import printable
 from runner.testbed import Registry
 
 

@@ -211,6 +211,7 @@ def _reserve(
     deadline = time.monotonic() + context.wait_s
     refused: set[str] = set()
     announced: set[str] = set()
+    holders: dict[str, str] = {}  # node -> who held it when last tried
     while True:
         if context.cancel.is_set():
             raise Cancelled("the runner was asked to stop while waiting for nodes")
@@ -240,18 +241,20 @@ def _reserve(
                     raise
                 busy = exc
             refused |= busy.nodes
+            holders.update(busy.holders)
             if busy.nodes - announced:
-                context.reporter.line(
-                    f"{plan.experiment.name} {run_id}: waiting: {busy} held by another run"
-                )
+                context.reporter.line(f"{plan.experiment.name} {run_id}: waiting: {busy}")
                 if context.on_wait is not None:
                     context.on_wait(plan.experiment.name, frozenset(busy.nodes))
                 announced |= busy.nodes
             continue
         if time.monotonic() > deadline:
+            taken = sorted(refused | book.held)
             raise EnvironmentProblem(
                 f"no free nodes for {plan.experiment.name} within {context.wait_s:.0f}s "
-                f"(busy: {', '.join(sorted(refused | book.held)) or 'none'})"
+                f"(busy: {'; '.join(f'{n} {holders[n]}' if n in holders else n for n in taken)})"
+                if taken
+                else f"no free nodes for {plan.experiment.name} within {context.wait_s:.0f}s"
             )
         time.sleep(RETRY_S)
         refused.clear()  # try the engines again: another runner may have finished

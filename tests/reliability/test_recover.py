@@ -5,6 +5,7 @@ Real runner processes, the real local default engine, real git repositories.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
@@ -142,4 +143,35 @@ def test_a_container_left_by_a_finished_run_is_swept(repo: Path) -> None:
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(leftover.id)
     finally:
+        client.close()
+
+
+def test_a_reservation_left_elsewhere_is_named_with_how_to_free_it(repo: Path) -> None:
+    """A run of another checkout died and left its exited container: this repository's
+    recovery cannot know it, so the waiting run says whose it is and how to free the node."""
+    client = docker.from_env()
+    try:
+        stale = client.containers.run(
+            "debian:bookworm-slim",
+            ["true"],
+            name="radiops-node-local1",
+            labels={
+                "org.radiops.run": "20260101T000000Z-0badf00d",
+                "org.radiops.experiment": "elsewhere",
+                "org.radiops.node": "local1",
+            },
+            network_mode="none",
+            detach=True,
+        )
+        stale.wait(timeout=60)
+        result = radiops(repo, "run", "experiments/quick", "--node", "local1", "--wait", "2")
+        assert result.returncode == 1, result.stderr  # recorded as an error run
+        assert (
+            "local1 held by run 20260101T000000Z-0badf00d of elsewhere, whose container exited at "
+        ) in result.stderr
+        assert "`docker rm radiops-node-local1` on the node's engine, frees it" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get("radiops-node-local1").remove(force=True)
         client.close()
