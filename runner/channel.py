@@ -54,6 +54,7 @@ RX_PORT = 5700
 MAX_PORTS = 100
 DEFAULT_BLOCK = 4096
 ENV_TX = "RADIOPS_CHANNEL_TX"
+ENV_TX_BIND = "RADIOPS_CHANNEL_TX_BIND"  # for a radio that binds (GNU Radio's ZMQ PUSH sink)
 ENV_RX = "RADIOPS_CHANNEL_RX"
 ENV_CONFIG = "RADIOPS_CHANNEL"  # inside the emulator: its configuration as JSON
 EMULATOR_USER = "65534:65534"
@@ -82,7 +83,10 @@ class ChannelConfig:
     pair, an absent pair does not couple. ``noise_floor_dbfs`` is the AWGN
     power per complex sample at every RX in dB relative to full scale 1.0
     (None: no noise); ``seed`` makes the noise reproducible; ``block`` is the
-    emulator's step in samples. Raises InvalidInput listing every problem.
+    emulator's step in samples; ``tx_hosts[tx]`` is the host name of that TX's
+    container, where the emulator also connects, for a radio that binds its
+    port instead of connecting (GNU Radio's ZMQ PUSH sink). Raises
+    InvalidInput listing every problem.
     """
 
     sample_rate: float
@@ -92,6 +96,7 @@ class ChannelConfig:
     noise_floor_dbfs: float | None = None
     seed: int = 0
     block: int = DEFAULT_BLOCK
+    tx_hosts: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = config_problems(self)
@@ -115,6 +120,9 @@ def config_problems(config: ChannelConfig) -> list[str]:
             problems.append(f"{kind} names must be unique")
         if len(names) > MAX_PORTS:
             problems.append(f"at most {MAX_PORTS} {kind} (one port each)")
+    for name, host in config.tx_hosts.items():
+        if name not in config.tx or not _NAME.match(host):
+            problems.append(f"tx_hosts: {name} -> {host}: not a tx and a host name")
     for source, targets in config.links.items():
         if source not in config.tx:
             problems.append(f"links: {source} is not a tx")
@@ -149,6 +157,8 @@ def config_json(config: ChannelConfig) -> str:
             for source, targets in config.links.items()
         },
     }
+    if config.tx_hosts:
+        data["tx_hosts"] = dict(config.tx_hosts)
     return json.dumps(data, sort_keys=True)
 
 
@@ -174,10 +184,12 @@ class ChannelEndpoints:
     """RX instance name -> ``tcp://radiops-channel-<run_id>:57xx`` (connect a PULL socket)."""
 
     def environment(self, instance: str) -> dict[str, str]:
-        """``RADIOPS_CHANNEL_TX`` and/or ``RADIOPS_CHANNEL_RX`` of that instance ({} if neither)."""
+        """``RADIOPS_CHANNEL_TX`` (and ``_TX_BIND``) and/or ``RADIOPS_CHANNEL_RX`` of that
+        instance ({} if neither)."""
         env: dict[str, str] = {}
         if instance in self.tx:
             env[ENV_TX] = self.tx[instance]
+            env[ENV_TX_BIND] = f"tcp://*:{TX_PORT}"
         if instance in self.rx:
             env[ENV_RX] = self.rx[instance]
         return env

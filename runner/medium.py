@@ -23,7 +23,7 @@ from runner.channel import ChannelConfig, ChannelLink
 from runner.errors import InvalidInput
 from runner.experiment import RadioSettings
 from runner.plan import Instance, RunPlan
-from runner.schedule import uses_simulated_radio
+from runner.schedule import reservation_name, uses_simulated_radio
 from runner.testbed import ChannelSettings, Node
 
 
@@ -86,6 +86,8 @@ def channel_config(
         links=links,
         noise_floor_dbfs=settings.noise_floor_dbfs,
         seed=seed,
+        # a container's name is its host name on the run's network
+        tx_hosts={radio.instance.slug: reservation_name(radio.node.name) for radio in transmitters},
     )
 
 

@@ -3,8 +3,11 @@
 Wire format (what GNU Radio's gr-zeromq ``push_sink``/``pull_source`` speak,
 so flowgraphs run unchanged): every message is raw complex64 little-endian
 samples, no header. TX ``i`` (``tx[i]`` of the configuration) connects a
-PUSH socket to ``tcp://<emulator>:<5600 + i>``; RX ``j`` connects a PULL
-socket to ``tcp://<emulator>:<5700 + j>``. Messages may have any length.
+PUSH socket to ``tcp://<emulator>:<5600 + i>``, or binds it to
+``tcp://*:5600`` in its own container, whose host name ``tx_hosts`` gives
+(the emulator then connects there; GNU Radio's ZMQ PUSH sink binds); RX
+``j`` connects a PULL socket to ``tcp://<emulator>:<5700 + j>``. Messages
+may have any length.
 
 Configuration: JSON in the file named by ``RADIOPS_CHANNEL_CONFIG``, or
 JSON in ``RADIOPS_CHANNEL`` (see channel_model.parse_config).
@@ -51,7 +54,7 @@ RX_PORT = 5700
 QUEUE_MESSAGES = 64  # per socket, each way: bounds memory, keeps latency short
 POLL_MS = 100  # how often a wait looks at the stop flag and at who is connected
 LOG_EVERY_S = 5.0
-_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
+_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 def log(message: str) -> None:
@@ -72,7 +75,7 @@ class Port:
         """Apply the connection events that have arrived."""
         while self.monitor.poll(0):
             event = recv_monitor_message(self.monitor)["event"]
-            if event == zmq.EVENT_ACCEPTED:
+            if event in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
                 self.peers += 1
                 self.seen = True
                 log(f"{self.name} connected")
@@ -133,6 +136,10 @@ class Emulator:
             TxPort(name=f"tx {name}", **self._bind(context, zmq.PULL, TX_PORT + i))
             for i, name in enumerate(config.tx)
         ]
+        for port, name in zip(self.tx, config.tx, strict=True):
+            host = config.tx_hosts.get(name)
+            if host:  # a radio that binds (GNU Radio's PUSH sink): reconnects until it is there
+                port.socket.connect(f"tcp://{host}:{TX_PORT}")
         self.rx = [
             Port(name=f"rx {name}", **self._bind(context, zmq.PUSH, RX_PORT + j))
             for j, name in enumerate(config.rx)

@@ -24,8 +24,9 @@ from __future__ import annotations
 import cmath
 import json
 import math
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ MAX_BLOCK = 1 << 22
 
 Samples = npt.NDArray[np.complex64]
 
-_TOP_KEYS = {"sample_rate", "block", "noise_floor_dbfs", "seed", "tx", "rx", "links"}
+_TOP_KEYS = {"sample_rate", "block", "noise_floor_dbfs", "seed", "tx", "rx", "links", "tx_hosts"}
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _LINK_KEYS = {"gain_db", "delay_samples", "frequency_offset_hz"}
 
 
@@ -66,6 +68,7 @@ class Config:
     tx: tuple[str, ...]
     rx: tuple[str, ...]
     links: Mapping[tuple[str, str], Link]  # (tx, rx) -> link
+    tx_hosts: Mapping[str, str] = field(default_factory=dict)  # tx -> host its radio binds on
 
 
 def parse_config(text: str) -> Config:
@@ -73,9 +76,13 @@ def parse_config(text: str) -> Config:
 
     ``{"sample_rate": 1e6, "block": 4096, "noise_floor_dbfs": -90, "seed": 1,
     "tx": ["tx-0"], "rx": ["rx-0"], "links": {"tx-0": {"rx-0": {"gain_db": -30,
-    "delay_samples": 10, "frequency_offset_hz": 1000.0}}}}``. ``block``
-    (4096), ``noise_floor_dbfs`` (null: no noise), ``seed`` (0) and ``links``
-    ({}) may be left out, and so may a link's delay and offset (0).
+    "delay_samples": 10, "frequency_offset_hz": 1000.0}}},
+    "tx_hosts": {"tx-0": "radiops-node-local2"}}``. ``block`` (4096),
+    ``noise_floor_dbfs`` (null: no noise), ``seed`` (0), ``links`` ({}) and
+    ``tx_hosts`` ({}) may be left out, and so may a link's delay and offset
+    (0). ``tx_hosts`` names the host of a TX whose radio may bind its own
+    port rather than connect to the emulator's (GNU Radio's ZMQ PUSH sink
+    binds): the emulator also connects there.
     """
     try:
         data = json.loads(text)
@@ -99,6 +106,13 @@ def parse_config(text: str) -> Config:
     tx = _names(data, "tx", problems)
     rx = _names(data, "rx", problems)
     links = _links(data.get("links", {}), set(tx), set(rx), problems)
+    tx_hosts = data.get("tx_hosts", {})
+    if not isinstance(tx_hosts, dict) or not all(
+        name in tx and isinstance(host, str) and _HOST.match(host)
+        for name, host in tx_hosts.items()
+    ):
+        problems.append("tx_hosts: must map names of tx to host names")
+        tx_hosts = {}
     if problems:
         raise ConfigError("; ".join(problems))
     return Config(
@@ -109,6 +123,7 @@ def parse_config(text: str) -> Config:
         tx=tx,
         rx=rx,
         links=links,
+        tx_hosts=dict(tx_hosts),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import io
 import sys
 import tarfile
@@ -25,6 +26,7 @@ from docker.models.containers import Container
 from runner.channel import (
     ENV_RX,
     ENV_TX,
+    ENV_TX_BIND,
     ChannelConfig,
     ChannelLink,
     ChannelNetwork,
@@ -60,6 +62,7 @@ def config(
     noise_floor_dbfs: float | None = None,
     seed: int = 0,
     block: int = 4096,
+    tx_hosts: Mapping[str, str] | None = None,
 ) -> ChannelConfig:
     return ChannelConfig(
         sample_rate=FS,
@@ -69,6 +72,7 @@ def config(
         noise_floor_dbfs=noise_floor_dbfs,
         seed=seed,
         block=block,
+        tx_hosts=tx_hosts or {},
     )
 
 
@@ -207,6 +211,18 @@ def test_the_emulator_reads_what_the_host_writes() -> None:
     assert read.links[("tx-0", "rx-0")].gain_db == -30.5
     assert read.links[("tx-0", "rx-0")].delay_samples == 10
     assert read.links[("tx-0", "rx-0")].frequency_offset_hz == 1000.0
+    assert read.tx_hosts == {}
+    hosts = {"tx-1": "radiops-node-local2"}
+    assert parse_config(config_json(dataclasses.replace(host, tx_hosts=hosts))).tx_hosts == hosts
+
+
+def test_tx_hosts_must_name_transmitters_and_hosts() -> None:
+    with pytest.raises(InvalidInput, match="tx_hosts: rx-0 -> h: not a tx"):
+        config(["tx-0"], ["rx-0"], {}, tx_hosts={"rx-0": "h"})
+    with pytest.raises(InvalidInput, match="tx_hosts: tx-0 -> a b"):
+        config(["tx-0"], ["rx-0"], {}, tx_hosts={"tx-0": "a b"})
+    with pytest.raises(ConfigError, match="tx_hosts: must map names of tx to host names"):
+        parse_config('{"sample_rate": 1, "tx": ["t"], "rx": [], "tx_hosts": {"t": "x;rm"}}')
 
 
 def test_the_emulator_lists_every_problem_of_a_configuration() -> None:
@@ -250,9 +266,14 @@ def test_every_instance_gets_its_own_port() -> None:
     ep = endpoints("20261121T233100Z-1a2b3c4d", cfg)
     host = "radiops-channel-20261121T233100Z-1a2b3c4d"
     assert ep.network == "radiops-run-20261121T233100Z-1a2b3c4d"
-    assert ep.environment("tx-1") == {ENV_TX: f"tcp://{host}:5601"}
+    bind = {ENV_TX_BIND: "tcp://*:5600"}  # in the TX's own container: no port clash
+    assert ep.environment("tx-1") == {ENV_TX: f"tcp://{host}:5601", **bind}
     assert ep.environment("rx-0") == {ENV_RX: f"tcp://{host}:5700"}
-    assert ep.environment("both-0") == {ENV_TX: f"tcp://{host}:5602", ENV_RX: f"tcp://{host}:5701"}
+    assert ep.environment("both-0") == {
+        ENV_TX: f"tcp://{host}:5602",
+        **bind,
+        ENV_RX: f"tcp://{host}:5701",
+    }
     assert ep.environment("other-0") == {}
 
 

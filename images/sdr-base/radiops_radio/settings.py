@@ -13,6 +13,7 @@ The contract (site/scenarios.md, "What a container receives"):
 ``RADIOPS_RADIO_SIMULATED``  ``true``: the channel emulator, ``false``: UHD
 ``UHD_ARGS``                 UHD device arguments (real radios)
 ``RADIOPS_CHANNEL_TX``       emulator endpoint a simulated radio sends to
+``RADIOPS_CHANNEL_TX_BIND``  where a sender that binds listens instead (GNU Radio)
 ``RADIOPS_CHANNEL_RX``       emulator endpoint a simulated radio receives from
 ========================  ====================================================
 """
