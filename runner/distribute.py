@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import docker
 
 from runner import images
+from runner import registry as registry_ops
 from runner.repo import Repository
 from runner.testbed import Registry
 
@@ -40,8 +41,10 @@ def distribute(
     if registry is not None:
         builder = clients.get(LOCAL_ENGINE) or next(iter(clients.values()))
         built = images.build(builder, repo, image, progress=progress)
-        ref = images.push(builder, built, registry, progress=progress)
-        ids = {url: images.pull_pinned(c, ref, progress=progress) for url, c in clients.items()}
+        ref = registry_ops.push(builder, built, registry, progress=progress)
+        ids = {
+            url: registry_ops.pull_pinned(c, ref, progress=progress) for url, c in clients.items()
+        }
         return Distributed(built=built, ref=ref, digest=ref.split("@", 1)[1], ids=ids)
     ids = {}
     for url, client in clients.items():

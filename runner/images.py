@@ -1,11 +1,8 @@
-"""Images: built from ``images/<dir>``, pushed to the testbed registry, pulled by digest.
+"""Images built from ``images/<dir>`` (runner/registry.py pushes and pulls them).
 
 A build context is identified by a content hash (:func:`context_sha256`), so
 an unchanged context is never built twice on an engine: the image is found by
 its local tag ``radiops/<dir>:ctx-<12 hex>`` and the full hash in its label.
-Pushing gives a registry digest; any engine then gets exactly that image with
-:func:`pull_pinned`. ``images.lock`` records, per image, the context hash and
-the pinned reference it was pushed as.
 
 Build contexts come from pull requests: they are refused when a link leads
 out of them, and only what was hashed is sent to the engine.
@@ -15,17 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import re
 import stat
 import tarfile
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import docker
 import docker.errors
@@ -34,15 +30,13 @@ from docker.models.images import Image
 from docker.utils.build import PatternMatcher
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
-from runner.files import write_atomic
 from runner.image_bases import repo_bases, rewrite_from, with_bases
+from runner.references import digest_of, digests_of
 from runner.repo import IMAGES, Repository
-from runner.testbed import Registry
 
 LABEL_CONTEXT = "org.radiops.context-sha256"
 LABEL_IMAGE = "org.radiops.image"
 LOCAL_NAMESPACE = "radiops"  # local tags radiops/<dir>:ctx-<hex>; never pulled
-LOCK_FILE = "images.lock"
 BUILD_TIMEOUT_S = 3600  # a quiet RUN step must not trip the client's read timeout
 LOG_TAIL = 12
 
@@ -50,8 +44,6 @@ Progress = Callable[[str], None]
 
 _FORMAT = b"radiops-context-v1\n"  # change when the hashed fields change
 _CHUNK = 1 << 20
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_PINNED = re.compile(r"^(?P<name>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -62,18 +54,6 @@ class ContextRefused(InvalidInput):
 
 class BuildFailed(InvalidInput):
     """A Dockerfile step failed: the message names the step and ends the log."""
-
-
-class RegistryProblem(EnvironmentProblem):
-    """A push or pull failed, or an engine's image is not the one asked for."""
-
-
-class UnpinnedImage(InvalidInput):
-    """A registry reference with a mutable tag where a digest is required."""
-
-
-class LockInvalid(InvalidInput):
-    """``images.lock`` cannot be read."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,12 +81,6 @@ class BuiltImage:
     def name(self) -> str:
         """The image directory's name: ``hello``."""
         return self.image.split("/", 1)[1]
-
-
-@dataclass(frozen=True, kw_only=True)
-class LockEntry:
-    context_sha256: str
-    digest: str  # pinned reference: "<registry>/<dir>@sha256:<hex>"
 
 
 # -- build contexts -------------------------------------------------------------------
@@ -497,235 +471,18 @@ def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | Non
     try:
         found = client.images.get(ref)
     except (docker.errors.APIError, requests.exceptions.RequestException):
-        return BaseImage(ref=ref, image_id=None, digest=_digest_of(ref))
+        return BaseImage(ref=ref, image_id=None, digest=digest_of(ref))
     name = ref.split("@", 1)[0]
     if ":" in name.rsplit("/", 1)[-1]:
         name = name.rsplit(":", 1)[0]
-    digests = _digests(found.attrs, name)
+    digests = digests_of(found.attrs, name)
     return BaseImage(
         ref=ref,
         image_id=found.id,
-        digest=_digest_of(ref) or (digests[0] if len(digests) == 1 else None),
+        digest=digest_of(ref) or (digests[0] if len(digests) == 1 else None),
     )
 
 
 def printable(text: str) -> str:
     """``text`` with control characters escaped: build output is not trusted with a terminal."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
-
-
-# -- registry -------------------------------------------------------------------------
-
-
-def is_pinned(ref: str) -> bool:
-    """True for a registry reference pinned by digest: ``name[:tag]@sha256:<64 hex>``."""
-    return _PINNED.match(ref) is not None
-
-
-def require_pinned(ref: str) -> None:
-    """Raise UnpinnedImage unless ``ref`` is pinned (``images/<dir>`` pass: see images.lock)."""
-    if ref.startswith(f"{IMAGES}/") or is_pinned(ref):
-        return
-    raise UnpinnedImage(
-        f"{ref}: a mutable tag is refused in strict mode: it may name another image "
-        "tomorrow, and the run could not be reproduced. Pin it by digest: run "
-        "`radiops pin` to rewrite the scenario with name@sha256:<digest>"
-    )
-
-
-def push(
-    client: docker.DockerClient, built: BuiltImage, registry: Registry, *, progress: Progress
-) -> str:
-    """Push ``built`` to ``registry``; the pinned reference ``<registry>/<dir>@sha256:<hex>``."""
-    repository = f"{registry.address}/{built.name}"
-    tag = f"ctx-{built.context_sha256[:12]}"
-    digest: str | None = None
-    try:
-        client.api.tag(built.image_id, repository, tag)
-        for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
-            if "error" in chunk:
-                raise RegistryProblem(_push_error(repository, tag, str(chunk["error"]), registry))
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
-                digest = aux["Digest"]
-            if "status" in chunk and not chunk.get("progressDetail"):
-                progress(printable(" ".join(str(chunk[k]) for k in ("id", "status") if k in chunk)))
-        pins = _digests(client.images.get(built.image_id).attrs, repository)
-    except docker.errors.APIError as exc:
-        message = str(exc.explanation or exc)
-        raise RegistryProblem(_push_error(repository, tag, message, registry)) from None
-    except requests.exceptions.RequestException as exc:
-        raise EnvironmentProblem(
-            f"pushing {repository}: the engine stopped answering: {exc}"
-        ) from None
-    if digest is None and len(pins) == 1:
-        digest = pins[0]
-    if digest is None or digest not in pins:
-        raise RegistryProblem(
-            f"pushed {repository}:{tag}, but the engine reports the digest {digest} "
-            f"and knows {pins or 'none'} for it"
-        )
-    pinned = f"{repository}@{digest}"
-    progress(f"{built.image}: pushed {pinned}")
-    return pinned
-
-
-def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:
-    text = f"pushing {repository}:{tag} failed: {printable(message)}"
-    if "HTTP response to HTTPS client" in message:
-        text += (
-            f"\n  the engine does not treat {registry.address} as a plain-HTTP registry: add it "
-            'to "insecure-registries" in the engine\'s daemon.json, or serve it over TLS'
-        )
-    return text
-
-
-def pull_pinned(client: docker.DockerClient, ref: str, *, progress: Progress) -> str:
-    """The image ID of ``ref`` on ``client``'s engine, pulled when missing.
-
-    A pinned reference is pulled by digest, and the image is accepted only
-    when the engine lists exactly that digest for it. An unpinned one (allowed
-    outside strict mode) behaves like ``docker run``: the engine's copy if it
-    has one, else a pull of the tag. Names under ``radiops/`` are refused:
-    they are reserved for images built from the repository.
-    """
-    name, digest = _split_pinned(ref)
-    if _familiar(name).split("/", 1)[0] == LOCAL_NAMESPACE:
-        raise UsageError(
-            f"{ref}: the name {LOCAL_NAMESPACE}/ is reserved for images built from "
-            "this repository; use images/<dir> or a registry reference"
-        )
-    wanted = f"{name}@{digest}" if digest else ref
-    try:
-        found = _local(client, wanted)
-        if found is None:
-            progress(f"pulling {wanted}")
-            tag = digest or _tag(ref)
-            for chunk in client.api.pull(name, tag=tag, stream=True, decode=True):
-                if "error" in chunk:
-                    error = printable(str(chunk["error"]))
-                    raise RegistryProblem(f"cannot pull {wanted}: {error}")
-            found = client.images.get(wanted)
-    except docker.errors.APIError as exc:
-        message = printable(str(exc.explanation or exc))
-        raise RegistryProblem(f"cannot pull {wanted}: {message}") from None
-    except requests.exceptions.RequestException as exc:
-        raise EnvironmentProblem(f"pulling {wanted}: the engine stopped answering: {exc}") from None
-    if digest is not None:
-        known = _digests(found.attrs, name)
-        if digest not in known:
-            raise RegistryProblem(
-                f"{ref}: the engine's image {found.id} carries the digests {known or 'none'}, "
-                f"not {digest}; refusing to run it"
-            )
-    else:
-        progress(f"{ref}: mutable tag, using image {found.id}")
-    return str(found.id)
-
-
-def _local(client: docker.DockerClient, ref: str) -> Image | None:
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        return None
-
-
-def _split_pinned(ref: str) -> tuple[str, str | None]:
-    """Repository name (without tag) and digest (None when not pinned) of ``ref``."""
-    match = _PINNED.match(ref)
-    name = ref if match is None else match["name"]
-    if ":" in name.rsplit("/", 1)[-1]:  # name:tag@digest: the digest decides
-        name = name.rsplit(":", 1)[0]
-    return name, None if match is None else match["digest"]
-
-
-def _tag(ref: str) -> str:
-    last = ref.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
-
-
-def _digest_of(ref: str) -> str | None:
-    return _split_pinned(ref)[1]
-
-
-def _familiar(name: str) -> str:
-    """Docker's short form of a repository name: docker.io/library/debian -> debian."""
-    for prefix in ("docker.io/", "index.docker.io/"):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    return name.removeprefix("library/")
-
-
-def _digests(attrs: Mapping[str, Any], repository: str) -> list[str]:
-    """The digests the engine records for the image under ``repository``."""
-    found = []
-    for pin in attrs.get("RepoDigests") or []:
-        name, _, digest = str(pin).partition("@")
-        if _familiar(name) == _familiar(repository):
-            found.append(digest)
-    return found
-
-
-# -- images.lock ----------------------------------------------------------------------
-
-
-def read_lock(repo: Repository) -> dict[str, LockEntry]:
-    """The entries of ``images.lock`` (empty when there is none); LockInvalid when corrupt."""
-    path = repo.root / LOCK_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockInvalid(f"{LOCK_FILE}: cannot read it: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LockInvalid(
-            f"{LOCK_FILE}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
-            f"restore it from git, or delete it and run `radiops images push`"
-        ) from None
-    if not isinstance(data, dict):
-        raise LockInvalid(f"{LOCK_FILE}: must be a JSON object of images/<dir> -> entry")
-    entries = {}
-    for image, entry in data.items():
-        if (
-            not re.fullmatch(r"images/[a-z0-9][a-z0-9._-]*", image)
-            or not isinstance(entry, dict)
-            or set(entry) != {"context_sha256", "digest"}
-            or not _HEX64.match(str(entry["context_sha256"]))
-            or not is_pinned(str(entry["digest"]))
-        ):
-            raise LockInvalid(
-                f"{LOCK_FILE}: the entry {json.dumps(image)} must be "
-                '{"context_sha256": "<64 hex>", "digest": "<registry>/<dir>@sha256:<64 hex>"}'
-            )
-        entries[image] = LockEntry(context_sha256=entry["context_sha256"], digest=entry["digest"])
-    return entries
-
-
-def lock_text(entries: Mapping[str, LockEntry]) -> str:
-    """``images.lock`` as written: sorted keys, 2-space indent, a final newline."""
-    data = {
-        image: {"context_sha256": entry.context_sha256, "digest": entry.digest}
-        for image, entry in entries.items()
-    }
-    return json.dumps(data, sort_keys=True, indent=2) + "\n"
-
-
-def update_lock(
-    repo: Repository, entries: Mapping[str, LockEntry], *, remove: Iterable[str] = ()
-) -> bool:
-    """Set ``entries`` (and drop ``remove``) in ``images.lock``; True when the file changed.
-
-    The file is rewritten atomically, and only when its content would differ.
-    """
-    current = read_lock(repo)
-    wanted = {**current, **entries}
-    for image in remove:
-        wanted.pop(image, None)
-    path = repo.root / LOCK_FILE
-    if wanted == current and (path.exists() or not wanted):
-        return False
-    write_atomic(path, lock_text(wanted))
-    return True

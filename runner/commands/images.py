@@ -11,17 +11,10 @@ import docker
 from runner.checks import image_dir_problems
 from runner.engines import connect
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
-from runner.images import (
-    LOCK_FILE,
-    BuiltImage,
-    LockEntry,
-    build,
-    context_sha256,
-    push,
-    read_lock,
-    update_lock,
-)
+from runner.images import BuiltImage, build, context_sha256
+from runner.lock import LOCK_FILE, LockEntry, read_lock, update_lock
 from runner.problems import Problem, ProblemsFound
+from runner.registry import push
 from runner.repo import IMAGES, Repository, find_repository
 from runner.testbed import Node, local_default, resolve_testbed
 

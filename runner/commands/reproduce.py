@@ -33,11 +33,11 @@ from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.files import write_atomic
 from runner.gitinfo import CodeInfo, commit_info, export_tree
-from runner.images import local_reference, pull_pinned
+from runner.images import local_reference
 from runner.manifest import MANIFEST, Trigger, file_facts, read_manifest
 from runner.outputs import output_reader
 from runner.plan import RunPlan
-from runner.registry import registry_problem
+from runner.registry import pull_pinned, registry_problem
 from runner.repo import find_repository
 from runner.report import Reporter
 from runner.reproduce import Check, compare_runs, report_json, report_markdown, reproduced

@@ -11,6 +11,7 @@ from typing import Any
 import docker
 
 from runner import images as image_ops
+from runner import registry as registry_ops
 from runner.capture import ArtifactStore
 from runner.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.commands.validate import validate
@@ -230,9 +231,9 @@ def _prepare_images(
             )
         else:
             if strict:
-                image_ops.require_pinned(image)
+                registry_ops.require_pinned(image)
             for url, client in clients.items():
-                image_id = image_ops.pull_pinned(client, image, progress=say)
+                image_id = registry_ops.pull_pinned(client, image, progress=say)
                 ids[(role_name, url)] = image_id
                 record = record or ImageRecord(
                     role=role_name,

@@ -22,26 +22,17 @@ from runner.commands.images import LockStale, images_build, images_lock, images_
 from runner.commands.pin import parse_reference, pin
 from runner.errors import FatalError
 from runner.images import (
-    LOCK_FILE,
     BuildFailed,
     BuiltImage,
     ContextRefused,
-    LockEntry,
-    LockInvalid,
-    RegistryProblem,
-    UnpinnedImage,
     build,
     context_sha256,
     dockerfile_base,
-    is_pinned,
     local_reference,
-    lock_text,
-    pull_pinned,
-    push,
-    read_lock,
-    require_pinned,
-    update_lock,
 )
+from runner.lock import LOCK_FILE, LockEntry, LockInvalid, lock_text, read_lock, update_lock
+from runner.references import is_pinned
+from runner.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
 from runner.repo import Repository
 from runner.testbed import Registry
 from tests.testing.testbed_fixtures import PROJECT, DockerCleanup, Testbed

@@ -21,7 +21,7 @@ import docker
 import jsonschema
 import pytest
 
-from runner.images import BuiltImage, build, pull_pinned, push
+from runner.images import BuiltImage, build
 from runner.manifest import radio_entry
 from runner.probe import (
     LABEL_PROBE,
@@ -36,6 +36,7 @@ from runner.probe import (
     probe_node,
     probe_options,
 )
+from runner.registry import pull_pinned, push
 from runner.repo import Repository
 from runner.schemas import load_schema
 from runner.testbed import Node, Radio, Registry
