@@ -28,7 +28,7 @@ from typing import Any
 from runner.bundle import unpack, write_bundle
 from runner.capture import ArtifactStore
 from runner.commands.run import run
-from runner.engines import connect
+from runner.engines import connect, connect_all
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.files import write_atomic
@@ -300,10 +300,9 @@ def _obtain_recorded_images(
         and record.get("context_sha256")
         and record["ref"].startswith(f"{registry.address}/")
     ]
-    engines = {node.engine: node for node in inventory.nodes.values()}
-    for url, node in engines.items():
-        client = connect(node)
-        try:
+    clients, _ = connect_all(list(inventory.nodes.values()))  # the re-run names the others
+    try:
+        for url, client in clients.items():
             for record in wanted:
                 try:
                     image_id = pull_pinned(client, record["ref"], progress=lambda _: None)
@@ -313,7 +312,8 @@ def _obtain_recorded_images(
                 name = record["image"].rsplit("/", 1)[-1]
                 client.images.get(image_id).tag(local_reference(name, record["context_sha256"]))
                 reporter.line(f"{url}: {record['image']}: pulled {record['ref']}")
-        finally:
+    finally:
+        for client in clients.values():
             client.close()
     return inventory
 

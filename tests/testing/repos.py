@@ -97,17 +97,19 @@ def radiops(
     cwd: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """``radiops ARGS`` run in ``cwd`` from this checkout, as a person runs it (``env`` added)."""
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT)},
-    )
+    process = radiops_started(cwd, *args, env=env)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def radiops_started(cwd: Path, *args: str, quiet: bool = False) -> subprocess.Popen[str]:
+def radiops_started(
+    cwd: Path, *args: str, env: Mapping[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen[str]:
     """``radiops ARGS`` started in ``cwd`` and left running: stdout and stderr piped as
     text (``quiet``: thrown away, for a process nobody reads and that may print a lot)."""
     output = subprocess.DEVNULL if quiet else subprocess.PIPE
@@ -117,5 +119,5 @@ def radiops_started(cwd: Path, *args: str, quiet: bool = False) -> subprocess.Po
         stdout=output,
         stderr=output,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT)},
     )
