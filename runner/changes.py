@@ -29,11 +29,10 @@ from pygit2.enums import DeltaStatus, DiffFind
 
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, is_image_path
-from runner.repo import EXPERIMENTS, IMAGES
+from runner.repo import EXPERIMENTS, IMAGES, RUNS
 from runner.testbed import LOCAL_NODES, TESTBED_FILE
 from runner.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
 
-RUNS = "runs"
 REASONS_PER_DIRECTORY = 5
 
 _log = logging.getLogger(__name__)

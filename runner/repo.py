@@ -9,6 +9,7 @@ from runner.errors import UsageError
 
 EXPERIMENTS = "experiments"
 IMAGES = "images"
+RUNS = "runs"  # experiments/<name>/runs/<run-id>/: written by the runner only
 
 
 @dataclass(frozen=True, kw_only=True)

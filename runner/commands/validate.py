@@ -11,7 +11,7 @@ from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, read_experiment
 from runner.manifest import MANIFEST, read_manifest
 from runner.problems import Problem, ProblemsFound
-from runner.repo import IMAGES, Repository, find_repository
+from runner.repo import IMAGES, RUNS, Repository, find_repository
 from runner.testbed import TESTBED_FILE, Testbed, local_default, read_testbed
 
 
@@ -19,6 +19,7 @@ from runner.testbed import TESTBED_FILE, Testbed, local_default, read_testbed
 class _Targets:
     scenarios: set[Path] = field(default_factory=set)
     images: set[Path] = field(default_factory=set)
+    manifests: set[Path] = field(default_factory=set)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,9 +53,10 @@ def validate(paths: Sequence[Path], *, cwd: Path) -> Summary:
         testbed_names.append(testbed_name)
         for scenario in sorted(wanted.scenarios):
             problems += _scenario(scenario, repo, testbed, testbed_name, cwd)
-            for manifest in sorted(scenario.parent.glob(f"runs/*/{MANIFEST}")):
-                problems += _manifest(manifest, repo, cwd)
-                manifests += 1
+            wanted.manifests.update(scenario.parent.glob(f"{RUNS}/*/{MANIFEST}"))
+        for manifest in sorted(wanted.manifests):
+            problems += _manifest(manifest, repo, cwd)
+        manifests += len(wanted.manifests)
         for context in sorted(wanted.images):
             problems += image_dir_problems(context, repo, display=repo.display(context, cwd=cwd))
         experiments += len(wanted.scenarios)
@@ -75,10 +77,13 @@ def _collect(path: Path, repo: Repository, into: _Targets, *, shown: Path) -> No
             into.scenarios.add(path)
         elif path.name == TESTBED_FILE:
             pass  # the inventory is always checked
+        elif path.name == MANIFEST:
+            into.manifests.add(path)
         else:
             raise UsageError(
-                f"{shown}: not a scenario ({SCENARIO_FILE}) or inventory ({TESTBED_FILE}); "
-                "give an experiment directory, a scenario file or the repository"
+                f"{shown}: not a scenario ({SCENARIO_FILE}), inventory ({TESTBED_FILE}) or "
+                f"run manifest ({MANIFEST}); give one of those, an experiment directory, "
+                f"a run directory ({RUNS}/<run-id>) or the repository"
             )
     elif path.resolve() in (repo.root.resolve(), repo.experiments_dir.resolve()):
         into.scenarios.update(d / SCENARIO_FILE for d in repo.experiment_dirs())
@@ -90,10 +95,20 @@ def _collect(path: Path, repo: Repository, into: _Targets, *, shown: Path) -> No
         into.scenarios.add(path / SCENARIO_FILE)
     elif path.resolve().parent == repo.images_dir.resolve():
         into.images.add(path)
+    elif path.name == RUNS and path.resolve().parent.parent == repo.experiments_dir.resolve():
+        into.manifests.update(path.glob(f"*/{MANIFEST}"))
+    elif path.resolve().parent.name == RUNS:
+        if not (path / MANIFEST).is_file():
+            raise UsageError(
+                f"{shown}: a run directory without {MANIFEST}: the run is still going, or "
+                "its runner stopped before writing it (radiops recover finishes such runs)"
+            )
+        into.manifests.add(path / MANIFEST)
     else:
         raise UsageError(
-            f"{shown}: not an experiment directory (experiments/<name>), an image directory "
-            f"({IMAGES}/<name>) or the repository"
+            f"{shown}: not an experiment directory (experiments/<name>), a run directory "
+            f"(experiments/<name>/{RUNS}/<run-id>), an image directory ({IMAGES}/<name>) "
+            "or the repository"
         )
 
 

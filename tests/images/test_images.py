@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import urllib.request
 import uuid
@@ -35,7 +34,8 @@ from runner.references import is_pinned
 from runner.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
 from runner.repo import Repository
 from runner.testbed import Registry
-from tests.testing.testbed_fixtures import PROJECT, DockerCleanup, Testbed
+from tests.testing.repos import copy_from_project
+from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -61,7 +61,7 @@ def make_repo(where: Path, image_dir: str) -> Repository:
     """A repository with one image: a copy of this project's images/hello."""
     root = where / "repo"
     (root / "experiments").mkdir(parents=True)
-    shutil.copytree(PROJECT / "images" / "hello", root / "images" / image_dir)
+    copy_from_project("images/hello", root / "images" / image_dir)
     return Repository(root=root)
 
 

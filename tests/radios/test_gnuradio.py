@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.testing.repos import PROJECT, commit_all, git, radiops
+from tests.testing.repos import commit_all, copy_from_project, git, radiops
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent / "gnuradio"
 def test_a_gnuradio_flowgraph_pair_talks_through_the_emulator(tmp_path: Path) -> None:
     repo = tmp_path / "gr-lab"
     for name in ("sdr-base", "channel"):
-        shutil.copytree(PROJECT / "images" / name, repo / "images" / name)
+        copy_from_project(f"images/{name}", repo / "images" / name)
     shutil.copytree(HERE / "images" / "gr-tone", repo / "images" / "gr-tone")
     shutil.copytree(HERE / "experiments" / "gr-tone", repo / "experiments" / "gr-tone")
     git(repo, "init", "-q", "-b", "main")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.testing.repos import PROJECT, make_run_repo
+from tests.testing.repos import PROJECT, copy_from_project, make_run_repo
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -32,7 +31,7 @@ def test_every_node_is_probed_and_a_claimed_radio_that_is_missing_stops_it(
 ) -> None:
     inventory = testbed.testbed_file.read_text()
     repo = make_run_repo(tmp_path, testbed=inventory)
-    shutil.copytree(PROJECT / "images" / "sdr-base", repo / "images" / "sdr-base")
+    copy_from_project("images/sdr-base", repo / "images" / "sdr-base")
     result = probe(repo)
     assert result.returncode == 0, result.stderr
     for node in testbed.node_engines:

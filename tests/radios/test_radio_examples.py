@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.testing.repos import PROJECT, commit_all, git, radiops
+from tests.testing.repos import commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -30,9 +29,9 @@ def radio_repo(where: Path) -> Path:
     """A git repository with the radio examples and their images, as a fork would have them."""
     repo = where / "radio-lab"
     for name in IMAGES:
-        shutil.copytree(PROJECT / "images" / name, repo / "images" / name)
+        copy_from_project(f"images/{name}", repo / "images" / name)
     for name in ("tone-link", "bpsk-ber"):
-        shutil.copytree(PROJECT / "experiments" / name, repo / "experiments" / name)
+        copy_from_project(f"experiments/{name}", repo / "experiments" / name)
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "radio examples")
     return repo

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import docker.errors
 import pytest
 
 from runner.images import local_reference
-from tests.testing.repos import PROJECT, commit_all, git, radiops
+from tests.testing.repos import PROJECT, commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 
 pytestmark = pytest.mark.docker
@@ -34,7 +34,7 @@ def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:
         git(where, "clone", "-q", str(PROJECT), str(repo))
     else:
         for part in ("experiments/hello", "images/hello"):
-            shutil.copytree(PROJECT / part, repo / part)
+            copy_from_project(part, repo / part)
         git(repo, "init", "-q", "-b", "main")
         commit_all(repo, "hello")
     result = radiops(repo, "run", "experiments/hello")
@@ -65,7 +65,11 @@ def test_a_fork_reproduces_a_published_run(tmp_path: Path) -> None:
     fork = tmp_path / "fork"
     git(tmp_path, "clone", "-q", str(upstream), str(fork))
     # the README's set-up command, in the fork: it installs radiops from the fork itself
-    setup = subprocess.run(["scripts/demo"], cwd=fork, capture_output=True, text=True, timeout=1200)
+    # (the fork gets a .venv of its own, installed from the lock in use: RADIOPS_LOCK)
+    env = {k: v for k, v in os.environ.items() if k != "RADIOPS_VENV"}
+    setup = subprocess.run(
+        ["scripts/demo"], cwd=fork, capture_output=True, text=True, timeout=1200, env=env
+    )
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
     result = subprocess.run(
         [str(fork / ".venv/bin/radiops"), "reproduce", "experiments/hello", "--run", run_id],
@@ -150,7 +154,7 @@ def test_a_testbed_run_is_reproduced_with_its_image_pulled_by_digest(
 ) -> None:
     repo = tmp_path / "lab"
     for part in ("experiments/hello", "images/hello"):
-        shutil.copytree(PROJECT / part, repo / part)
+        copy_from_project(part, repo / part)
     (repo / "images/hello/case").write_text(docker_cleanup.case_id)  # an image of its own
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "hello")

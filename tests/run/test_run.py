@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
 import signal
 import threading
 import time
@@ -21,9 +20,9 @@ from runner.commands.run import run
 from runner.report import LineReporter
 from runner.runs import RunResult
 from tests.testing.repos import (
-    PROJECT,
     add_scenario,
     commit_all,
+    copy_from_project,
     make_run_repo,
     radiops,
     radiops_started,
@@ -81,7 +80,7 @@ def test_hello_runs_on_the_local_default_and_its_manifest_validates(
     testbed: Testbed, tmp_path: Path
 ) -> None:
     repo = make_run_repo(tmp_path)
-    shutil.copytree(PROJECT / "experiments" / "hello", repo / "experiments" / "hello")
+    copy_from_project("experiments/hello", repo / "experiments" / "hello")
     head = commit_all(repo, "add hello")
     result = radiops(repo, "run", "experiments/hello")
     assert result.returncode == 0, result.stderr

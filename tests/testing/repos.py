@@ -13,6 +13,16 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROJECT = EXAMPLES.parent.parent
+# What a person's runs, builds and previews leave in a checkout. Never a test's input: a
+# test that copied them would see another number of runs, another store, another site.
+LEFTOVERS = ("runs", "reproductions", ".radiops", "public", ".cache", "__pycache__", ".venv")
+
+
+def copy_from_project(part: str, dest: Path) -> Path:
+    """Copy ``PROJECT/part`` (an experiment, an image context, the site) to ``dest`` as the
+    template holds it: without the runs, stores and caches left in this checkout."""
+    shutil.copytree(PROJECT / part, dest, ignore=shutil.ignore_patterns(*LEFTOVERS))
+    return dest
 
 
 def make_example_repo(where: Path) -> Path:
@@ -55,7 +65,7 @@ def make_run_repo(where: Path, *, testbed: str | None = None) -> Path:
     (plain Debian: scenarios give it shell commands), an optional testbed.yaml."""
     repo = where / "runrepo"
     (repo / "experiments").mkdir(parents=True)
-    shutil.copytree(PROJECT / "images" / "hello", repo / "images" / "hello")
+    copy_from_project("images/hello", repo / "images" / "hello")
     (repo / "images" / "tools").mkdir()
     (repo / "images" / "tools" / "Dockerfile").write_text(TOOLS_DOCKERFILE)
     (repo / ".gitignore").write_text(".radiops/\n")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.testing.repos import EXAMPLES, PROJECT
+from tests.testing.repos import EXAMPLES, PROJECT, copy_from_project
 
 SCENARIO = """\
 name: {name}
@@ -45,8 +45,8 @@ def make_site_repo(where: Path) -> Path:
     """A repository laid out like this one (mkdocs.yml, site/, images/hello), no experiments."""
     repo = where / "siterepo"
     (repo / "experiments").mkdir(parents=True)
-    shutil.copytree(PROJECT / "images" / "hello", repo / "images" / "hello")
-    shutil.copytree(PROJECT / "site", repo / "site")
+    copy_from_project("images/hello", repo / "images" / "hello")
+    copy_from_project("site", repo / "site")
     shutil.copy(PROJECT / "mkdocs.yml", repo / "mkdocs.yml")
     return repo
 

@@ -47,7 +47,8 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
-PROJECT = Path(__file__).resolve().parent.parent.parent
+from tests.testing.repos import PROJECT
+
 TESTBED_SCRIPT = PROJECT / "scripts" / "testbed"
 BASE_IMAGE = "debian:bookworm-slim"
 #: where scripts/testbed keeps the registry's pid (RADIOPS_TESTBED_RUN, as the script reads it)

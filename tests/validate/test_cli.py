@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from tests.testing.repos import PROJECT, add_scenario
+from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, copy_from_project
 
 GOOD = """\
 name: {name}
@@ -33,8 +35,11 @@ def radiops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_template_repository_itself_is_valid() -> None:
-    result = radiops("validate", cwd=PROJECT)
+def test_the_template_repository_itself_is_valid(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    for part in ("experiments", "images"):
+        copy_from_project(part, template / part)
+    result = radiops("validate", cwd=template)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("valid: ")
     assert result.stderr == ""
@@ -144,3 +149,44 @@ def test_console_script_and_version() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("radiops ")
+
+
+def _place_run(repo: Path, example: str, run_id: str = "20261203T120000Z-1a2b3c4d") -> Path:
+    run = repo / "experiments" / "hello" / "runs" / run_id
+    run.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "manifest" / example, run / "manifest.json")
+    return run
+
+
+def test_a_run_manifest_or_its_directory_is_validated(example_repo: Path) -> None:
+    run = _place_run(example_repo, "valid/simulated-hello.json")
+    shown = "experiments/hello/runs/20261203T120000Z-1a2b3c4d"
+    for target in (shown, f"{shown}/manifest.json", "experiments/hello/runs"):
+        result = radiops("validate", target, cwd=example_repo)
+        assert result.returncode == 0, (target, result.stderr)
+        assert "1 manifest" in result.stdout, target
+    (run / "manifest.json").write_text(
+        (EXAMPLES / "manifest" / "invalid" / "bad-outcome-status.json").read_text()
+    )
+    result = radiops("validate", shown, cwd=example_repo)
+    assert result.returncode == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith(f"{shown}/manifest.json:")]
+    assert re.match(rf"{re.escape(shown)}/manifest\.json:\d+:\d+: .*'success'", line)
+
+
+def test_a_run_directory_without_its_manifest_says_why(example_repo: Path) -> None:
+    run = _place_run(example_repo, "valid/simulated-hello.json")
+    (run / "manifest.json").rename(run / "pending.json")
+    result = radiops("validate", str(run.relative_to(example_repo)), cwd=example_repo)
+    assert result.returncode == 2
+    assert "without manifest.json" in result.stderr and "radiops recover" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_hostile_nesting_in_a_scenario_is_a_positioned_problem(example_repo: Path) -> None:
+    # whichever parser refuses it (radiops or libyaml), the person gets file:line:column
+    add_scenario(example_repo, "deep", "name: deep\nroles: " + "[" * 200_000)
+    result = radiops("validate", "experiments/deep", cwd=example_repo)
+    assert result.returncode == 1
+    assert re.match(r"experiments/deep/experiment\.yaml:2:\d+: .*nest", result.stderr, re.I)
+    assert "Traceback" not in result.stderr

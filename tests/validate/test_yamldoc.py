@@ -99,15 +99,28 @@ def test_unreadable_files_give_problems_not_exceptions(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("a: &a [*a]\n", "an alias refers to the collection that contains it"),
-        ("a: &a {b: *a}\n", "an alias refers to the collection that contains it"),
-        ("[" * 200_000, "nested more than 64 levels deep"),  # crashed libyaml's composer
-        ("a:" + " [" * 70 + " 1" + " ]" * 70 + "\n", "nested more than 64 levels deep"),
-    ],
+    "text",
+    ["a: &a [*a]\n", "a: &a {b: *a}\n"],
 )
-def test_hostile_nesting_is_refused_not_crashed_on(text: str, message: str) -> None:
+def test_an_alias_into_its_own_collection_is_refused(text: str) -> None:
     document, problems = parse(text)
     assert document is None
-    assert message in problems[0].message
+    assert "an alias refers to the collection that contains it" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 200_000,  # crashed libyaml's composer
+        "a:" + " [" * 70 + " 1" + " ]" * 70 + "\n",
+    ],
+)
+def test_hostile_nesting_is_refused_not_crashed_on(text: str) -> None:
+    # radiops's promise, whichever of radiops and the YAML library refuses first (libyaml
+    # 6.0.4 refuses deep flow nesting itself, in words of its own): no document, one
+    # problem at a position in the file, in words that name the nesting
+    document, problems = parse(text)
+    assert document is None
+    (problem,) = problems
+    assert problem.file == "x.yaml" and problem.line >= 1 and problem.column >= 1
+    assert "nest" in problem.message.lower()

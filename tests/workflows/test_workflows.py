@@ -421,7 +421,9 @@ def test_the_testbed_workflow_keeps_pull_request_content_as_data() -> None:
     assert policy_problems(_load(TESTBED)) == []
 
 
-@pytest.mark.parametrize("path", [TESTBED, SITE, WORKFLOWS / "tests.yml"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [TESTBED, SITE, WORKFLOWS / "tests.yml", WORKFLOWS / "drift.yml"], ids=lambda p: p.name
+)
 def test_every_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert USES_LINE.search(text) or "uses:" in text
