@@ -453,7 +453,7 @@ def test_member_count_and_total_caps(tmp_path: Path) -> None:
     many = [(f"out/f{i}", b"x") for i in range(10)]
     capped = capture_forged(tmp_path / "a", ("out", None), *many, max_members=5)
     assert len(capped.files) == 4  # the top folder is a member too
-    assert capped.refused == ("more than 5 archive members: the rest were not read",)
+    assert capped.refused == ("more than 5 archive members from this container: the rest were not read",)
 
     total = capture_forged(
         tmp_path / "b",
