@@ -27,8 +27,14 @@ CASES = {
         f" > {OUT}/rx.sigmf-meta",
         "rx.sigmf-meta",
     ),
-    "backslash-folder": ("mkdir '/a\\b' && echo x > '/a\\b/f.txt'", "a\\\\b"),
-    "newline-folder": ('d="$(printf "/n\\nl")"; mkdir "$d" && echo x > "$d/f.txt"', "n"),
+    "backslash-folder": (
+        "mkdir '/a\\b' && echo x > '/a\\b/f.txt'",
+        "changed path a\\b: name has a backslash",
+    ),
+    "newline-folder": (
+        'd="$(printf "/n\\nl")"; mkdir "$d" && echo x > "$d/f.txt"',
+        "changed path 'n\\nl': name has",
+    ),
 }
 
 
