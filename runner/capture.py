@@ -33,6 +33,7 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from runner.errors import EnvironmentProblem
+from runner.limits import CAPTURE_MAX_BYTES
 from runner.repo import is_safe_relative
 
 if TYPE_CHECKING:
@@ -59,12 +60,25 @@ class CaptureLimits:
 
     max_file_bytes: int = 1 << 30
     """A file larger than this is refused and its bytes are not kept."""
-    max_total_bytes: int = 4 << 30
+    max_total_bytes: int = CAPTURE_MAX_BYTES
     """Files are no longer kept once the container's total would exceed this."""
     max_members: int = 10_000
     """Archive members (files, folders, links...) read at most."""
     max_depth: int = 32
     """Path components of a name, at most."""
+
+
+@dataclass(kw_only=True)
+class CaptureBudget:
+    """What one container has handed back so far, over every archive copied out of it.
+
+    The caps of :class:`CaptureLimits` on members and total bytes hold per container:
+    a container that changed a hundred paths gets one budget, not one per path.
+    """
+
+    members: int = 0
+    total_bytes: int = 0
+    total_reached: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,26 +174,30 @@ class MemberGate:
     """
 
     def __init__(
-        self, *, top: str, limits: CaptureLimits, select: Callable[[str], bool] | None = None
+        self,
+        *,
+        top: str,
+        limits: CaptureLimits,
+        select: Callable[[str], bool] | None = None,
+        budget: CaptureBudget | None = None,
     ) -> None:
         self.top = top
         self.limits = limits
         self.select = select
         self.refused: list[str] = []
         self.stopped = False
-        self._members = 0
+        self.budget = budget if budget is not None else CaptureBudget()
         self._files: dict[str, str] = {}  # folded name -> name as kept
         self._folders: dict[str, str] = {}  # folded folder -> a file kept in it
-        self._total = 0
-        self._total_reached = False
 
     def admit(self, member: tarfile.TarInfo) -> str | None:
         """The relative path to keep ``member`` under, or None when it is not kept."""
-        self._members += 1
-        if self._members > self.limits.max_members:
+        self.budget.members += 1
+        if self.budget.members > self.limits.max_members:
             self.stopped = True
             self.refused.append(
-                f"more than {self.limits.max_members} archive members: the rest were not read"
+                f"more than {self.limits.max_members} archive members from this container: "
+                "the rest were not read"
             )
             return None
         if member.isdir() and member.name.rstrip("/") == self.top:
@@ -210,20 +228,9 @@ class MemberGate:
         return name.removeprefix(self.top + "/").removesuffix("/")
 
     def _path_problem(self, name: str, path: str) -> str | None:
-        parts = path.split("/")
         if name != self.top and not name.startswith(self.top + "/"):
             return f"{_show(name)}: path leaves the output directory"
-        if path.startswith("/") or ".." in parts:
-            return f"{_show(path)}: path leaves the output directory"
-        if _CONTROL.search(path):
-            return f"{_show(path)}: name has a backslash or a control character"
-        if "" in parts or "." in parts:
-            return f"{_show(path)}: name is not a plain relative path"
-        if len(path) > MAX_NAME:
-            return f"{_show(path[:80])}...: name is longer than {MAX_NAME} characters"
-        if len(parts) > self.limits.max_depth:
-            return f"{path}: {len(parts)} levels deep, over the limit of {self.limits.max_depth}"
-        return None
+        return path_problem(path, max_depth=self.limits.max_depth)
 
     def _name_problem(self, path: str) -> str | None:
         folded = _fold(path)
@@ -241,8 +248,9 @@ class MemberGate:
     def _size_problem(self, path: str, size: int) -> str | None:
         if size > self.limits.max_file_bytes:
             return f"{path}: {size} bytes is over the {self.limits.max_file_bytes}-byte cap"
-        if self._total_reached or self._total + size > self.limits.max_total_bytes:
-            self._total_reached = True
+        budget = self.budget
+        if budget.total_reached or budget.total_bytes + size > self.limits.max_total_bytes:
+            budget.total_reached = True
             return (
                 f"{path}: not kept, the container's total reached the "
                 f"{self.limits.max_total_bytes}-byte cap"
@@ -254,7 +262,27 @@ class MemberGate:
         self._files[folded] = path
         for folder in PurePosixPath(folded).parents:
             self._folders.setdefault(str(folder), path)
-        self._total += size
+        self.budget.total_bytes += size
+
+
+def path_problem(path: str, *, max_depth: int = CaptureLimits.max_depth) -> str | None:
+    """Why ``path``, a name from a container made relative, cannot be kept; None when it can.
+
+    The rule for every name copied out of a container, so that it can name a file under
+    the run directory and a manifest's ``outputs`` entry.
+    """
+    parts = path.split("/")
+    if path.startswith("/") or ".." in parts:
+        return f"{_show(path)}: path leaves the output directory"
+    if _CONTROL.search(path):
+        return f"{_show(path)}: name has a backslash or a control character"
+    if "" in parts or "." in parts:
+        return f"{_show(path)}: name is not a plain relative path"
+    if len(path) > MAX_NAME:
+        return f"{_show(path[:80])}...: name is longer than {MAX_NAME} characters"
+    if len(parts) > max_depth:
+        return f"{path}: {len(parts)} levels deep, over the limit of {max_depth}"
+    return None
 
 
 def capture_tree(
@@ -267,13 +295,15 @@ def capture_tree(
     inline_max: int,
     limits: CaptureLimits = CaptureLimits(),
     select: Callable[[str], bool] | None = None,
+    budget: CaptureBudget | None = None,
 ) -> Capture:
     """Copy the files under ``source`` (absolute, in the exited container) out of it.
 
     A file of at most ``inline_max`` bytes goes to ``run_dir/prefix/<path>``;
     a bigger one into ``store``. ``select(path)`` picks the files to keep
     (None keeps all). What is not kept is listed in :attr:`Capture.refused`;
-    a missing ``source`` is one such message.
+    a missing ``source`` is one such message. Give every copy out of one container
+    the same ``budget``: the caps on members and bytes are the container's.
     """
     if not source.startswith("/"):
         raise ValueError(f"source must be an absolute path in the container, not {source!r}")
@@ -295,6 +325,7 @@ def capture_tree(
             inline_max=inline_max,
             limits=limits,
             select=select,
+            budget=budget,
         )
     except requests.exceptions.RequestException as exc:
         raise EnvironmentProblem(f"copying {source} out of {container.name} broke: {exc}") from None
@@ -310,6 +341,7 @@ def capture_stream(
     inline_max: int,
     limits: CaptureLimits = CaptureLimits(),
     select: Callable[[str], bool] | None = None,
+    budget: CaptureBudget | None = None,
 ) -> Capture:
     """:func:`capture_tree` on a tar stream already open: ``chunks`` of an archive.
 
@@ -317,7 +349,7 @@ def capture_stream(
     """
     if not is_safe_relative(prefix):
         raise ValueError(f"prefix must be a safe relative path, not {prefix!r}")
-    gate = MemberGate(top=top, limits=limits, select=select)
+    gate = MemberGate(top=top, limits=limits, select=select, budget=budget)
     files: list[CapturedFile] = []
     try:
         reader = ChunkReader(chunks)

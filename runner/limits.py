@@ -8,6 +8,9 @@ from typing import Any
 
 from runner.units import parse_size
 
+CAPTURE_MAX_BYTES = 4 << 30
+"""Default of the most bytes of files kept from one container (``artifacts.capture_max``)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:

@@ -27,6 +27,7 @@ from runner.capture import ArtifactStore
 from runner.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.experiment import load_experiment
 from runner.gitinfo import CodeInfo
+from runner.limits import CAPTURE_MAX_BYTES
 from runner.manifest import MANIFEST, ImageRecord, PullRequest, Trigger
 from runner.pending import PENDING, is_alive, read_pending
 from runner.plan import Instance, RunPlan
@@ -222,6 +223,7 @@ def _context(
         inputs=record["inputs"],
         store=ArtifactStore(Path(record["store"])),
         inline_max=int(record["inline_max"]),
+        capture_max=int(record.get("capture_max", CAPTURE_MAX_BYTES)),  # older records lack it
         testbed_name=record["testbed_name"],
         testbed_file=record["testbed_file"],
         reporter=reporter,

@@ -8,7 +8,6 @@ how it ended: a run is never silently lost.
 from __future__ import annotations
 
 import json
-import math
 import posixpath
 import re
 import secrets
@@ -23,7 +22,15 @@ from typing import Any
 import docker
 import requests.exceptions
 
-from runner.capture import ArtifactStore, Capture, capture_tree, stream_logs
+from runner.capture import (
+    ArtifactStore,
+    Capture,
+    CaptureBudget,
+    CaptureLimits,
+    capture_tree,
+    path_problem,
+    stream_logs,
+)
 from runner.channel import ChannelNetwork
 from runner.engines import ENGINE_ERRORS
 from runner.errors import EnvironmentProblem, FatalError
@@ -40,6 +47,7 @@ from runner.execute import (
     supervise,
 )
 from runner.gitinfo import CodeInfo
+from runner.limits import CAPTURE_MAX_BYTES
 from runner.manifest import (
     ImageRecord,
     Trigger,
@@ -56,6 +64,7 @@ from runner.report import Reporter
 from runner.schedule import place
 from runner.sigmf import META_MAX_BYTES, annotate
 from runner.testbed import ChannelSettings, Node
+from runner.units import finite_number
 
 METRICS_MAX_BYTES = 1 << 20
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
@@ -83,6 +92,7 @@ class RunContext:
     inputs: Sequence[Mapping[str, Any]]
     store: ArtifactStore
     inline_max: int
+    capture_max: int = CAPTURE_MAX_BYTES  # bytes of files kept per container
     testbed_name: str
     testbed_file: str | None
     reporter: Reporter
@@ -182,6 +192,7 @@ def pending_record(
         "testbed_file": context.testbed_file,
         "store": str(context.store.root),
         "inline_max": context.inline_max,
+        "capture_max": context.capture_max,
     }
 
 
@@ -379,7 +390,7 @@ def record_run(
 
 
 def _capture_changes(
-    item: Placed, run_dir: Path, context: RunContext
+    item: Placed, run_dir: Path, context: RunContext, limits: CaptureLimits, budget: CaptureBudget
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Files the container added or changed outside /radiops (CorteXlab's results model)."""
     outputs: list[dict[str, Any]] = []
@@ -396,6 +407,10 @@ def _capture_changes(
         # a root with entries below it in the diff is a directory (an added tree)
         base = root if root in directories else posixpath.dirname(root)
         relative_base = base.strip("/")
+        problem = path_problem(root.strip("/"))
+        if problem:  # the container named a folder no run directory can hold
+            refused.append(f"changed path {problem}")
+            continue
         capture = capture_tree(
             item.container,
             root,
@@ -403,6 +418,8 @@ def _capture_changes(
             prefix="/".join(filter(None, ("changes", item.instance.slug, relative_base))),
             store=context.store,
             inline_max=context.inline_max,
+            limits=limits,
+            budget=budget,
         )
         refused += list(capture.refused)
         for captured in capture.files:
@@ -481,6 +498,8 @@ def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) ->
     slug = item.instance.slug
     for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
         found.logs.append({"role": item.instance.role, "index": item.instance.index, **asdict(log)})
+    budget = CaptureBudget()  # one for everything copied out of this container
+    limits = CaptureLimits(max_total_bytes=context.capture_max)
     capture = capture_tree(
         item.container,
         OUTPUT_DIR,
@@ -488,10 +507,12 @@ def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) ->
         prefix=f"outputs/{slug}",
         store=context.store,
         inline_max=context.inline_max,
+        limits=limits,
+        budget=budget,
     )
     found.warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
     found.outputs += [_output(item, captured) for captured in capture.files]
-    changed, refused = _capture_changes(item, run_dir, context)
+    changed, refused = _capture_changes(item, run_dir, context, limits, budget)
     found.outputs += changed
     found.warnings += [f"{item.instance.key}: {message}" for message in refused]
     if plan.experiment.metrics:
@@ -529,14 +550,8 @@ def _metrics(
         return {}, f"metrics file {name} is not JSON: {exc}"
     if not isinstance(data, dict):
         return {}, f"metrics file {name} must hold an object of name: number"
-    good = {
-        k: float(v)
-        for k, v in data.items()
-        if METRIC_NAME.match(k)
-        and isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and math.isfinite(v)
-    }
+    numbers = {k: finite_number(v) for k, v in data.items() if METRIC_NAME.match(k)}
+    good = {k: v for k, v in numbers.items() if v is not None}
     skipped = sorted(repr(k)[:40] for k in data if k not in good)[:10]
     problem = (
         f"metrics {', '.join(skipped)} skipped: a metric is a name (letters, digits, '_', '.', "

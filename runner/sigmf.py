@@ -10,10 +10,11 @@ failed run.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any
+
+from runner.units import finite_number
 
 META_SUFFIX = ".sigmf-meta"
 DATA_SUFFIX = ".sigmf-data"
@@ -60,14 +61,14 @@ def core_fields(meta: bytes, *, data_size: int, meta_path: str) -> dict[str, Any
     if not isinstance(datatype, str):
         raise NotSigMF("core:datatype is missing")
     width = sample_bytes(datatype)
-    rate = top.get("core:sample_rate")
-    if not _number(rate) or rate <= 0:
+    rate = finite_number(top.get("core:sample_rate"))
+    if rate is None or rate <= 0:
         raise NotSigMF("core:sample_rate is missing or not a positive number")
     channels = top.get("core:num_channels", 1)
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
         raise NotSigMF("core:num_channels is not a positive whole number")
     entry: dict[str, Any] = {
-        "sample_rate": float(rate),
+        "sample_rate": rate,
         "datatype": datatype,
         "num_samples": data_size // (width * channels),
         "meta_path": meta_path,
@@ -75,9 +76,9 @@ def core_fields(meta: bytes, *, data_size: int, meta_path: str) -> dict[str, Any
     captures = document.get("captures")
     first = captures[0] if isinstance(captures, list) and captures else {}
     if isinstance(first, dict):
-        frequency = first.get("core:frequency")
-        if _number(frequency) and frequency >= 0:
-            entry["center_frequency"] = float(frequency)
+        frequency = finite_number(first.get("core:frequency"))
+        if frequency is not None and frequency >= 0:
+            entry["center_frequency"] = frequency
         moment = first.get("core:datetime")
         if isinstance(moment, str) and _DATETIME.match(moment):
             entry["datetime"] = moment
@@ -109,7 +110,3 @@ def annotate(
         except (NotSigMF, OSError) as exc:
             warnings.append(f"{role}#{index}: {meta_path}: not read as SigMF: {exc}")
     return warnings
-
-
-def _number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
-from runner.limits import Limits, limits_from
+from runner.limits import CAPTURE_MAX_BYTES, Limits, limits_from
 from runner.loader import Read, read_checked
 from runner.problems import Problem, ProblemsFound
 from runner.units import parse_size
@@ -69,6 +69,7 @@ class Artifacts:
     path: Path
     url: str | None = None
     inline_max_bytes: int = 1 << 20
+    capture_max_bytes: int = CAPTURE_MAX_BYTES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,6 +234,7 @@ def _build(data: dict[str, Any], path: Path, base: Path) -> Testbed:
             path=(base / artifacts["path"]).expanduser(),
             url=artifacts.get("url"),
             inline_max_bytes=parse_size(artifacts.get("inline_max", "1M")),
+            capture_max_bytes=parse_size(artifacts.get("capture_max", CAPTURE_MAX_BYTES)),
         )
         if artifacts
         else None,

@@ -1,4 +1,5 @@
-"""Durations and sizes as scenario authors write them (``90s``, ``512M``)."""
+"""Durations and sizes as scenario authors write them (``90s``, ``512M``), and numbers as
+files from containers give them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ def parse_duration(value: float | int | str) -> float:
     if not match:
         raise ValueError(f"not a duration: {value!r}")
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a finite float when it is a JSON number that fits one, else None.
+
+    Containers write hostile JSON: ``True`` is no number, and an integer of hundreds of
+    digits is one no float holds (``float()`` raises OverflowError on it).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def parse_size(value: int | str) -> int:

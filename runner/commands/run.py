@@ -20,6 +20,7 @@ from runner.engines import connect_all, scrub
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.gitinfo import CodeInfo, code_info, current_user
+from runner.limits import CAPTURE_MAX_BYTES
 from runner.manifest import ImageRecord, Trigger, engine_facts, file_facts
 from runner.medium import EmulatorImage
 from runner.plan import RunPlan, expand, parse_overrides
@@ -133,6 +134,9 @@ def run(
             inline_max=inventory.artifacts.inline_max_bytes
             if inventory.artifacts
             else DEFAULT_INLINE_MAX,
+            capture_max=inventory.artifacts.capture_max_bytes
+            if inventory.artifacts
+            else CAPTURE_MAX_BYTES,
             testbed_name=testbed_shown,
             testbed_file=None if inventory.is_local_default else testbed_shown,
             reporter=reporter,

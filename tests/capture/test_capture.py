@@ -20,6 +20,7 @@ from docker.models.containers import Container
 from runner.capture import (
     ArtifactStore,
     Capture,
+    CaptureBudget,
     CaptureLimits,
     ChunkReader,
     MemberGate,
@@ -449,11 +450,34 @@ def test_duplicates_case_clashes_and_file_folder_clashes(tmp_path: Path) -> None
     assert (tmp_path / "run" / "p" / "dup.txt").read_bytes() == b"first"
 
 
+def test_archives_of_one_container_share_one_budget(tmp_path: Path) -> None:
+    # two copies out of one container (two changed paths): the caps count both together
+    budget = CaptureBudget()
+    limits = CaptureLimits(max_total_bytes=100)
+    kept = []
+    for name in ("one", "two"):
+        capture = capture_stream(
+            archive(("out", None), ("out/f", b"x" * 60)),
+            top="out",
+            run_dir=tmp_path / "run",
+            prefix=name,
+            store=ArtifactStore(tmp_path / "store"),
+            inline_max=1 << 16,
+            limits=limits,
+            budget=budget,
+        )
+        kept += [f"{name}/{f.path}" for f in capture.files]
+    assert kept == ["one/f"]
+    assert budget.total_bytes == 60 and budget.total_reached
+
+
 def test_member_count_and_total_caps(tmp_path: Path) -> None:
     many = [(f"out/f{i}", b"x") for i in range(10)]
     capped = capture_forged(tmp_path / "a", ("out", None), *many, max_members=5)
     assert len(capped.files) == 4  # the top folder is a member too
-    assert capped.refused == ("more than 5 archive members: the rest were not read",)
+    assert capped.refused == (
+        "more than 5 archive members from this container: the rest were not read",
+    )
 
     total = capture_forged(
         tmp_path / "b",
