@@ -10,8 +10,6 @@ the version an engine reports, and everything after connecting is refused.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import socketserver
 import threading
@@ -22,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from runner.advisories import engine_version_problem
-from runner.cli import main
-from tests.testing.repos import add_scenario, make_run_repo, shell_scenario
+from tests.testing.repos import add_scenario, make_run_repo, radiops_in_process, shell_scenario
 
 
 @pytest.mark.parametrize(
@@ -125,29 +122,18 @@ def old_engine(tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
-def radiops(cwd: Path, *args: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with (
-        contextlib.chdir(cwd),
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.redirect_stderr(err),
-    ):
-        code = main(list(args))
-    return code, err.getvalue()
-
-
 def test_probe_and_run_refuse_a_node_with_an_old_engine(tmp_path: Path, old_engine: str) -> None:
     inventory = f"nodes:\n  bench:\n    engine: {old_engine}\n"
     repo = make_run_repo(tmp_path, testbed=inventory)
     add_scenario(repo, "one", shell_scenario("one", script="echo one"))
 
-    code, err = radiops(repo, "testbed", "probe")
+    code, _, err = radiops_in_process(repo, "testbed", "probe")
     assert code == 3, err
     assert "node bench:" in err and f"Docker Engine {OLD_ENGINE}" in err
     assert "CVE-2019-14271" in err and "CVE-2021-41089" in err
     assert "Traceback" not in err
 
-    code, err = radiops(repo, "run", "experiments/one", "--wait", "1")
+    code, _, err = radiops_in_process(repo, "run", "experiments/one", "--wait", "1")
     assert code == 3, err
     assert "one cannot run on testbed.yaml now" in err
     assert "node bench:" in err and f"Docker Engine {OLD_ENGINE}" in err

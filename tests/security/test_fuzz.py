@@ -12,9 +12,7 @@ show as exit 3.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 import os
 import re
@@ -29,8 +27,14 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from runner.cli import main
-from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, make_example_repo, make_run_repo
+from tests.testing.repos import (
+    EXAMPLES,
+    PROJECT,
+    add_scenario,
+    make_example_repo,
+    make_run_repo,
+)
+from tests.testing.repos import radiops_in_process as radiops
 
 SCENARIO = "experiments/fuzz/experiment.yaml"
 TESTBED = "testbed.yaml"
@@ -184,17 +188,6 @@ def documents(valid: list[Any]) -> st.SearchStrategy[bytes]:
 
 
 # -- how radiops is asked --------------------------------------------------------------------
-
-
-def radiops(cwd: Path, *args: str) -> tuple[int, str, str]:
-    """``radiops ARGS`` in this process, as the console script runs it."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exit:  # argparse's own usage errors, as the console script ends
-            code = exit.code if isinstance(exit.code, int) else 2
-    return code, out.getvalue(), err.getvalue()
 
 
 PROBLEM = re.compile(r"^(?P<file>[^:]+):(?:(?P<line>\d+):(?P<column>\d+):)? .")

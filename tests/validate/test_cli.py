@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, copy_from_project
+from tests.testing.repos import EXAMPLES, add_scenario, copy_from_project, radiops
 
 GOOD = """\
 name: {name}
@@ -24,22 +23,11 @@ roles:
 """
 
 
-def radiops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(PROJECT)},
-    )
-
-
 def test_the_template_repository_itself_is_valid(tmp_path: Path) -> None:
     template = tmp_path / "template"
     for part in ("experiments", "images"):
         copy_from_project(part, template / part)
-    result = radiops("validate", cwd=template)
+    result = radiops(template, "validate")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("valid: ")
     assert result.stderr == ""
@@ -50,7 +38,7 @@ def test_every_problem_of_every_file_is_reported_at_once_sorted(example_repo: Pa
     add_scenario(example_repo, "two", GOOD.format(name="two").replace("images/hello", "images/x"))
     add_scenario(example_repo, "three", GOOD.format(name="three"))
     (example_repo / "testbed.yaml").write_text("nodes: {n1: {engine: ftp://x}}\n")
-    result = radiops("validate", cwd=example_repo)
+    result = radiops(example_repo, "validate")
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert lines[-1] == "3 problems in 3 files"
@@ -65,22 +53,22 @@ def test_every_problem_of_every_file_is_reported_at_once_sorted(example_repo: Pa
 
 def test_validate_from_a_subdirectory_finds_the_repository(example_repo: Path) -> None:
     scenario = add_scenario(example_repo, "deep", GOOD.format(name="deep"))
-    result = radiops("validate", ".", cwd=scenario.parent)
+    result = radiops(scenario.parent, "validate", ".")
     assert result.returncode == 0, result.stderr
-    result = radiops("validate", "experiment.yaml", cwd=scenario.parent)
+    result = radiops(scenario.parent, "validate", "experiment.yaml")
     assert result.returncode == 0, result.stderr
 
 
 def test_an_experiment_directory_without_scenario_is_a_problem(example_repo: Path) -> None:
     (example_repo / "experiments" / "empty").mkdir()
-    result = radiops("validate", cwd=example_repo)
+    result = radiops(example_repo, "validate")
     assert result.returncode == 1
     assert "experiments/empty: experiments/empty/ has no experiment.yaml" in result.stderr
 
 
 def test_an_image_directory_without_dockerfile_is_a_problem(example_repo: Path) -> None:
     (example_repo / "images" / "Broken").mkdir()
-    result = radiops("validate", cwd=example_repo)
+    result = radiops(example_repo, "validate")
     assert result.returncode == 1
     assert "images/Broken: image directory 'Broken' cannot name a Docker image" in result.stderr
     assert "images/Broken: images/Broken/ has no Dockerfile" in result.stderr
@@ -94,7 +82,7 @@ def test_a_scenario_linked_outside_the_repository_is_refused(
     folder = example_repo / "experiments" / "linked"
     folder.mkdir()
     (folder / "experiment.yaml").symlink_to(outside)
-    result = radiops("validate", cwd=example_repo)
+    result = radiops(example_repo, "validate")
     assert result.returncode == 1
     assert "is a link that leads outside the repository" in result.stderr
 
@@ -111,14 +99,14 @@ def test_a_scenario_linked_outside_the_repository_is_refused(
 def test_usage_errors_exit_2_with_a_way_out(
     example_repo: Path, args: list[str], message: str
 ) -> None:
-    result = radiops(*args, cwd=example_repo)
+    result = radiops(example_repo, *args)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_outside_a_repository_says_so(tmp_path: Path) -> None:
-    result = radiops("validate", cwd=tmp_path)
+    result = radiops(tmp_path, "validate")
     assert result.returncode == 2
     assert "is not inside an experiment repository" in result.stderr
 
@@ -162,13 +150,13 @@ def test_a_run_manifest_or_its_directory_is_validated(example_repo: Path) -> Non
     run = _place_run(example_repo, "valid/simulated-hello.json")
     shown = "experiments/hello/runs/20261203T120000Z-1a2b3c4d"
     for target in (shown, f"{shown}/manifest.json", "experiments/hello/runs"):
-        result = radiops("validate", target, cwd=example_repo)
+        result = radiops(example_repo, "validate", target)
         assert result.returncode == 0, (target, result.stderr)
         assert "1 manifest" in result.stdout, target
     (run / "manifest.json").write_text(
         (EXAMPLES / "manifest" / "invalid" / "bad-outcome-status.json").read_text()
     )
-    result = radiops("validate", shown, cwd=example_repo)
+    result = radiops(example_repo, "validate", shown)
     assert result.returncode == 1
     (line,) = [x for x in result.stderr.splitlines() if x.startswith(f"{shown}/manifest.json:")]
     assert re.match(rf"{re.escape(shown)}/manifest\.json:\d+:\d+: .*'success'", line)
@@ -177,7 +165,7 @@ def test_a_run_manifest_or_its_directory_is_validated(example_repo: Path) -> Non
 def test_a_run_directory_without_its_manifest_says_why(example_repo: Path) -> None:
     run = _place_run(example_repo, "valid/simulated-hello.json")
     (run / "manifest.json").rename(run / "pending.json")
-    result = radiops("validate", str(run.relative_to(example_repo)), cwd=example_repo)
+    result = radiops(example_repo, "validate", str(run.relative_to(example_repo)))
     assert result.returncode == 2
     assert "without manifest.json" in result.stderr and "radiops recover" in result.stderr
     assert "Traceback" not in result.stderr
@@ -186,7 +174,7 @@ def test_a_run_directory_without_its_manifest_says_why(example_repo: Path) -> No
 def test_hostile_nesting_in_a_scenario_is_a_positioned_problem(example_repo: Path) -> None:
     # whichever parser refuses it (radiops or libyaml), the person gets file:line:column
     add_scenario(example_repo, "deep", "name: deep\nroles: " + "[" * 200_000)
-    result = radiops("validate", "experiments/deep", cwd=example_repo)
+    result = radiops(example_repo, "validate", "experiments/deep")
     assert result.returncode == 1
     assert re.match(r"experiments/deep/experiment\.yaml:2:\d+: .*nest", result.stderr, re.I)
     assert "Traceback" not in result.stderr
