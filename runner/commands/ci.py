@@ -86,7 +86,7 @@ def ci(
         raise UsageError("the work tree is a detached checkout: name the branch with --branch")
 
     inventory = (
-        _trusted_testbed(repo, base, root)
+        _trusted_testbed(repo, base)
         if testbed_file is None
         else resolve_testbed(root, testbed_file, cwd=cwd)
     )
@@ -161,11 +161,13 @@ def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: I
         commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
 
 
-def _trusted_testbed(repo: pygit2.Repository, base: str, root: Path) -> tuple[Testbed, str]:
+def _trusted_testbed(repo: pygit2.Repository, base: str) -> tuple[Testbed, str]:
     """The inventory as the base commit has it, never as the pull request edits it.
 
     A pull request could otherwise grant its own containers a network, devices or
-    capabilities. Without testbed.yaml at the base: the local default testbed.
+    capabilities. Its paths (TLS files, the artifact store) must be absolute: the
+    checkout around is the pull request's, so a relative one would name its files.
+    Without testbed.yaml at the base: the local default testbed.
     """
     commit = repo.revparse_single(_resolve(repo, base)).peel(pygit2.Commit)
     if TESTBED_FILE not in commit.tree:
@@ -175,7 +177,7 @@ def _trusted_testbed(repo: pygit2.Repository, base: str, root: Path) -> tuple[Te
     with tempfile.TemporaryDirectory(prefix="radiops-testbed-") as folder:
         copy = Path(folder) / TESTBED_FILE
         copy.write_bytes(blob.read_raw())
-        _, loaded, problems = read_testbed(copy, display=shown, relative_to=root)
+        _, loaded, problems = read_testbed(copy, display=shown, absolute_paths=True)
     if loaded is None:
         raise ProblemsFound(problems)
     return loaded, shown
