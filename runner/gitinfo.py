@@ -12,6 +12,7 @@ from pygit2.enums import FileMode, FileStatus
 
 from runner.errors import InvalidInput
 from runner.remotes import without_credentials
+from runner.repo import is_run_path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,8 +60,7 @@ def _dirty(repo: pygit2.Repository) -> bool:
     for path, flags in repo.status().items():
         if flags & FileStatus.IGNORED:
             continue
-        parts = path.split("/")
-        if len(parts) > 3 and parts[0] == "experiments" and parts[2] == "runs":
+        if is_run_path(path):
             continue
         return True
     return False
