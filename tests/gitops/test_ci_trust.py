@@ -1,15 +1,28 @@
 """What ``radiops ci`` trusts of a pull request: real git repositories, no engine needed.
 
 The inventory comes from the base commit and may not point into the pull
-request's checkout.
+request's checkout; run records come from the base commit, and only the
+runner's own result commits may add them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-from tests.testing.repos import commit_all, git, radiops
+import pygit2
+
+from runner.experiment import load_experiment
+from runner.images import context_sha256
+from runner.manifest import MANIFEST, file_facts
+from runner.publish import BOT, commit_run
+from runner.replay import earlier_runs
+from runner.schemas import data_errors
+from runner.trusted_runs import base_manifests
+from tests.testing.repos import EXAMPLES, commit_all, git, radiops
+
+FORGED_ID = "20261203T120000Z-0badc0de"
 
 INVENTORY = """\
 nodes:
@@ -64,3 +77,89 @@ def test_absolute_inventory_paths_are_used_as_written(tmp_path: Path) -> None:
     result = radiops(repo, "ci", "--base", "main", "--head", "HEAD")
     assert result.returncode == 0, result.stderr
     assert "0 touched experiment(s)" in result.stderr + result.stdout
+
+
+def forge_run(repo: Path, experiment: str, run_id: str = FORGED_ID) -> Path:
+    """A schema-valid manifest saying ``experiment`` ran and succeeded, hashes and all."""
+    manifest = json.loads((EXAMPLES / "manifest/valid/simulated-hello.json").read_text())
+    scenario = repo / "experiments" / experiment / "experiment.yaml"
+    manifest["run_id"] = run_id
+    manifest["experiment"].update(
+        name=experiment,
+        scenario_path=f"experiments/{experiment}/experiment.yaml",
+        scenario_sha256=file_facts(scenario, shown="")["sha256"],
+    )
+    image = load_experiment(scenario).roles["main"].image
+    manifest["images"][0].update(
+        role="main", image=image, context_sha256=context_sha256(repo / image)
+    )
+    manifest["outcome"]["status"] = "succeeded"
+    assert data_errors(manifest, "manifest") == []
+    run_dir = repo / "experiments" / experiment / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return run_dir
+
+
+def commit_as_runner(repo: Path, run_dir: Path, branch: str = "pr") -> None:
+    commit_run(
+        pygit2.Repository(str(repo)), run_dir, branch=branch, identity=BOT, message="radiops: a run"
+    )
+
+
+def test_a_pull_request_that_writes_a_run_record_fails_before_anything_runs(
+    project: tuple[Path, Path, Path],
+) -> None:
+    _, mine, _ = project
+    (mine / "experiments" / "a" / "README.md").write_text("# a\n")
+    forge_run(mine, "a")
+    forged = commit_all(mine, "document a (and say it already ran)")
+    result = radiops(mine, "ci", "--base", "origin/main", "--head", "HEAD")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{forged[:12]} by Test Author <author@example.org>" in result.stderr
+    assert f"experiments/a/runs/{FORGED_ID}/manifest.json" in result.stderr
+    assert "only the runner's result commits" in result.stderr
+    assert "touched experiment" not in result.stdout + result.stderr  # nothing ran
+    assert "Traceback" not in result.stderr
+    assert git(mine, "rev-parse", "HEAD").strip() == forged  # nothing was committed
+
+
+def test_the_runners_own_result_commits_on_the_branch_pass(
+    project: tuple[Path, Path, Path],
+) -> None:
+    _, mine, _ = project
+    (mine / "NOTES.md").write_text("notes\n")
+    commit_all(mine, "notes")
+    commit_as_runner(mine, forge_run(mine, "a"))
+    commit_as_runner(mine, forge_run(mine, "b", "20261203T120001Z-0badc0df"))
+    git(mine, "merge", "-q", "--no-edit", "origin/main")  # a merge of the base is no edit
+    result = radiops(mine, "ci", "--base", "origin/main", "--head", "HEAD")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 touched experiment(s)" in result.stdout + result.stderr
+
+
+def test_a_result_commit_that_also_edits_code_fails(project: tuple[Path, Path, Path]) -> None:
+    _, mine, _ = project
+    forge_run(mine, "a")
+    (mine / "NOTES.md").write_text("notes\n")
+    git(mine, "add", "-A")
+    git(mine, "-c", f"user.name={BOT.name}", "-c", f"user.email={BOT.email}", "commit", "-qm", "x")
+    result = radiops(mine, "ci", "--base", "origin/main", "--head", "HEAD")
+    assert result.returncode == 1
+    assert f"experiments/a/runs/{FORGED_ID}/manifest.json" in result.stderr
+
+
+def test_earlier_runs_come_from_the_base_commit_only(project: tuple[Path, Path, Path]) -> None:
+    _, mine, _ = project
+    commit_as_runner(mine, forge_run(mine, "a"))  # matches the job, on the branch only
+    repo = pygit2.Repository(str(mine))
+    experiment = load_experiment(mine / "experiments" / "a" / "experiment.yaml")
+
+    def earlier() -> list[str]:
+        base = str(repo.revparse_single("origin/main").id)
+        return earlier_runs(experiment, mine, base_manifests(repo, base, "a", MANIFEST))
+
+    assert earlier() == []
+    git(mine, "push", "-q", "origin", "pr:main")  # merged: the record is the base's now
+    git(mine, "fetch", "-q", "origin")
+    assert earlier() == [FORGED_ID]
