@@ -127,12 +127,18 @@ def test_a_pull_request_that_writes_a_run_record_fails_before_anything_runs(
 def test_the_runners_own_result_commits_on_the_branch_pass(
     project: tuple[Path, Path, Path],
 ) -> None:
-    _, mine, _ = project
+    _, mine, other = project
     (mine / "NOTES.md").write_text("notes\n")
     commit_all(mine, "notes")
     commit_as_runner(mine, forge_run(mine, "a"))
     commit_as_runner(mine, forge_run(mine, "b", "20261203T120001Z-0badc0df"))
-    git(mine, "merge", "-q", "--no-edit", "origin/main")  # a merge of the base is no edit
+    # the base moves on with a record of its own; merging it in is no edit of runs/
+    forge_run(other, "c", "20261203T120002Z-0badc0e0")
+    commit_all(other, "a record merged into main")
+    git(other, "push", "-q", "origin", "main")
+    git(mine, "fetch", "-q", "origin")
+    git(mine, "merge", "-q", "--no-edit", "origin/main")
+    assert len(git(mine, "log", "-1", "--format=%P").split()) == 2  # a real merge commit
     result = radiops(mine, "ci", "--base", "origin/main", "--head", "HEAD")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 touched experiment(s)" in result.stdout + result.stderr
