@@ -29,7 +29,7 @@ from pygit2.enums import DeltaStatus, DiffFind
 
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, is_image_path
-from runner.repo import EXPERIMENTS, IMAGES, RUNS
+from runner.repo import EXPERIMENTS, IMAGES, RUNS, is_run_path
 from runner.testbed import LOCAL_NODES, TESTBED_FILE
 from runner.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
 
@@ -188,7 +188,7 @@ def _sorted_edits(diff: pygit2.Diff) -> _Edits:
         else:
             events = [(new, "edited", "changed")]
         for path, reason, effect in events:
-            if _is_result(path):
+            if is_run_path(path):  # results the runner commits back
                 continue
             parts = path.split("/")
             if parts[0] == EXPERIMENTS and len(parts) > 2:
@@ -200,12 +200,6 @@ def _sorted_edits(diff: pygit2.Diff) -> _Edits:
             # a type change is a deletion and an addition of the same path
             edits.files[path] = effect if path not in edits.files else "changed"
     return edits
-
-
-def _is_result(path: str) -> bool:
-    """True under ``experiments/<name>/runs/``: results the runner commits back."""
-    parts = path.split("/")
-    return len(parts) > 3 and parts[0] == EXPERIMENTS and parts[2] == RUNS
 
 
 def _scenario_name(path: str) -> str | None:

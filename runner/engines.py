@@ -17,6 +17,7 @@ import requests.exceptions
 
 from runner.advisories import engine_version_problem
 from runner.errors import EnvironmentProblem
+from runner.remotes import without_credentials
 from runner.testbed import Node
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -59,6 +60,7 @@ def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerC
             ca_cert=str(node.tls.ca),
             verify=True,
         )
+    shown = without_credentials(node.engine)
     try:
         client = docker.DockerClient(
             base_url=node.engine,
@@ -70,22 +72,12 @@ def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerC
         version = str(client.version().get("Version", ""))
     except (*ENGINE_ERRORS, OSError) as exc:
         raise EnvironmentProblem(
-            f"node {node.name}: cannot reach its Docker engine at {scrub(node.engine)}: {exc}"
+            f"node {node.name}: cannot reach its Docker engine at {shown}: {exc}"
         ) from None
     problem = engine_version_problem(version)
     if problem is not None:
         client.close()
         raise EnvironmentProblem(
-            f"node {node.name}: refused, its engine at {scrub(node.engine)} is unsafe: {problem}"
+            f"node {node.name}: refused, its engine at {shown} is unsafe: {problem}"
         )
     return client
-
-
-def scrub(url: str) -> str:
-    """``url`` without credentials, for messages and manifests."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, host = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}@{host}"

@@ -10,13 +10,14 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, FileStatus
 
-from runner.engines import scrub
 from runner.errors import InvalidInput
+from runner.remotes import without_credentials
+from runner.repo import is_run_path
 
 
 @dataclass(frozen=True, kw_only=True)
 class CodeInfo:
-    repository: str  # origin URL without credentials, else the checkout's path
+    repository: str  # origin URL without its user part, else the checkout's path
     commit: str | None  # None outside git or before the first commit
     branch: str | None  # None when detached or outside git
     dirty: bool  # the working tree differs from the commit (runs/ output aside)
@@ -31,8 +32,7 @@ def code_info(root: Path) -> CodeInfo:
     if found is None:
         return _no_commit(str(root.resolve()))
     repo = pygit2.Repository(found)
-    origin = next((r.url for r in repo.remotes if r.name == "origin" and r.url), None)
-    repository = scrub(origin) if origin else str(Path(repo.workdir or root).resolve())
+    repository = _repository(repo, root)
     if repo.head_is_unborn:
         return _no_commit(repository)
     commit = repo[repo.head.target]
@@ -48,13 +48,19 @@ def code_info(root: Path) -> CodeInfo:
     )
 
 
+def _repository(repo: pygit2.Repository, root: Path) -> str:
+    """What a record names the repository by: origin's URL without its user part
+    (where tokens are written), else the checkout's path."""
+    origin = next((r.url for r in repo.remotes if r.name == "origin" and r.url), None)
+    return without_credentials(origin) if origin else str(Path(repo.workdir or root).resolve())
+
+
 def _dirty(repo: pygit2.Repository) -> bool:
     # results written by earlier runs do not make the code dirty
     for path, flags in repo.status().items():
         if flags & FileStatus.IGNORED:
             continue
-        parts = path.split("/")
-        if len(parts) > 3 and parts[0] == "experiments" and parts[2] == "runs":
+        if is_run_path(path):
             continue
         return True
     return False
@@ -88,9 +94,8 @@ class CommitMissing(InvalidInput):
 def commit_info(root: Path, commit: str) -> CodeInfo:
     """Provenance of ``commit`` of the repository at ``root`` (a clean checkout of it)."""
     repo, found = _commit(root, commit)
-    origin = next((r.url for r in repo.remotes if r.name == "origin" and r.url), None)
     return CodeInfo(
-        repository=scrub(origin) if origin else str(Path(repo.workdir or root).resolve()),
+        repository=_repository(repo, root),
         commit=str(found.id),
         branch=None,
         dirty=False,

@@ -30,10 +30,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from runner.engines import scrub
 from runner.errors import EnvironmentProblem
 from runner.files import write_atomic
 from runner.hardening import hardened
+from runner.remotes import without_credentials
 from runner.testbed import Node, Radio
 
 PROBE_COMMAND = "/usr/local/bin/radiops-probe"
@@ -188,7 +188,7 @@ def probe_node(
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):
             raise ProbeFailed(
                 f"{where}: the probe did not finish within {timeout_s:g} s "
-                f"(engine {scrub(node.engine)})"
+                f"(engine {without_credentials(node.engine)})"
             ) from None
         code = int(status.get("StatusCode", -1))
         if code != 0:
@@ -405,7 +405,7 @@ def _same_type(radio: Radio, device: Device) -> bool:
 def inventory_sha256(node: Node) -> str:
     """A hash of what the inventory says that shapes a probe of ``node``."""
     described = {
-        "engine": scrub(node.engine),
+        "engine": without_credentials(node.engine),
         "network": node.network,
         "capabilities": sorted(node.capabilities),
         "radios": [

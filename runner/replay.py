@@ -1,20 +1,22 @@
 """Has this job already run? The same scenario, images and inputs make the same job.
 
-Results are committed back to the branch, which gives it a new head; the
-scenario, image contexts and input files are what decide whether a run
-would repeat an earlier one, not the commit id.
+The scenario, image contexts and input files decide whether a run would
+repeat an earlier one, not the commit id: results committed back to the
+target branch give it a new head, and an unrelated change later need not
+run the job again.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runner.experiment import Experiment, is_image_path
 from runner.images import context_sha256
-from runner.manifest import MANIFEST, file_facts
+from runner.manifest import file_facts
 
 DONE = ("succeeded", "failed", "timeout")  # cancelled or broken runs may be retried
 
@@ -53,15 +55,20 @@ def recorded(manifest: dict[str, Any]) -> Fingerprint:
     )
 
 
-def earlier_runs(experiment: Experiment, root: Path) -> list[str]:
-    """Run ids of finished runs of exactly this job (unreadable manifests are ignored)."""
+def earlier_runs(experiment: Experiment, root: Path, manifests: Iterable[bytes]) -> list[str]:
+    """Run ids of finished runs of exactly this job among ``manifests`` (their texts).
+
+    The caller says which records it trusts: CI passes the base commit's
+    (runner/trusted_runs.py), never the files a pull request could have written.
+    Unreadable manifests are ignored.
+    """
     wanted = fingerprint(experiment, root)
     found = []
-    for path in sorted(experiment.directory.glob(f"runs/*/{MANIFEST}")):
+    for text in manifests:
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(text)
             if manifest["outcome"]["status"] in DONE and recorded(manifest) == wanted:
                 found.append(manifest["run_id"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             continue
     return found

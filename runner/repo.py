@@ -47,6 +47,12 @@ class Repository:
             return str(absolute)
 
 
+def is_run_path(path: str) -> bool:
+    """True for a repository path under ``experiments/<name>/runs/``: what the runner writes."""
+    parts = path.split("/")
+    return len(parts) > 3 and parts[0] == EXPERIMENTS and parts[2] == RUNS
+
+
 def is_safe_relative(path: str) -> bool:
     """True for a '/'-separated relative path that cannot climb out of its base."""
     if not path or path.startswith("/") or "\\" in path or "\x00" in path:

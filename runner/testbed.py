@@ -18,7 +18,7 @@ from runner.limits import CAPTURE_MAX_BYTES, Limits, limits_from
 from runner.loader import Read, read_checked
 from runner.problems import Problem, ProblemsFound
 from runner.units import parse_size
-from runner.yamldoc import YamlDocument, as_list, as_mapping
+from runner.yamldoc import JsonPath, YamlDocument, as_list, as_mapping
 
 TESTBED_FILE = "testbed.yaml"
 LOCAL_NODES = ("local1", "local2", "local3")
@@ -126,21 +126,23 @@ def local_default(*, engine: str | None = None) -> Testbed:
 
 
 def read_testbed(
-    path: Path, *, display: str | None = None, relative_to: Path | None = None
+    path: Path, *, display: str | None = None, absolute_paths: bool = False
 ) -> Read[Testbed]:
     """Parse and check ``testbed.yaml``; never raises for bad input.
 
     Relative paths in it (TLS files, the artifact store) are taken from the
-    file's folder, or from ``relative_to`` when the text came from elsewhere
-    (e.g. the trusted base commit).
+    file's folder. ``absolute_paths`` refuses them instead: for an inventory
+    read from a trusted commit while the folder around is untrusted (CI reads
+    the base's testbed.yaml in the pull request's checkout, where a relative
+    path would name a file the pull request wrote).
     """
-    base = relative_to or path.parent
+    base = path.parent
     return read_checked(
         path,
         display=display,
         schema="testbed",
         not_a_mapping="the inventory must be a mapping with a 'nodes' key",
-        semantic=lambda document: _semantic_problems(document, base),
+        semantic=lambda document: _semantic_problems(document, base, absolute_paths),
         build=lambda data: _build(data, path, base),
     )
 
@@ -171,8 +173,8 @@ def resolve_testbed(root: Path, testbed_file: Path | None, *, cwd: Path) -> tupl
     return loaded, str(testbed_file)
 
 
-def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
-    problems: list[Problem] = []
+def _semantic_problems(document: YamlDocument, base: Path, absolute: bool) -> list[Problem]:
+    problems: list[Problem] = _relative_paths(document) if absolute else []
     serials: dict[str, str] = {}
     for name, node in as_mapping(document.data.get("nodes")).items():
         if not isinstance(node, dict):
@@ -185,6 +187,8 @@ def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
             )
             problems.append(document.problem(("nodes", name, "engine"), message))
         for key, value in as_mapping(node.get("tls")).items():
+            if absolute and not _is_absolute(value):
+                continue  # refused above; never looked up in the untrusted folder
             if isinstance(value, str) and not (base / value).expanduser().is_file():
                 message = f"no such file: {value} (paths are relative to the testbed file)"
                 problems.append(document.problem(("nodes", name, "tls", key), message))
@@ -199,6 +203,35 @@ def _semantic_problems(document: YamlDocument, base: Path) -> list[Problem]:
                 serials.setdefault(serial, name)
     problems += _link_problems(document)
     return problems
+
+
+def _host_paths(document: YamlDocument) -> list[tuple[JsonPath, object]]:
+    """Every path on the runner host the inventory names, with where it stands."""
+    found: list[tuple[JsonPath, object]] = []
+    for name, node in as_mapping(document.data.get("nodes")).items():
+        for key, value in as_mapping(as_mapping(node).get("tls")).items():
+            found.append((("nodes", name, "tls", key), value))
+    artifacts = as_mapping(document.data.get("artifacts"))
+    if "path" in artifacts:
+        found.append((("artifacts", "path"), artifacts["path"]))
+    return found
+
+
+def _is_absolute(value: object) -> bool:
+    return not isinstance(value, str) or Path(value).expanduser().is_absolute()
+
+
+def _relative_paths(document: YamlDocument) -> list[Problem]:
+    message = (
+        "must be an absolute path (or start with ~/) on the runner host: CI reads this "
+        "inventory from the base commit, and a relative path would name a file in the pull "
+        "request's checkout"
+    )
+    return [
+        document.problem(where, message)
+        for where, value in _host_paths(document)
+        if not _is_absolute(value)
+    ]
 
 
 def _link_problems(document: YamlDocument) -> list[Problem]:

@@ -21,7 +21,11 @@ from runner.problems import Problem
 JsonPath = tuple[str | int, ...]
 
 MAX_BYTES = 1 << 20  # a scenario or inventory is a few kilobytes; refuse megabytes
-MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
+MAX_NODES = 100_000  # bounds alias expansion ("billion laughs") in values
+# ... and in bytes: one long string aliased a few thousand times stays under
+# MAX_NODES yet expands to gigabytes, which every later pass (the schema's
+# messages quote values) would copy again. Keys and scalars count, as written.
+MAX_EXPANDED_BYTES = 4 * MAX_BYTES
 MAX_DEPTH = 64  # a scenario nests a few levels; libyaml's composer overflows the C stack far deeper
 
 _FLOAT_12 = re.compile(
@@ -250,6 +254,7 @@ class _Builder:
         self.keys: dict[JsonPath, Position] = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.expanded = 0  # bytes of text in keys and scalars, every alias counted again
         self.open: set[int] = set()  # collections being built: an alias to one is a cycle
 
     def _refuse(self, node: yaml.Node, message: str) -> _Refused:
@@ -268,6 +273,8 @@ class _Builder:
             )
         mark = node.start_mark
         self.values[path] = Position(line=mark.line + 1, column=mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            self._expand(node)
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if id(node) in self.open:
                 raise self._refuse(node, "an alias refers to the collection that contains it")
@@ -283,6 +290,15 @@ class _Builder:
         except yaml.YAMLError as exc:
             raise self._refuse(node, f"cannot read this value: {_reason(exc)}") from None
 
+    def _expand(self, scalar: yaml.ScalarNode) -> None:
+        self.expanded += len(scalar.value.encode("utf-8", "surrogatepass"))
+        if self.expanded > MAX_EXPANDED_BYTES:
+            raise self._refuse(
+                scalar,
+                f"the document expands to more than {MAX_EXPANDED_BYTES} bytes of text "
+                "(a long value aliased too often?); refused",
+            )
+
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
         # '<<' merges come first after flattening; a key written in the mapping
         # itself overrides a merged one, and only those written keys can clash
@@ -296,6 +312,7 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self._refuse(key_node, "a key must be a plain value, not a list or mapping")
+            self._expand(key_node)
             try:
                 key = self.loader.construct_object(key_node)
             except yaml.YAMLError as exc:  # a tag no constructor knows, e.g. "!!x key: 1"

@@ -1,7 +1,8 @@
 """``radiops ci --base B --head H``: run what a change touches and record it in git.
 
-validate (strict) -> images -> run every touched experiment -> commit each
-run directory -> push (retrying when the branch moved) -> markdown summary.
+refuse run records the change wrote itself (runner/trusted_runs.py) -> validate
+(strict) -> images -> run every touched experiment not already run at the base ->
+commit each run directory -> push (retrying when the branch moved) -> markdown summary.
 A failing experiment fails the job only after everything has been recorded.
 """
 
@@ -21,7 +22,7 @@ from runner.commands.validate import validate
 from runner.comment import render_waiting
 from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, load_experiment
-from runner.manifest import Trigger
+from runner.manifest import MANIFEST, Trigger
 from runner.problems import ProblemsFound
 from runner.publish import BOT, Identity, commit_run, open_repository, push
 from runner.replay import earlier_runs
@@ -35,6 +36,7 @@ from runner.testbed import (
     read_testbed,
     resolve_testbed,
 )
+from runner.trusted_runs import base_manifests, check_run_edits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,9 +86,11 @@ def ci(
     target = branch or (None if repo.head_is_detached else repo.head.shorthand)
     if publish and target is None:
         raise UsageError("the work tree is a detached checkout: name the branch with --branch")
+    base_id = _resolve(repo, base)
+    check_run_edits(repo, base_id, head_id, bot=bot)  # before anything runs
 
     inventory = (
-        _trusted_testbed(repo, base, root)
+        _trusted_testbed(repo, base)
         if testbed_file is None
         else resolve_testbed(root, testbed_file, cwd=cwd)
     )
@@ -114,7 +118,8 @@ def ci(
         if cancel.is_set():
             skipped.append((name, "not run: the job was cancelled"))
             continue
-        earlier = [] if rerun else earlier_runs(load_experiment(scenario), root)
+        trusted = [] if rerun else base_manifests(repo, base_id, name, MANIFEST)
+        earlier = earlier_runs(load_experiment(scenario), root, trusted) if trusted else []
         if earlier:
             skipped.append((name, f"already ran for this scenario and images ({earlier[-1]})"))
             continue
@@ -161,11 +166,13 @@ def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: I
         commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
 
 
-def _trusted_testbed(repo: pygit2.Repository, base: str, root: Path) -> tuple[Testbed, str]:
+def _trusted_testbed(repo: pygit2.Repository, base: str) -> tuple[Testbed, str]:
     """The inventory as the base commit has it, never as the pull request edits it.
 
     A pull request could otherwise grant its own containers a network, devices or
-    capabilities. Without testbed.yaml at the base: the local default testbed.
+    capabilities. Its paths (TLS files, the artifact store) must be absolute: the
+    checkout around is the pull request's, so a relative one would name its files.
+    Without testbed.yaml at the base: the local default testbed.
     """
     commit = repo.revparse_single(_resolve(repo, base)).peel(pygit2.Commit)
     if TESTBED_FILE not in commit.tree:
@@ -175,7 +182,7 @@ def _trusted_testbed(repo: pygit2.Repository, base: str, root: Path) -> tuple[Te
     with tempfile.TemporaryDirectory(prefix="radiops-testbed-") as folder:
         copy = Path(folder) / TESTBED_FILE
         copy.write_bytes(blob.read_raw())
-        _, loaded, problems = read_testbed(copy, display=shown, relative_to=root)
+        _, loaded, problems = read_testbed(copy, display=shown, absolute_paths=True)
     if loaded is None:
         raise ProblemsFound(problems)
     return loaded, shown

@@ -16,7 +16,7 @@ from runner.capture import ArtifactStore
 from runner.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.commands.validate import validate
 from runner.distribute import distribute
-from runner.engines import connect_all, scrub
+from runner.engines import connect_all
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.gitinfo import CodeInfo, code_info, current_user
@@ -26,6 +26,7 @@ from runner.medium import EmulatorImage
 from runner.plan import RunPlan, expand, parse_overrides
 from runner.probe import ProbeResult
 from runner.recovery import recover
+from runner.remotes import without_credentials
 from runner.repo import Repository, find_repository
 from runner.report import Reporter
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
@@ -98,7 +99,7 @@ def run(
     try:
         recover(repo.root, list(inventory.nodes.values()), clients, reporter=reporter)
         engines = {
-            url: engine_facts(scrub(url), client.info(), client.version())
+            url: engine_facts(without_credentials(url), client.info(), client.version())
             for url, client in clients.items()
         }
         image_ids, records = _prepare_images(

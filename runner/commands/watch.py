@@ -25,6 +25,7 @@ from runner.errors import EnvironmentProblem, FatalError, UsageError
 from runner.files import write_atomic
 from runner.manifest import Trigger
 from runner.publish import BOT, Identity
+from runner.remotes import without_credentials
 from runner.report import Reporter
 
 STATE_FILE = "state.json"
@@ -148,12 +149,13 @@ def _clone(url: str, path: Path) -> pygit2.Repository:
     if (path / ".git").is_dir():
         repo = pygit2.Repository(str(path))
         if repo.remotes["origin"].url != url:
-            raise UsageError(f"{path} is a clone of {repo.remotes['origin'].url}, not {url}")
+            cloned = without_credentials(repo.remotes["origin"].url or "")
+            raise UsageError(f"{path} is a clone of {cloned}, not {without_credentials(url)}")
         return repo
     try:
         return pygit2.clone_repository(url, str(path))
     except pygit2.GitError as exc:
-        raise EnvironmentProblem(f"cannot clone {url}: {exc}") from None
+        raise EnvironmentProblem(f"cannot clone {without_credentials(url)}: {exc}") from None
 
 
 def _heads(repo: pygit2.Repository, pattern: str, base: str) -> dict[str, str]:
@@ -161,7 +163,8 @@ def _heads(repo: pygit2.Repository, pattern: str, base: str) -> dict[str, str]:
     try:
         remote.fetch(["+refs/heads/*:refs/remotes/origin/*"], prune=pygit2.enums.FetchPrune.PRUNE)
     except pygit2.GitError as exc:
-        raise EnvironmentProblem(f"cannot fetch from {remote.url}: {exc}") from None
+        shown = without_credentials(remote.url or "origin")
+        raise EnvironmentProblem(f"cannot fetch from {shown}: {exc}") from None
     heads = {}
     for name in sorted(repo.branches.remote):
         branch = name.removeprefix("origin/")

@@ -69,10 +69,18 @@ def test_only_the_touched_experiment_runs_and_is_pushed(
     subject = git(origin, "log", "-1", "--format=%an|%s", "pr").strip()
     assert subject.startswith("radiops|radiops: a run ") and subject.endswith(" succeeded")
     assert "| `a` |" in report.summary and report.rows[0].result.run_id in report.summary
-    # the same job again does not run twice
-    again = run_ci(mine, publish=True)
-    assert again.rows == () and again.skipped[0][0] == "a"
-    assert "already ran" in again.summary
+    # the runner's result commit on the branch does not fail the job, nor does it count
+    # as an earlier run: only the base's records do (runner/trusted_runs.py)
+    again = run_ci(mine)
+    assert [row.experiment for row in again.rows] == ["a"] and again.skipped == ()
+    # once merged, the base holds the record: the same job does not run twice
+    git(mine, "push", "-q", "origin", "pr:main")
+    git(mine, "fetch", "-q", "origin")
+    (mine / "experiments" / "a" / "NOTES.md").write_text("more about a\n")
+    commit_all(mine, "more notes on a")
+    merged = run_ci(mine)
+    assert merged.rows == () and merged.skipped[0][0] == "a"
+    assert "already ran" in merged.summary
     assert len(run_ci(mine, rerun=True).rows) == 1
 
 

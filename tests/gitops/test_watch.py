@@ -76,11 +76,12 @@ def test_watch_runs_each_new_head_once_and_nothing_twice_after_a_restart(
     assert restart.returncode == 0, restart.stderr
     assert "is at" not in restart.stderr, restart.stderr
 
-    # a new push to one branch: exactly that head, exactly what it touches
+    # a new push to one branch: exactly that head, exactly what it touches (a again:
+    # its record is on the branch, and only the base's records count as earlier runs)
     git(other, "fetch", "-q", "origin")
     git(other, "checkout", "-q", "-B", "feature-1", "origin/feature-1")
     (other / "experiments" / "b" / "README.md").write_text("# b\n")
     commit_all(other, "touch b too")
     git(other, "push", "-q", "origin", "feature-1")
-    assert watch_once(origin, workdir) == [("feature-1", ["b"])]
+    assert watch_once(origin, workdir) == [("feature-1", ["a", "b"])]
     assert watch_once(origin, workdir) == []

@@ -96,3 +96,27 @@ def test_the_packaged_schemas_are_the_repository_schemas() -> None:
     for path in SCHEMAS:
         shipped = (files("runner") / "schemas" / path.name).read_text(encoding="utf-8")
         assert shipped == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.stem)
+def test_the_runner_ships_the_published_schemas_unchanged(path: Path) -> None:
+    from importlib.resources import files
+
+    shipped = files("runner") / "schemas" / path.name
+    assert shipped.read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["experiment", "testbed"])
+def test_every_list_and_free_text_a_person_writes_is_bounded(name: str) -> None:
+    # the YAML loader bounds the whole document; these bound each part, so a
+    # long value is named where it stands instead of failing the whole file
+    schema = _load(PROJECT / "schemas" / f"{name}.schema.json")
+    unbounded = []
+    for where, sub in _walk(schema, "#"):
+        types = sub.get("type") if isinstance(sub.get("type"), list) else [sub.get("type")]
+        if "array" in types and "maxItems" not in sub:
+            unbounded.append(f"{where}: an array without maxItems")
+        free_text = not any(key in sub for key in ("pattern", "enum", "const", "anyOf", "$ref"))
+        if "string" in types and free_text and "maxLength" not in sub:
+            unbounded.append(f"{where}: a string without maxLength")
+    assert unbounded == []

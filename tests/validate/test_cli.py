@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from tests.testing.repos import EXAMPLES, add_scenario, copy_from_project, radiops
+from runner.yamldoc import MAX_BYTES
+from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, copy_from_project, radiops
 
 GOOD = """\
 name: {name}
@@ -178,3 +181,32 @@ def test_hostile_nesting_in_a_scenario_is_a_positioned_problem(example_repo: Pat
     assert result.returncode == 1
     assert re.match(r"experiments/deep/experiment\.yaml:2:\d+: .*nest", result.stderr, re.I)
     assert "Traceback" not in result.stderr
+
+
+def test_a_long_string_aliased_many_times_is_refused_quickly_in_bounded_memory(
+    example_repo: Path,
+) -> None:
+    # 640 kB written once, aliased 99,000 times: under the size and value-count limits,
+    # some 63 GB once expanded (and copied again into every schema message)
+    text = "name: bomb\nduration: 10s\nroles:\n  main:\n    image: images/hello\n"
+    text += "    env: {PAD: &s " + "x" * 640_000 + "}\n"
+    text += "    command: [" + ", ".join(["*s"] * 99_000) + "]\n"
+    assert len(text.encode()) <= MAX_BYTES
+    add_scenario(example_repo, "bomb", text)
+
+    def limit_memory() -> None:  # in the child: 1.5 GiB of address space, far below 63 GB
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "runner", "validate", "experiments/bomb"],
+        cwd=example_repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+        preexec_fn=limit_memory,
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert re.match(r"experiments/bomb/experiment\.yaml:6:\d+: .*expands", result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr) < 10_000  # the value is not quoted back

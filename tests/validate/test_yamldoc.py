@@ -79,6 +79,26 @@ def test_alias_expansion_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "expands to more than 50 values" in problems[0].message
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pad: &s " + "x" * 40 + "\nlist: [*s, *s, *s]\n",  # values, aliased
+        "k: &m {" + "y" * 40 + ": 1}\nlist: [*m, *m, *m]\n",  # keys, aliased
+    ],
+)
+def test_expanded_text_is_bounded_in_bytes(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamldoc, "MAX_EXPANDED_BYTES", 100)
+    document, problems = parse(text)
+    assert document is None
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            1,
+            "the document expands to more than 100 bytes of text "
+            "(a long value aliased too often?); refused",
+        )
+    ]
+
+
 def test_non_mapping_keys_are_refused() -> None:
     document, problems = parse("? [a, b]\n: 1\n")
     assert document is None
