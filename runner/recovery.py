@@ -23,7 +23,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from runner.capture import ArtifactStore
+from runner.capture import artifact_store
 from runner.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.experiment import load_experiment
 from runner.gitinfo import CodeInfo
@@ -220,7 +220,7 @@ def _context(
         images={},
         image_records=[ImageRecord(**image) for image in record["images"]],
         inputs=record["inputs"],
-        store=ArtifactStore(Path(record["store"])),
+        store=artifact_store(Path(record["store"]), repo_root),
         inline_max=int(record["inline_max"]),
         testbed_name=record["testbed_name"],
         testbed_file=record["testbed_file"],

@@ -27,7 +27,7 @@ from typing import Any
 
 from runner.bundle import unpack, write_bundle
 from runner.capture import ArtifactStore
-from runner.commands.run import run
+from runner.commands.run import DEFAULT_STORE, run
 from runner.engines import connect, connect_all
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
@@ -377,6 +377,6 @@ def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Test
             raise InvalidInput("; ".join(str(p) for p in problems[:5]))
         inventory, shown = loaded, str(path)
     if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / ".radiops" / "artifacts")
+        default = Artifacts(path=default_store / DEFAULT_STORE)
         inventory = dataclasses.replace(inventory, artifacts=default)
     return inventory, shown
