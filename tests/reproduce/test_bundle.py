@@ -83,3 +83,99 @@ def test_hostile_bundles_are_refused(tmp_path: Path, name: str, kind: bytes, mes
         unpack(hostile(tmp_path, member, b"x"), dest)
     assert not (tmp_path / "escape.txt").exists()
     assert list(dest.iterdir()) == []
+
+
+GiB = 1 << 30
+HOLE_DATA = b"x" * 10240  # what a 10 kB sparse member really holds
+
+
+def gnu_sparse(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    """A GNU sparse member (type S): 10 kB of data at the end of a 1 GiB file of holes."""
+    member = tarfile.TarInfo(name)
+    member.size = len(HOLE_DATA)
+    header = bytearray(member.tobuf(tarfile.GNU_FORMAT))
+    header[156:157] = tarfile.GNUTYPE_SPARSE
+    header[386:410] = tarfile.itn(GiB - len(HOLE_DATA), 12) + tarfile.itn(len(HOLE_DATA), 12)
+    header[483:495] = tarfile.itn(GiB, 12)
+    header[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(header))[0]
+    padding = b"\0" * (-len(HOLE_DATA) % tarfile.BLOCKSIZE)
+    return member, bytes(header) + HOLE_DATA + padding
+
+
+def write_raw(path: Path, *blocks: bytes) -> Path:
+    path.write_bytes(b"".join(blocks) + b"\0" * (2 * tarfile.RECORDSIZE))
+    return path
+
+
+def pax_sparse(path: Path, name: str) -> Path:
+    """A PAX sparse member (GNU.sparse 1.0): its map in its data, 1 GiB once expanded."""
+    sparse_map = f"1\n{GiB - len(HOLE_DATA)}\n{len(HOLE_DATA)}\n".encode()
+    data = sparse_map.ljust(tarfile.BLOCKSIZE, b"\0") + HOLE_DATA
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    member.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(GiB),
+    }
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(member, io.BytesIO(data))
+    return path
+
+
+def written_bytes(folder: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("kind", ["gnu", "pax"])
+def test_a_sparse_member_is_refused_before_it_expands(tmp_path: Path, kind: str) -> None:
+    bundle = tmp_path / "sparse.tar"
+    if kind == "gnu":
+        write_raw(bundle, gnu_sparse("run/outputs/holes.bin")[1])
+    else:
+        pax_sparse(bundle, "run/outputs/holes.bin")
+    assert bundle.stat().st_size < 64 << 10
+    with tarfile.open(bundle) as archive:  # what tarfile itself would make of it
+        (member,) = archive.getmembers()
+        assert member.size == GiB
+    dest = tmp_path / "out"
+    with pytest.raises(BundleRefused, match=r"run/outputs/holes\.bin'? is a sparse file"):
+        unpack(bundle, dest)
+    assert written_bytes(dest) == 0
+
+
+def test_a_compressed_bundle_cannot_expand_without_bound(tmp_path: Path) -> None:
+    bundle = tmp_path / "bomb.tar.gz"
+    size = 150 << 20  # zeros: 150 MiB from about 150 kB
+    with tarfile.open(bundle, "w:gz") as archive:
+        member = tarfile.TarInfo("run/outputs/zeros.bin")
+        member.size = size
+        archive.addfile(member, io.BytesIO(bytes(size)))
+    assert bundle.stat().st_size < 1 << 20
+    dest = tmp_path / "out"
+    with pytest.raises(BundleRefused, match="more bytes than a bundle of its size may"):
+        unpack(bundle, dest)
+    assert written_bytes(dest) == 0
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ("run/x", "'run/x' is both a file and a folder"),
+        ("run/x/y", "'run/x/y' is inside 'run/x', which is a file"),
+    ],
+)
+def test_a_file_then_a_folder_of_the_same_name_is_a_clear_refusal(
+    tmp_path: Path, second: str, message: str
+) -> None:
+    bundle = tmp_path / "clash.tar"
+    with tarfile.open(bundle, "w") as archive:
+        first = tarfile.TarInfo("run/x")
+        first.size = 1
+        archive.addfile(first, io.BytesIO(b"x"))
+        member = tarfile.TarInfo(second)
+        member.type = tarfile.DIRTYPE
+        archive.addfile(member)
+    with pytest.raises(BundleRefused, match=message):
+        unpack(bundle, tmp_path / "out")
