@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.bundle import unpack, write_bundle
+from runner.bundle import loaded_images, unpack, write_bundle
 from runner.capture import ArtifactStore
 from runner.commands.run import DEFAULT_STORE, run
 from runner.engines import connect, connect_all
@@ -125,7 +125,6 @@ def reproduce_bundle(
         _, recorded, problems = read_manifest(root / "run" / MANIFEST)
         if recorded is None:
             raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
-        _load_images(root, index, inventory, reporter)
         code = recorded["code"]
         author = recorded["trigger"]["author"] or {"name": "", "email": ""}
         source = _Source(
@@ -146,7 +145,8 @@ def reproduce_bundle(
             runs=cwd / "reproductions" / recorded["experiment"]["name"],
         )
         source.runs.mkdir(parents=True, exist_ok=True)
-        return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
+        with loaded_images(root, index, inventory, reporter):
+            return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
 
 
 def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -> Path:
@@ -316,30 +316,6 @@ def _obtain_recorded_images(
         for client in clients.values():
             client.close()
     return inventory
-
-
-def _load_images(
-    root: Path, index: Mapping[str, Any], inventory: Testbed, reporter: Reporter
-) -> None:
-    engines = {node.engine: node for node in inventory.nodes.values()}
-    for url, node in engines.items():
-        client = connect(node)
-        try:
-            for image in index.get("images", []):
-                archive = root / str(image["file"])
-                if archive.parent != root / "images" or not archive.is_file():
-                    raise InvalidInput(f"the bundle's image file {image['file']!r} is missing")
-                with archive.open("rb") as handle:
-                    loaded = client.images.load(handle)
-                ids = {str(found.id) for found in loaded}
-                if image["image_id"] not in ids:
-                    raise EnvironmentProblem(
-                        f"{url}: loading {image['file']} gave {', '.join(sorted(ids))}, "
-                        f"not the recorded {image['image_id']}"
-                    )
-                reporter.line(f"{url}: loaded {image['tag']} ({image['image_id'][:19]})")
-        finally:
-            client.close()
 
 
 def _store(inventory: Testbed) -> ArtifactStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -179,3 +180,63 @@ def test_a_file_then_a_folder_of_the_same_name_is_a_clear_refusal(
         archive.addfile(member)
     with pytest.raises(BundleRefused, match=message):
         unpack(bundle, tmp_path / "out")
+
+
+SMUGGLED = "radiops/planted:ctx-000000000000"  # what later builds on the engine would reuse
+
+
+def with_extra_tag(bundle: Path, out: Path, tag: str) -> Path:
+    """A copy of ``bundle`` whose image archives' manifest.json names ``tag`` too."""
+    with tarfile.open(bundle) as source, tarfile.open(out, "w") as copy:
+        for member in source:
+            data = member_bytes(source, member)
+            if member.name.startswith("images/"):
+                data = retagged(data, tag)
+            copy.addfile(member, io.BytesIO(data))
+    return out
+
+
+def retagged(image: bytes, tag: str) -> bytes:
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(image)) as source,
+        tarfile.open(fileobj=out, mode="w") as copy,
+    ):
+        for member in source:
+            data = member_bytes(source, member)
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest[0]["RepoTags"] = [*(manifest[0]["RepoTags"] or []), tag]
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            copy.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = archive.extractfile(member) if member.isfile() else None
+    return handle.read() if handle is not None else b""
+
+
+@pytest.mark.docker
+def test_a_tag_smuggled_into_a_bundled_image_never_reaches_the_engine(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    upstream, run_id = published(tmp_path)
+    archive = tmp_path / "hello.tar"
+    made = radiops(upstream, "bundle", run_id, "--output", str(archive))
+    assert made.returncode == 0, made.stderr
+    poisoned = with_extra_tag(archive, tmp_path / "poisoned.tar", SMUGGLED)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
+    try:
+        result = radiops(elsewhere, "reproduce", "--bundle", str(poisoned))
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(SMUGGLED)
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(SMUGGLED)
+        client.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
