@@ -17,6 +17,7 @@ from runner.commands.run import run
 from runner.errors import InvalidInput
 from runner.experiment import Experiment
 from runner.plan import RunPlan, expand
+from runner.recovery import recover
 from runner.report import LineReporter
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
@@ -89,3 +90,15 @@ def test_a_link_appearing_after_validation_is_not_followed(
         refused.value
     )
     assert list(outside.iterdir()) == []
+
+
+def test_recovery_neither_writes_nor_deletes_through_a_committed_link(tmp_path: Path) -> None:
+    repo, outside = repo_with_links(tmp_path, "experiments/hello/runs")
+    run_dir = outside / RUN_ID  # what the link shows as experiments/hello/runs/<id>
+    run_dir.mkdir()
+    (run_dir / "manifest.json").write_text("{}\n")
+    (run_dir / "pending.json").write_text("{}\n")  # a finished run's leftover: recovery deletes it
+    _, skipped = recover(repo, [], {}, reporter=LineReporter(io.StringIO()))
+    assert [s.run_dir.name for s in skipped] == [RUN_ID]
+    assert "experiments/hello/runs: is a link" in skipped[0].reason
+    assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "pending.json"]
