@@ -31,14 +31,14 @@ from runner.commands.run import DEFAULT_STORE, run
 from runner.engines import connect, connect_all
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
-from runner.files import write_atomic
+from runner.files import LinkInTheWay, write_atomic
 from runner.gitinfo import CodeInfo, commit_info, export_tree
 from runner.images import local_reference
 from runner.manifest import MANIFEST, Trigger, file_facts, read_manifest
 from runner.outputs import output_reader
 from runner.plan import RunPlan
 from runner.registry import pull_pinned, registry_problem
-from runner.repo import find_repository
+from runner.repo import find_repository, links_where_written
 from runner.report import Reporter
 from runner.reproduce import Check, compare_runs, report_json, report_markdown, reproduced
 from runner.testbed import Artifacts, Testbed, local_default, read_testbed
@@ -78,6 +78,9 @@ def reproduce(
     """Reproduce run ``run_id`` of experiment ``target`` of the repository at ``cwd``."""
     repo = find_repository(cwd)
     run_dir, recorded = _published(repo.root, target, run_id)
+    links = links_where_written(repo, run_dir.parent.parent)  # the re-run goes beside it
+    if links:
+        raise LinkInTheWay(links[0])
     commit = recorded["code"]["commit"]
     name = recorded["experiment"]["name"]
     if recorded["code"]["dirty"]:

@@ -19,6 +19,7 @@ from runner.experiment import Experiment
 from runner.plan import RunPlan, expand
 from runner.recovery import recover
 from runner.report import LineReporter
+from tests.reproduce.test_reproduce import published
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 
@@ -102,3 +103,21 @@ def test_recovery_neither_writes_nor_deletes_through_a_committed_link(tmp_path: 
     assert [s.run_dir.name for s in skipped] == [RUN_ID]
     assert "experiments/hello/runs: is a link" in skipped[0].reason
     assert sorted(p.name for p in run_dir.iterdir()) == ["manifest.json", "pending.json"]
+
+
+@pytest.mark.docker
+def test_reproduce_writes_nothing_through_a_committed_link(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    upstream, run_id = published(tmp_path)
+    runs = upstream / "experiments/hello/runs"
+    outside = tmp_path / "outside"
+    runs.rename(outside)
+    runs.symlink_to(outside)
+    commit_all(upstream, "runs moved out")
+    before = sorted(p.name for p in outside.iterdir())
+    result = radiops(upstream, "reproduce", "experiments/hello", "--run", run_id)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "experiments/hello/runs: is a link" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in outside.iterdir()) == before
