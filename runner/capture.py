@@ -12,20 +12,20 @@ to disk in chunks, through sha256 on the way.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import mimetypes
 import os
 import re
+import secrets
 import tarfile
-import tempfile
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 import docker.errors
@@ -33,6 +33,7 @@ import requests.exceptions
 from docker.models.containers import Container
 
 from runner.errors import EnvironmentProblem
+from runner.files import LinkInTheWay, create_file, open_folder
 from runner.limits import CAPTURE_MAX_BYTES
 from runner.repo import is_safe_relative
 
@@ -47,6 +48,7 @@ TAIL_WINDOW = 4 * TAIL_MAX_CHARS  # bytes: enough for that many characters of UT
 MAX_NAME = 1024  # the manifest schema's limit for a relative path
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 _HEX = re.compile(r"[0-9a-f]{64}")
+_STORE_TMP = "tmp"  # where objects are written before they get their name
 _MEDIA_TYPES = mimetypes.MimeTypes()  # Python's own table, not the host's /etc/mime.types
 
 
@@ -123,11 +125,15 @@ class ArtifactStore:
     """A content-addressed directory: ``<root>/sha256/<ab>/<hex>``.
 
     Objects are written to ``<root>/tmp`` and appear under their final name
-    only when complete; an object already there is not rewritten.
+    only when complete; an object already there is not rewritten. ``base``
+    (``root`` or a folder above it, e.g. the repository for its
+    ``.radiops/artifacts``) is trusted: below it no link is followed.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, base: Path | None = None) -> None:
         self.root = root
+        self.base = root if base is None else base
+        self._below = root.relative_to(self.base).as_posix()
 
     def location(self, sha256: str) -> str:
         """The manifest's name for an object: ``cas://sha256/<hex>``."""
@@ -139,28 +145,39 @@ class ArtifactStore:
 
     def put(self, pieces: Iterable[Buffer]) -> tuple[str, int]:
         """Store the bytes of ``pieces``; their sha256 (hex) and size."""
-        tmp_dir = self.root / "tmp"
-        if not tmp_dir.is_dir():  # a stat: cheaper than mkdir's error per object
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="object-")
-        tmp = Path(name)
+        if not self.base.is_dir():  # trusted: made as asked, links and all
+            self.base.mkdir(parents=True, exist_ok=True)
+        tmp_fd = open_folder(self.base, f"{self._below}/{_STORE_TMP}")
+        name = f"object-{secrets.token_hex(8)}"
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(create_file(name, tmp_fd, 0o444), "wb") as out:
                 digest, size = copy_hashed(pieces, out)
-                os.fchmod(out.fileno(), 0o444)
-            final = self.path(digest)
-            if not final.parent.is_dir():
-                final.parent.mkdir(parents=True, exist_ok=True)
+            final_fd = open_folder(self.base, f"{self._below}/sha256/{digest[:2]}")
             try:
-                final.hardlink_to(tmp)  # unlike a rename, never replaces an object
-            except FileExistsError:
-                # Objects are not fsynced (docker cp does not sync either), so
-                # after a crash one may be cut short: replace it if so.
-                if final.stat().st_size != size:
-                    tmp.replace(final)
+                _publish(name, tmp_fd, digest, final_fd, size)
+            finally:
+                os.close(final_fd)
         finally:
-            tmp.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=tmp_fd)
+            os.close(tmp_fd)
         return digest, size
+
+
+def artifact_store(path: Path, repo_root: Path) -> ArtifactStore:
+    """The store at ``path``; inside the repository, reached from its root through no link."""
+    return ArtifactStore(path, base=repo_root if path.is_relative_to(repo_root) else None)
+
+
+def _publish(name: str, tmp_fd: int, digest: str, final_fd: int, size: int) -> None:
+    try:  # unlike a rename, a link never replaces an object
+        os.link(name, digest, src_dir_fd=tmp_fd, dst_dir_fd=final_fd, follow_symlinks=False)
+    except FileExistsError:
+        # Objects are not fsynced (docker cp does not sync either), so after a
+        # crash one may be cut short: replace it if so.
+        found = os.stat(digest, dir_fd=final_fd, follow_symlinks=False)
+        if found.st_size != size or not S_ISREG(found.st_mode):
+            os.replace(name, digest, src_dir_fd=tmp_fd, dst_dir_fd=final_fd)
 
 
 class MemberGate:
@@ -544,39 +561,28 @@ def _keep(
 def create_inside(base: Path, relative: str, *, what: str) -> Iterator[BinaryIO]:
     """A new file ``base/relative``, opened for writing, never through a link.
 
-    Every folder on the way is opened with O_NOFOLLOW relative to the one
-    before it, and the file is created with O_EXCL, so a link planted in
-    ``base`` (or swapped in meanwhile) cannot redirect the write. A file that
-    fails half-way is removed. NotWritten names ``what`` when it cannot be.
+    Every folder on the way is reached with :func:`runner.files.open_folder`
+    and the file is created with O_EXCL, so a link planted in ``base`` (or
+    swapped in meanwhile) cannot redirect the write. A file that fails
+    half-way is removed. NotWritten names ``what`` when it cannot be.
     """
-    target = base / relative
-    if not target.resolve().is_relative_to(base.resolve()):
+    if not (base / relative).resolve().is_relative_to(base.resolve()):
         raise NotWritten(f"{what}: not written, {relative} leads out of the run directory")
+    folders, _, name = relative.rpartition("/")
     base.mkdir(parents=True, exist_ok=True)
-    *folders, name = relative.split("/")
-    folder_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        for folder in folders:
-            with suppress(FileExistsError):
-                os.mkdir(folder, 0o755, dir_fd=folder_fd)
-            inner = os.open(
-                folder,
-                os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                dir_fd=folder_fd,
-            )
-            os.close(folder_fd)
-            folder_fd = inner
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(name, flags, 0o644, dir_fd=folder_fd)
+        folder_fd = open_folder(base, folders)
+    except LinkInTheWay:
+        raise NotWritten(
+            f"{what}: not written, a link or a file is in the way of {relative}"
+        ) from None
+    try:
+        fd = create_file(name, folder_fd)
     except FileExistsError:
         os.close(folder_fd)
         raise NotWritten(f"{what}: not written, {relative} already exists") from None
-    except OSError as exc:
+    except BaseException:
         os.close(folder_fd)
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise NotWritten(
-                f"{what}: not written, a link or a file is in the way of {relative}"
-            ) from None
         raise
     try:
         with os.fdopen(fd, "wb") as out:

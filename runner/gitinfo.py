@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pygit2
 from pygit2.enums import FileMode, FileStatus
 
 from runner.errors import InvalidInput
+from runner.files import LinkInTheWay, create_file, open_folder
 from runner.remotes import without_credentials
 from runner.repo import is_run_path
 
@@ -105,13 +107,21 @@ def commit_info(root: Path, commit: str) -> CodeInfo:
     )
 
 
+class HostileTree(InvalidInput):
+    """A commit's tree that cannot be written as files (git trees may hold what folders cannot)."""
+
+
 def export_tree(root: Path, commit: str, prefixes: Sequence[str], dest: Path) -> list[str]:
     """Write the files of ``commit`` under ``prefixes`` (e.g. ``images/``) into ``dest``.
 
     Files keep their executable bit, links are written as links (the image
     checks refuse those that lead out). The paths written, relative to ``dest``.
+    A tree may come from a stranger's push: a name written twice (a link ``x``
+    and a folder ``x/``) is refused, and nothing is written through a link.
     """
     repo, found = _commit(root, commit)
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()  # every name met, folders too
     written: list[str] = []
     stack: list[tuple[pygit2.Tree, str]] = [(found.tree, "")]
     while stack:
@@ -122,20 +132,38 @@ def export_tree(root: Path, commit: str, prefixes: Sequence[str], dest: Path) ->
             wanted = any(path.startswith(p) or p.startswith(path + "/") for p in prefixes)
             if not wanted or name in ("", ".", "..") or "/" in name:
                 continue
+            if path in seen:
+                raise HostileTree(f"commit {commit}: {path} appears twice in its tree")
+            seen.add(path)
             obj = repo[entry.id]
             if isinstance(obj, pygit2.Tree):
                 stack.append((obj, path + "/"))
             elif isinstance(obj, pygit2.Blob) and any(path.startswith(p) for p in prefixes):
-                target = dest / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if entry.filemode == FileMode.LINK:
-                    target.symlink_to(obj.data.decode("utf-8", "surrogateescape"))
-                else:
-                    target.write_bytes(obj.data)
-                    if entry.filemode == FileMode.BLOB_EXECUTABLE:
-                        target.chmod(0o755)
+                _write_entry(dest, path, obj.data, entry.filemode, commit=commit)
                 written.append(path)
     return sorted(written)
+
+
+def _write_entry(dest: Path, path: str, data: bytes, mode: int, *, commit: str) -> None:
+    folder, _, name = path.rpartition("/")
+    try:
+        folder_fd = open_folder(dest, folder)
+    except LinkInTheWay:
+        raise HostileTree(
+            f"commit {commit}: {path} is below a link or a file of the same tree"
+        ) from None
+    try:
+        if mode == FileMode.LINK:
+            os.symlink(data.decode("utf-8", "surrogateescape"), name, dir_fd=folder_fd)
+        else:
+            with os.fdopen(create_file(name, folder_fd), "wb") as out:
+                out.write(data)
+                if mode == FileMode.BLOB_EXECUTABLE:
+                    os.fchmod(out.fileno(), 0o755)
+    except FileExistsError:
+        raise HostileTree(f"commit {commit}: {path} appears twice in its tree") from None
+    finally:
+        os.close(folder_fd)
 
 
 def _commit(root: Path, commit: str) -> tuple[pygit2.Repository, pygit2.Commit]:

@@ -430,8 +430,9 @@ class ProbeCache:
     file is a cache: an unreadable one is treated as empty and rewritten.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, within: Path | None = None) -> None:
         self.path = path
+        self.within = within  # trusted; no link below it is followed (the repository)
 
     def get(
         self,
@@ -476,9 +477,10 @@ class ProbeCache:
             "inventory": inventory_sha256(node),
             "result": result.as_dict(),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.within is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"format": CACHE_FORMAT, "nodes": entries}, indent=2, sort_keys=True)
-        write_atomic(self.path, text + "\n")
+        write_atomic(self.path, text + "\n", within=self.within)
 
     def _entries(self) -> dict[str, Any]:
         try:

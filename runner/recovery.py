@@ -12,6 +12,7 @@ frees the nodes. Running it again finds nothing more to do.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +24,10 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from runner.capture import ArtifactStore
+from runner.capture import artifact_store
 from runner.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.experiment import load_experiment
+from runner.files import LinkInTheWay, open_folder
 from runner.gitinfo import CodeInfo
 from runner.limits import CAPTURE_MAX_BYTES
 from runner.manifest import MANIFEST, ImageRecord, PullRequest, Trigger
@@ -56,6 +58,13 @@ def recover(
     skipped: list[Skipped] = []
     for path in sorted(repo_root.glob(f"experiments/*/runs/*/{PENDING}")):
         run_dir = path.parent
+        try:  # a committed link must not have the recovery write (or delete) elsewhere
+            os.close(
+                open_folder(repo_root, run_dir.relative_to(repo_root).as_posix(), create=False)
+            )
+        except LinkInTheWay as exc:
+            skipped.append(Skipped(run_dir=run_dir, reason=str(exc)))
+            continue
         if (run_dir / MANIFEST).exists():  # finished; the runner died before tidying up
             path.unlink(missing_ok=True)
             continue
@@ -221,7 +230,7 @@ def _context(
         images={},
         image_records=[ImageRecord(**image) for image in record["images"]],
         inputs=record["inputs"],
-        store=ArtifactStore(Path(record["store"])),
+        store=artifact_store(Path(record["store"]), repo_root),
         inline_max=int(record["inline_max"]),
         capture_max=int(record.get("capture_max", CAPTURE_MAX_BYTES)),  # older records lack it
         testbed_name=record["testbed_name"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from runner.errors import UsageError
 EXPERIMENTS = "experiments"
 IMAGES = "images"
 RUNS = "runs"  # experiments/<name>/runs/<run-id>/: written by the runner only
+STATE = ".radiops"  # the runner's own files: artifact store, probe cache
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +53,32 @@ def is_run_path(path: str) -> bool:
     """True for a repository path under ``experiments/<name>/runs/``: what the runner writes."""
     parts = path.split("/")
     return len(parts) > 3 and parts[0] == EXPERIMENTS and parts[2] == RUNS
+
+
+def links_where_written(repo: Repository, experiment_dir: Path) -> list[Path]:
+    """Links in the places the runner writes for ``experiment_dir``: sorted.
+
+    Those are the experiment's ``runs/`` and the repository's ``.radiops/``,
+    the folders leading to them and everything below them. The runner
+    refuses to write through a link (runner.files); this finds them first.
+    """
+    found = [
+        path
+        for path in (
+            repo.experiments_dir,
+            experiment_dir,
+            experiment_dir / RUNS,
+            repo.root / STATE,
+        )
+        if path.is_symlink()
+    ]
+    for top in (experiment_dir / RUNS, repo.root / STATE):
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for folder, folders, files in os.walk(top):  # links are listed, never entered
+            below = (Path(folder, name) for name in (*folders, *files))
+            found += [path for path in below if path.is_symlink()]
+    return sorted(set(found))
 
 
 def is_safe_relative(path: str) -> bool:

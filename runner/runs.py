@@ -8,6 +8,7 @@ how it ended: a run is never silently lost.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import secrets
@@ -46,6 +47,7 @@ from runner.execute import (
     stop_all,
     supervise,
 )
+from runner.files import open_folder
 from runner.gitinfo import CodeInfo
 from runner.limits import CAPTURE_MAX_BYTES
 from runner.manifest import (
@@ -60,6 +62,7 @@ from runner.outputs import output_path
 from runner.pending import PENDING, write_pending
 from runner.plan import Instance, RunPlan, new_run_id
 from runner.probe import ProbeResult
+from runner.repo import RUNS
 from runner.report import Reporter
 from runner.schedule import place
 from runner.sigmf import META_MAX_BYTES, annotate
@@ -124,7 +127,7 @@ class NodeBook:
 
 def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult:
     queued = datetime.now(UTC)
-    run_id, run_dir = _new_run_dir(plan)
+    run_id, run_dir = _new_run_dir(plan, context.repo_root)
     say = context.reporter.line
     point = ", ".join(f"{k}={v}" for k, v in plan.matrix_point.items())
     say(f"{plan.experiment.name} {run_id}: queued" + (f" ({point})" if point else ""))
@@ -196,16 +199,21 @@ def pending_record(
     }
 
 
-def _new_run_dir(plan: RunPlan) -> tuple[str, Path]:
-    runs = plan.experiment.directory / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    while True:
-        run_id = new_run_id()
-        try:
-            (runs / run_id).mkdir()  # exclusive: two runners never share a run directory
-        except FileExistsError:
-            continue
-        return run_id, runs / run_id
+def _new_run_dir(plan: RunPlan, repo_root: Path) -> tuple[str, Path]:
+    # from the repository down, no link is followed: a committed runs -> /anywhere
+    # must not carry the run's results out of the checkout
+    runs = plan.experiment.directory.relative_to(repo_root) / RUNS
+    runs_fd = open_folder(repo_root, runs.as_posix())
+    try:
+        while True:
+            run_id = new_run_id()
+            try:
+                os.mkdir(run_id, 0o755, dir_fd=runs_fd)  # exclusive: runners never share one
+            except FileExistsError:
+                continue
+            return run_id, repo_root / runs / run_id
+    finally:
+        os.close(runs_fd)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,12 +17,12 @@ from runner.distribute import distribute
 from runner.engines import connect
 from runner.errors import UsageError
 from runner.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
-from runner.repo import Repository, find_repository
+from runner.repo import STATE, Repository, find_repository
 from runner.schedule import restrict
 from runner.testbed import Node, Testbed, resolve_testbed
 
 SDR_BASE = "images/sdr-base"
-CACHE_FILE = Path(".radiops") / "probes.json"
+CACHE_FILE = Path(STATE) / "probes.json"
 DEFAULT_MAX_AGE_S = 3600.0
 
 
@@ -69,7 +69,7 @@ def probe_nodes(
     """Probe ``nodes`` (a cached result is used while it is valid), compared with the inventory."""
     needed = {node.engine: clients[node.engine] for node in nodes}
     placed = distribute(SDR_BASE, repo, needed, registry=testbed.registry, progress=progress)
-    cache = ProbeCache(repo.root / CACHE_FILE)
+    cache = ProbeCache(repo.root / CACHE_FILE, within=repo.root)
     found = []
     for node in nodes:
         client = clients[node.engine]

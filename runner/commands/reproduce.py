@@ -25,20 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.bundle import unpack, write_bundle
+from runner.bundle import loaded_images, unpack, write_bundle
 from runner.capture import ArtifactStore
-from runner.commands.run import run
+from runner.commands.run import DEFAULT_STORE, run
 from runner.engines import connect, connect_all
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, Experiment, load_experiment
-from runner.files import write_atomic
+from runner.files import LinkInTheWay, write_atomic
 from runner.gitinfo import CodeInfo, commit_info, export_tree
 from runner.images import local_reference
 from runner.manifest import MANIFEST, Trigger, file_facts, read_manifest
 from runner.outputs import output_reader
 from runner.plan import RunPlan
 from runner.registry import pull_pinned, registry_problem
-from runner.repo import find_repository
+from runner.repo import find_repository, links_where_written
 from runner.report import Reporter
 from runner.reproduce import Check, compare_runs, report_json, report_markdown, reproduced
 from runner.testbed import Artifacts, Testbed, local_default, read_testbed
@@ -78,6 +78,9 @@ def reproduce(
     """Reproduce run ``run_id`` of experiment ``target`` of the repository at ``cwd``."""
     repo = find_repository(cwd)
     run_dir, recorded = _published(repo.root, target, run_id)
+    links = links_where_written(repo, run_dir.parent.parent)  # the re-run goes beside it
+    if links:
+        raise LinkInTheWay(links[0])
     commit = recorded["code"]["commit"]
     name = recorded["experiment"]["name"]
     if recorded["code"]["dirty"]:
@@ -125,7 +128,6 @@ def reproduce_bundle(
         _, recorded, problems = read_manifest(root / "run" / MANIFEST)
         if recorded is None:
             raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
-        _load_images(root, index, inventory, reporter)
         code = recorded["code"]
         author = recorded["trigger"]["author"] or {"name": "", "email": ""}
         source = _Source(
@@ -146,7 +148,8 @@ def reproduce_bundle(
             runs=cwd / "reproductions" / recorded["experiment"]["name"],
         )
         source.runs.mkdir(parents=True, exist_ok=True)
-        return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
+        with loaded_images(root, index, inventory, reporter):
+            return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
 
 
 def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -> Path:
@@ -318,30 +321,6 @@ def _obtain_recorded_images(
     return inventory
 
 
-def _load_images(
-    root: Path, index: Mapping[str, Any], inventory: Testbed, reporter: Reporter
-) -> None:
-    engines = {node.engine: node for node in inventory.nodes.values()}
-    for url, node in engines.items():
-        client = connect(node)
-        try:
-            for image in index.get("images", []):
-                archive = root / str(image["file"])
-                if archive.parent != root / "images" or not archive.is_file():
-                    raise InvalidInput(f"the bundle's image file {image['file']!r} is missing")
-                with archive.open("rb") as handle:
-                    loaded = client.images.load(handle)
-                ids = {str(found.id) for found in loaded}
-                if image["image_id"] not in ids:
-                    raise EnvironmentProblem(
-                        f"{url}: loading {image['file']} gave {', '.join(sorted(ids))}, "
-                        f"not the recorded {image['image_id']}"
-                    )
-                reporter.line(f"{url}: loaded {image['tag']} ({image['image_id'][:19]})")
-        finally:
-            client.close()
-
-
 def _store(inventory: Testbed) -> ArtifactStore:
     assert inventory.artifacts is not None
     return ArtifactStore(inventory.artifacts.path)
@@ -377,6 +356,6 @@ def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Test
             raise InvalidInput("; ".join(str(p) for p in problems[:5]))
         inventory, shown = loaded, str(path)
     if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / ".radiops" / "artifacts")
+        default = Artifacts(path=default_store / DEFAULT_STORE)
         inventory = dataclasses.replace(inventory, artifacts=default)
     return inventory, shown

@@ -12,7 +12,7 @@ import docker
 
 from runner import images as image_ops
 from runner import registry as registry_ops
-from runner.capture import ArtifactStore
+from runner.capture import artifact_store
 from runner.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.commands.validate import validate
 from runner.distribute import distribute
@@ -27,13 +27,13 @@ from runner.plan import RunPlan, expand, parse_overrides
 from runner.probe import ProbeResult
 from runner.recovery import recover
 from runner.remotes import without_credentials
-from runner.repo import Repository, find_repository
+from runner.repo import STATE, Repository, find_repository
 from runner.report import Reporter
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
 from runner.schedule import restrict, role_can_use, unplaceable_reason
 from runner.testbed import Node, Testbed, resolve_testbed
 
-DEFAULT_STORE = Path(".radiops") / "artifacts"
+DEFAULT_STORE = Path(STATE) / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
 DEFAULT_WAIT_S = 3600.0
 CHANNEL_IMAGE = "images/channel"
@@ -129,8 +129,9 @@ def run(
             images=image_ids,
             image_records=records,
             inputs=[file_facts(repo.root / p, shown=p) for p in experiment.inputs],
-            store=ArtifactStore(
-                inventory.artifacts.path if inventory.artifacts else repo.root / DEFAULT_STORE
+            store=artifact_store(
+                inventory.artifacts.path if inventory.artifacts else repo.root / DEFAULT_STORE,
+                repo.root,
             ),
             inline_max=inventory.artifacts.inline_max_bytes
             if inventory.artifacts

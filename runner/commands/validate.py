@@ -11,7 +11,7 @@ from runner.errors import UsageError
 from runner.experiment import SCENARIO_FILE, read_experiment
 from runner.manifest import MANIFEST, read_manifest
 from runner.problems import Problem, ProblemsFound
-from runner.repo import IMAGES, RUNS, Repository, find_repository
+from runner.repo import IMAGES, RUNS, Repository, find_repository, links_where_written
 from runner.testbed import TESTBED_FILE, Testbed, local_default, read_testbed
 
 
@@ -53,6 +53,7 @@ def validate(paths: Sequence[Path], *, cwd: Path) -> Summary:
         testbed_names.append(testbed_name)
         for scenario in sorted(wanted.scenarios):
             problems += _scenario(scenario, repo, testbed, testbed_name, cwd)
+            problems += _links(scenario.parent, repo, cwd)
             wanted.manifests.update(scenario.parent.glob(f"{RUNS}/*/{MANIFEST}"))
         for manifest in sorted(wanted.manifests):
             problems += _manifest(manifest, repo, cwd)
@@ -138,6 +139,17 @@ def _scenario(
             document, repo=repo, testbed=testbed, testbed_name=testbed_name
         )
     return problems
+
+
+def _links(experiment_dir: Path, repo: Repository, cwd: Path) -> list[Problem]:
+    return [
+        Problem(
+            file=repo.display(path, cwd=cwd),
+            message=f"is a link (to {path.readlink()}) where the runner writes; "
+            "radiops never writes through links: remove it",
+        )
+        for path in links_where_written(repo, experiment_dir)
+    ]
 
 
 def _manifest(path: Path, repo: Repository, cwd: Path) -> list[Problem]:

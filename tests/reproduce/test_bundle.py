@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -83,3 +84,159 @@ def test_hostile_bundles_are_refused(tmp_path: Path, name: str, kind: bytes, mes
         unpack(hostile(tmp_path, member, b"x"), dest)
     assert not (tmp_path / "escape.txt").exists()
     assert list(dest.iterdir()) == []
+
+
+GiB = 1 << 30
+HOLE_DATA = b"x" * 10240  # what a 10 kB sparse member really holds
+
+
+def gnu_sparse(name: str) -> tuple[tarfile.TarInfo, bytes]:
+    """A GNU sparse member (type S): 10 kB of data at the end of a 1 GiB file of holes."""
+    member = tarfile.TarInfo(name)
+    member.size = len(HOLE_DATA)
+    header = bytearray(member.tobuf(tarfile.GNU_FORMAT))
+    header[156:157] = tarfile.GNUTYPE_SPARSE
+    header[386:410] = tarfile.itn(GiB - len(HOLE_DATA), 12) + tarfile.itn(len(HOLE_DATA), 12)
+    header[483:495] = tarfile.itn(GiB, 12)
+    header[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(header))[0]
+    padding = b"\0" * (-len(HOLE_DATA) % tarfile.BLOCKSIZE)
+    return member, bytes(header) + HOLE_DATA + padding
+
+
+def write_raw(path: Path, *blocks: bytes) -> Path:
+    path.write_bytes(b"".join(blocks) + b"\0" * (2 * tarfile.RECORDSIZE))
+    return path
+
+
+def pax_sparse(path: Path, name: str) -> Path:
+    """A PAX sparse member (GNU.sparse 1.0): its map in its data, 1 GiB once expanded."""
+    sparse_map = f"1\n{GiB - len(HOLE_DATA)}\n{len(HOLE_DATA)}\n".encode()
+    data = sparse_map.ljust(tarfile.BLOCKSIZE, b"\0") + HOLE_DATA
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    member.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(GiB),
+    }
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(member, io.BytesIO(data))
+    return path
+
+
+def written_bytes(folder: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("kind", ["gnu", "pax"])
+def test_a_sparse_member_is_refused_before_it_expands(tmp_path: Path, kind: str) -> None:
+    bundle = tmp_path / "sparse.tar"
+    if kind == "gnu":
+        write_raw(bundle, gnu_sparse("run/outputs/holes.bin")[1])
+    else:
+        pax_sparse(bundle, "run/outputs/holes.bin")
+    assert bundle.stat().st_size < 64 << 10
+    with tarfile.open(bundle) as archive:  # what tarfile itself would make of it
+        (member,) = archive.getmembers()
+        assert member.size == GiB
+    dest = tmp_path / "out"
+    with pytest.raises(BundleRefused, match=r"run/outputs/holes\.bin'? is a sparse file"):
+        unpack(bundle, dest)
+    assert written_bytes(dest) == 0
+
+
+def test_a_compressed_bundle_cannot_expand_without_bound(tmp_path: Path) -> None:
+    bundle = tmp_path / "bomb.tar.gz"
+    size = 150 << 20  # zeros: 150 MiB from about 150 kB
+    with tarfile.open(bundle, "w:gz") as archive:
+        member = tarfile.TarInfo("run/outputs/zeros.bin")
+        member.size = size
+        archive.addfile(member, io.BytesIO(bytes(size)))
+    assert bundle.stat().st_size < 1 << 20
+    dest = tmp_path / "out"
+    with pytest.raises(BundleRefused, match="more bytes than a bundle of its size may"):
+        unpack(bundle, dest)
+    assert written_bytes(dest) == 0
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ("run/x", "'run/x' is both a file and a folder"),
+        ("run/x/y", "'run/x/y' is inside 'run/x', which is a file"),
+    ],
+)
+def test_a_file_then_a_folder_of_the_same_name_is_a_clear_refusal(
+    tmp_path: Path, second: str, message: str
+) -> None:
+    bundle = tmp_path / "clash.tar"
+    with tarfile.open(bundle, "w") as archive:
+        first = tarfile.TarInfo("run/x")
+        first.size = 1
+        archive.addfile(first, io.BytesIO(b"x"))
+        member = tarfile.TarInfo(second)
+        member.type = tarfile.DIRTYPE
+        archive.addfile(member)
+    with pytest.raises(BundleRefused, match=message):
+        unpack(bundle, tmp_path / "out")
+
+
+SMUGGLED = "radiops/planted:ctx-000000000000"  # what later builds on the engine would reuse
+
+
+def with_extra_tag(bundle: Path, out: Path, tag: str) -> Path:
+    """A copy of ``bundle`` whose image archives' manifest.json names ``tag`` too."""
+    with tarfile.open(bundle) as source, tarfile.open(out, "w") as copy:
+        for member in source:
+            data = member_bytes(source, member)
+            if member.name.startswith("images/"):
+                data = retagged(data, tag)
+            copy.addfile(member, io.BytesIO(data))
+    return out
+
+
+def retagged(image: bytes, tag: str) -> bytes:
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(image)) as source,
+        tarfile.open(fileobj=out, mode="w") as copy,
+    ):
+        for member in source:
+            data = member_bytes(source, member)
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest[0]["RepoTags"] = [*(manifest[0]["RepoTags"] or []), tag]
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            copy.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def member_bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    handle = archive.extractfile(member) if member.isfile() else None
+    return handle.read() if handle is not None else b""
+
+
+@pytest.mark.docker
+def test_a_tag_smuggled_into_a_bundled_image_never_reaches_the_engine(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    upstream, run_id = published(tmp_path)
+    archive = tmp_path / "hello.tar"
+    made = radiops(upstream, "bundle", run_id, "--output", str(archive))
+    assert made.returncode == 0, made.stderr
+    poisoned = with_extra_tag(archive, tmp_path / "poisoned.tar", SMUGGLED)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
+    try:
+        result = radiops(elsewhere, "reproduce", "--bundle", str(poisoned))
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(SMUGGLED)
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(SMUGGLED)
+        client.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
