@@ -79,8 +79,12 @@ def test_a_fork_reproduces_a_published_run(tmp_path: Path) -> None:
         timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "reproduced: experiments/hello/runs/" in result.stdout
-    (report,) = (fork / "experiments/hello/runs").glob("*/reproduction.json")
+    # the report of this reproduction, among whatever runs the fork had committed
+    (shown,) = [x for x in result.stdout.splitlines() if x.startswith("reproduced: ")]
+    report = fork / shown.removeprefix("reproduced: ").replace(
+        "reproduction.md", "reproduction.json"
+    )
+    assert report.parent.parent == fork / "experiments/hello/runs"
     data = json.loads(report.read_text())
     assert data["reproduced"] is True and data["recorded_run"] == run_id
     names = {check["name"]: check["verdict"] for check in data["checks"]}
