@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ class Store:
 
     path: Path | None  # the store directory, when it is on this machine
     url: str | None  # the base URL it is published under (testbed.yaml artifacts.url)
+    why_not: str = ""  # why a store on this machine is not read (path None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,8 +209,24 @@ def _store(root: Path, testbed: Testbed | None) -> Store:
     if testbed is not None and testbed.artifacts is not None:
         path = testbed.artifacts.path
         return Store(path=path if path.is_dir() else None, url=testbed.artifacts.url)
-    local = root / LOCAL_STORE
-    return Store(path=local if local.is_dir() else None, url=None)
+    # the default store lies in the repository: reached through no link (as
+    # every object in it, see downloads.open_below)
+    path = root
+    for part in LOCAL_STORE.parts:
+        path = path / part
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            return Store(path=None, url=None)
+        if stat.S_ISLNK(mode):
+            return Store(
+                path=None,
+                url=None,
+                why_not=f"not published: {LOCAL_STORE.as_posix()} leads through a symbolic link",
+            )
+        if not stat.S_ISDIR(mode):
+            return Store(path=None, url=None)
+    return Store(path=path, url=None)
 
 
 def _probes(path: Path) -> Mapping[str, Any]:

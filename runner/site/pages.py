@@ -11,6 +11,7 @@ from typing import Any
 from runner.site import urls, views
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import SiteData
+from runner.site.downloads import Checked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +31,8 @@ class Page:
 @dataclass(kw_only=True)
 class SitePlan:
     pages: list[Page] = field(default_factory=list)
-    copies: dict[str, Path] = field(default_factory=dict)  # site path -> file to copy
+    # site path -> file to copy: a cached plot, or a run's file whose bytes were checked
+    copies: dict[str, Path | Checked] = field(default_factory=dict)
     latest: dict[str, Any] = field(default_factory=dict)  # the home page's latest runs
 
 

@@ -50,11 +50,28 @@ def recording_plots(
     if psd_path.is_file() and spectrogram_path.is_file():
         return RecordingPlots(psd=psd_path, spectrogram=spectrogram_path)
     try:
-        samples = read_samples(data, datatype)
-        spectrum = psd(samples, sample_rate=rate, center=center)
-        power = spectrogram(samples)
+        svg, png = _draw_recording(data, datatype, rate, center)
     except (UnsupportedRecording, OSError) as error:
         return RecordingPlots(problem=f"not plotted: {error}")
+    except Exception as error:  # container data: whatever it breaks stays in this plot
+        return RecordingPlots(problem=f"not plotted: {_failure(error)}")
+    cache.write(psd_path, svg.encode("utf-8"))
+    cache.write(spectrogram_path, png)
+    return RecordingPlots(psd=psd_path, spectrogram=spectrogram_path)
+
+
+def _draw_recording(data: Path, datatype: str, rate: float, center: float) -> tuple[str, bytes]:
+    """The PSD (SVG text) and the spectrogram (PNG bytes) of a recording."""
+    samples = read_samples(data, datatype)
+    finite = np.isfinite(samples)
+    if not finite.all():
+        bad = int(np.count_nonzero(~finite))
+        raise UnsupportedRecording(
+            f"{bad} of {len(samples)} samples read are not finite numbers (NaN or infinity)"
+        )
+    with np.errstate(all="ignore"):  # huge samples overflow to inf: left out below
+        spectrum = psd(samples, sample_rate=rate, center=center)
+        power = spectrogram(samples)
     unit, scale = ("MHz", 1e6) if center or rate >= 1e6 else ("kHz", 1e3)
     svg = line_plot(
         list(spectrum.frequencies / scale),
@@ -63,16 +80,19 @@ def recording_plots(
         x_label=f"frequency ({unit})",
         y_label="power (dB/Hz)",
     )
-    cache.write(psd_path, svg.encode("utf-8"))
-    cache.write(spectrogram_path, encode_png(colorize(_normalize(power))))
-    return RecordingPlots(psd=psd_path, spectrogram=spectrogram_path)
+    return svg, encode_png(colorize(_normalize(power)))
+
+
+def _failure(error: Exception) -> str:
+    return f"{error} ({type(error).__name__})" if str(error) else type(error).__name__
 
 
 @dataclass(frozen=True, kw_only=True)
 class SweepPlot:
     parameter: str
     metric: str
-    svg: str
+    svg: str | None  # None: not drawn, ``problem`` says why
+    problem: str | None = None
 
 
 #: how many times the largest value of a metric must exceed its smallest for a log y axis
@@ -102,31 +122,50 @@ def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]])
             )
             if not pairs:
                 continue
-            ys = [y for _, y in pairs]
-            # spanning decades (an error rate): a log axis, or the small values look like zero
-            log_y = min(ys) > 0 and max(ys) / min(ys) >= LOG_AXIS_SPAN
-            svg = line_plot(
-                [x for x, _ in pairs],
-                ys,
-                title=f"{metric} against {parameter}",
-                x_label=parameter,
-                y_label=metric + (" (log scale)" if log_y else ""),
-                x_names=None if numeric else labels,
-                markers=True,
-                log_y=log_y,
-            )
-            plots.append(SweepPlot(parameter=parameter, metric=metric, svg=svg))
+            try:
+                svg = _sweep_svg(pairs, parameter, metric, None if numeric else labels)
+            except Exception as error:  # container data: whatever it breaks stays in this plot
+                problem = f"not plotted: {_failure(error)}"
+                plots.append(
+                    SweepPlot(parameter=parameter, metric=metric, svg=None, problem=problem)
+                )
+            else:
+                plots.append(SweepPlot(parameter=parameter, metric=metric, svg=svg))
     return plots
+
+
+def _sweep_svg(
+    pairs: Sequence[tuple[float, float]], parameter: str, metric: str, names: list[str] | None
+) -> str:
+    ys = [y for _, y in pairs]
+    # spanning decades (an error rate): a log axis, or the small values look like zero
+    # (compared as a product: max / min overflows for a tiny min)
+    log_y = min(ys) > 0 and max(ys) >= min(ys) * LOG_AXIS_SPAN
+    return line_plot(
+        [x for x, _ in pairs],
+        ys,
+        title=f"{metric} against {parameter}",
+        x_label=parameter,
+        y_label=metric + (" (log scale)" if log_y else ""),
+        x_names=names,
+        markers=True,
+        log_y=log_y,
+    )
 
 
 def _normalize(
     power: np.ndarray[Any, np.dtype[np.float64]],
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
-    high = float(np.max(power))
-    low = max(float(np.percentile(power, 5)), high - 80.0)
+    finite = power[np.isfinite(power)]
+    if finite.size == 0:
+        return np.zeros_like(power)
+    high = float(np.max(finite))
+    low = max(float(np.percentile(finite, 5)), high - 80.0)
     if high - low < 1e-9:
         return np.zeros_like(power)
-    result: np.ndarray[Any, np.dtype[np.float64]] = (power - low) / (high - low)
+    # an overflowed (infinite) power is the brightest; NaN the darkest
+    clipped = np.nan_to_num(power, nan=low, posinf=high, neginf=low)
+    result: np.ndarray[Any, np.dtype[np.float64]] = (clipped - low) / (high - low)
     return result
 
 

@@ -34,6 +34,7 @@ from runner import __version__
 from runner.site import urls
 from runner.site.cache import BuildCache
 from runner.site.collect import collect
+from runner.site.downloads import Checked, NotPublished, publish
 from runner.site.folders import put_back, remove_empty, set_aside
 from runner.site.pages import Page, SitePlan, placeholder, plan_site
 from runner.site.render import render, templates_hash
@@ -113,7 +114,10 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
             if src_uri in taken:
                 log.warning(f"radiops: {src_uri} exists in docs_dir; not published")
                 continue
-            files.append(_LinkedFile.generated(config, src_uri, abs_src_path=str(source)))
+            if isinstance(source, Checked):
+                files.append(_PublishedFile.of(config, src_uri, source))
+            else:
+                files.append(_LinkedFile.generated(config, src_uri, abs_src_path=str(source)))
         for asset in ASSETS:
             content = _asset(Path(asset).name)
             files.append(File.generated(config, asset, content=content))
@@ -209,6 +213,30 @@ class _LinkedFile(File):
             os.link(self.abs_src_path or "", self.abs_dest_path)
         except OSError:
             super().copy_file(dirty)
+
+
+class _PublishedFile(File):
+    """A run's output or log, put into the site as the very file whose bytes were hashed.
+
+    ``downloads.publish`` links it without following a link, or copies it
+    hashing as it goes; a file that changed since it was checked is left out
+    (with an error: the page offers it).
+    """
+
+    checked: Checked
+
+    @classmethod
+    def of(cls, config: MkDocsConfig, src_uri: str, checked: Checked) -> _PublishedFile:
+        file = cls.generated(config, src_uri, abs_src_path=str(checked.path))
+        assert isinstance(file, cls)
+        file.checked = checked
+        return file
+
+    def copy_file(self, dirty: bool = False) -> None:
+        try:
+            publish(self.checked, Path(self.abs_dest_path))
+        except (NotPublished, OSError) as error:
+            log.error(f"radiops: {self.src_uri} ({self.checked.relative}) left out: {error}")
 
 
 def _asset(name: str) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from html import escape
 
 WIDTH = 640
 HEIGHT = 320
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 44
+_LARGEST = sys.float_info.max
 
 
 def line_plot(
@@ -38,8 +40,8 @@ def line_plot(
 
     def at(x: float, y: float) -> tuple[float, float]:
         return (
-            _LEFT + (x - x_low) / (x_high - x_low) * plot_w,
-            _TOP + (1 - (y - y_low) / (y_high - y_low)) * plot_h,
+            _LEFT + _fraction(x, x_low, x_high) * plot_w,
+            _TOP + (1 - _fraction(y, y_low, y_high)) * plot_h,
         )
 
     parts = [
@@ -64,7 +66,7 @@ def line_plot(
             f"{escape(name)}</text>"
         )
     y_ticks = (
-        [(float(d), _number(10.0**d)) for d in range(math.ceil(y_low), math.floor(y_high) + 1)]
+        [(float(d), _decade(d)) for d in range(math.ceil(y_low), math.floor(y_high) + 1)]
         if log_y
         else [(value, _number(value)) for value in _ticks(y_low, y_high)]
     )
@@ -96,16 +98,37 @@ def _span(values: Sequence[float]) -> tuple[float, float]:
     low, high = min(values), max(values)
     if high == low:
         pad = abs(low) * 0.1 or 1.0
-        return low - pad, high + pad
+        # near the largest float the pad would overflow: the axis ends there
+        return max(low - pad, -_LARGEST), min(high + pad, _LARGEST)
     return low, high
 
 
+def _fraction(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies from ``low`` (0) to ``high`` (1), for any finite floats."""
+    span = high - low
+    if math.isfinite(span):
+        return (value - low) / span
+    # from -1.7e308 to 1.7e308 the span overflows; halved, nothing does
+    return (value / 2 - low / 2) / (high / 2 - low / 2)
+
+
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
+    span = high - low
+    raw = span / count if math.isfinite(span) else (high / 2 - low / 2) / count * 2
+    if not raw > 0 or not math.isfinite(raw):  # a span too small for steps (subnormal floats)
+        return [low, high]
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    if magnitude == 0:
+        return [low, high]
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = math.ceil(low / step) * step
-    return [first + i * step for i in range(count + 2) if first + i * step <= high + step * 1e-9]
+    limit = min(high + step * 1e-9, _LARGEST)  # past the largest float: inf, never a tick
+    return [first + i * step for i in range(count + 2) if first + i * step <= limit]
+
+
+def _decade(power: int) -> str:
+    """The label of the tick at 10**power (past the floats' range too: the axis may pad)."""
+    return _number(10.0**power) if abs(power) < 300 else f"1e{power:+03d}"
 
 
 def _number(value: float) -> str:

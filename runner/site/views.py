@@ -16,7 +16,7 @@ from markupsafe import Markup
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
-from runner.site.downloads import Download, log_download, output_download
+from runner.site.downloads import Checked, Download, log_download, output_download
 from runner.site.plots import SweepPlot, recording_plots, sweep_plots
 from runner.site.readme import is_safe_url, render_markdown
 
@@ -31,7 +31,7 @@ def run_context(
     data: SiteData,
     links: urls.Links,
     cache: BuildCache,
-    copies: dict[str, Path],
+    copies: dict[str, Path | Checked],
 ) -> dict[str, Any]:
     """The run page's context; files to copy into the site are added to ``copies``."""
     page = urls.run_page(run.experiment, run.run_id)
@@ -47,21 +47,30 @@ def run_context(
     manifest = run.manifest
     if manifest is None:
         return context
-    outputs = []
+    outputs, refused = [], []
     for entry in manifest["outputs"]:
         download = output_download(entry, run.directory, data.store)
         item: dict[str, Any] = {"entry": entry, "download": _shown(download, links, page, copies)}
         if entry["sigmf"] is not None:
             item["plots"] = _recording(entry, download, links, page, cache, copies)
         outputs.append(item)
+        if download.refused:
+            refused.append(
+                f"output {entry['path']} ({entry['role']}#{entry['index']}): {download.why_not}"
+            )
     logs = []
     for entry in manifest["logs"]:
         download = log_download(entry, run.directory)
         logs.append({"entry": entry, "download": _shown(download, links, page, copies)})
+        if download.refused:
+            refused.append(
+                f"log {entry['role']}#{entry['index']} {entry['stream']}: {download.why_not}"
+            )
     pull_request = manifest["code"]["pull_request"]
     context.update(
         outputs=outputs,
         logs=logs,
+        refused=refused,
         reproduce=reproduce_commands(manifest),
         unpinned=[i["role"] for i in manifest["images"] if pinned_ref(i) is None],
         pr_href=pull_request["url"] if pull_request and is_safe_url(pull_request["url"]) else None,
@@ -92,7 +101,10 @@ def pinned_ref(image: Mapping[str, Any]) -> str | None:
 
 
 def experiment_context(
-    experiment: ExperimentRecord, links: urls.Links, cache: BuildCache, copies: dict[str, Path]
+    experiment: ExperimentRecord,
+    links: urls.Links,
+    cache: BuildCache,
+    copies: dict[str, Path | Checked],
 ) -> dict[str, Any]:
     page = urls.experiment_page(experiment.name)
     valid = [run for run in experiment.runs if run.manifest is not None]
@@ -321,20 +333,27 @@ def _experiment_images(
 def _readme(text: str | None) -> Markup | None:
     if text is None:
         return None
-    return Markup(render_markdown(text))  # noqa: S704 - render_markdown removes raw HTML
+    return Markup(render_markdown(text))  # noqa: S704 - raw HTML removed, then nh3
 
 
 def _sweep_file(
-    plot: SweepPlot, links: urls.Links, page: str, cache: BuildCache, copies: dict[str, Path]
-) -> dict[str, str]:
+    plot: SweepPlot,
+    links: urls.Links,
+    page: str,
+    cache: BuildCache,
+    copies: dict[str, Path | Checked],
+) -> dict[str, str | None]:
+    alt = f"{plot.metric} against {plot.parameter}"
+    if plot.svg is None:
+        return {"src": None, "alt": alt, "problem": plot.problem}
     path = cache.path("plots", content_key(plot.svg), ".svg")
     if not path.is_file():
         cache.write(path, plot.svg.encode("utf-8"))
     src = _plot_href(path, links, page, copies)
-    return {"src": src, "alt": f"{plot.metric} against {plot.parameter}"}
+    return {"src": src, "alt": alt, "problem": None}
 
 
-def _plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path]) -> str:
+def _plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path | Checked]) -> str:
     """Publishes a cached plot in the site's one plots folder; its link from ``page``.
 
     Plots are named by the hash of what they show, so runs and experiments
@@ -346,12 +365,17 @@ def _plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path]
 
 
 def _shown(
-    download: Download, links: urls.Links, page: str, copies: dict[str, Path]
+    download: Download, links: urls.Links, page: str, copies: dict[str, Path | Checked]
 ) -> dict[str, Any]:
-    """How a page offers ``download``; a file to publish in the site is added to ``copies``."""
+    """How a page offers ``download``; a file to publish in the site is added to ``copies``.
+
+    Every file in ``copies`` under one site path has the bytes that path
+    names (``check_file`` hashed them), so which run's file is kept is the
+    same file.
+    """
     href = download.url
-    if download.source is not None and download.site_path is not None:
-        copies[download.site_path] = download.source
+    if download.file is not None and download.site_path is not None:
+        copies.setdefault(download.site_path, download.file)
         href = links.href(download.site_path, page=page)
     return {"name": download.name, "href": href, "why_not": download.why_not}
 
@@ -362,16 +386,19 @@ def _recording(
     links: urls.Links,
     page: str,
     cache: BuildCache,
-    copies: dict[str, Path],
+    copies: dict[str, Path | Checked],
 ) -> dict[str, Any]:
-    if download.source is None:
-        return {
-            "psd": None,
-            "spectrogram": None,
-            "problem": "not plotted: the recording is not on this machine",
-        }
-    known = entry["sha256"] if entry["storage"]["kind"] == "store" else None
-    plots = recording_plots(download.source, entry["sigmf"], cache=cache, data_sha256=known)
+    if download.file is None:
+        why = (
+            "not plotted: the recording is not published"
+            if download.refused
+            else "not plotted: the recording is not on this machine"
+        )
+        return {"psd": None, "spectrogram": None, "problem": why}
+    # its bytes were just hashed (check_file): no need to read them again for the key
+    plots = recording_plots(
+        download.file.path, entry["sigmf"], cache=cache, data_sha256=download.file.sha256
+    )
     if plots.psd is None or plots.spectrogram is None:
         return {"psd": None, "spectrogram": None, "problem": plots.problem}
     return {

@@ -1,8 +1,10 @@
 """The built site in headless Chromium (Debian's), served over HTTP as a web host would.
 
 Walks home -> experiment -> run, downloads an output, loads the PSD plot,
-searches, checks that hostile text stays text, and saves a screenshot of a run
-page under .cache/site-tests/ for review.
+searches, checks that hostile text stays text and that README links written
+to run script (character references, odd case, tabs in the scheme, raw HTML)
+run nothing when clicked, and saves a screenshot of a run page under
+.cache/site-tests/ for review.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import pytest
 from playwright import sync_api as playwright  # a dev dependency: never skipped
 
 from tests.testing.repos import PROJECT
-from tests.testing.sites import LINK_TITLE, break_manifests, build_site, make_example_site_repo
+from tests.testing.sites import (
+    LINK_TITLE,
+    add_experiment,
+    break_manifests,
+    build_site,
+    make_example_site_repo,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -33,6 +41,40 @@ FLAGS = [
 SCREENSHOT = PROJECT / ".cache" / "site-tests" / "run-page.png"
 LINK_RUN = "20261122T101502Z-9f8e7d6c"
 
+# README links and images whose address runs code once a browser decodes it
+# (character references, mixed case, tabs and newlines in the scheme), and
+# raw HTML; each would set window.__xss or open a dialog if it ever ran.
+RUN = "window.__xss=1"
+XSS_ADDRESSES = [
+    f"&#106;avascript:{RUN}",
+    "&#106;avascript:alert(document.domain)",
+    f"javascript&#58;{RUN}",
+    f"&#x6A;avascript:{RUN}",
+    f"&#X6a;&#x61;vascript:{RUN}",
+    f"javascript&colon;{RUN}",
+    f"JaVaScRiPt:{RUN}",
+    f"java&#9;script:{RUN}",
+    f"java&#10;script:{RUN}",
+    f"java&Tab;script:{RUN}",
+    f"&#1;javascript:{RUN}",
+    f"&amp;#106;avascript:{RUN}",
+    f"&#100;ata:text/html,<script>{RUN}</script>",
+    f"data:text/html,<script>parent.{RUN}</script>",
+    f"vbscript:{RUN}",
+]
+XSS_README = "\n\n".join(
+    [
+        "# Links",
+        *(f"[link {i}]({url})" for i, url in enumerate(XSS_ADDRESSES)),
+        *(f"![image {i}]({url})" for i, url in enumerate(XSS_ADDRESSES)),
+        f'<a href="javascript:{RUN}">raw link</a>',
+        f"<img src=x onerror={RUN}>",
+        f"<script>{RUN}</script>",
+        f"<svg onload={RUN}></svg>",
+        "[a relative link](#readme) and [a web link](https://example.org/)",
+    ]
+)
+
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
@@ -43,6 +85,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     repo = make_example_site_repo(tmp_path_factory.mktemp("site"))
     break_manifests(repo)
+    add_experiment(repo, "readme-links", title="README links", readme=XSS_README)
     site, _ = build_site(repo)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -126,6 +169,47 @@ def test_hostile_text_is_shown_and_never_run(site_url: tuple[str, Path], page: o
         page.goto(base + path)
         assert page.evaluate("typeof window.__pwned") == "undefined", path
         assert "<script>window.__pwned" in page.locator("body").inner_text(), path
+
+
+def test_readme_links_never_run_script(site_url: tuple[str, Path], page: object) -> None:
+    base, _ = site_url
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(base + "experiments/readme-links/")
+    readme = page.locator(".radiops-readme")
+    links = readme.locator("a")
+    assert links.count() == len(XSS_ADDRESSES) + 2
+    for i in range(len(XSS_ADDRESSES)):
+        link = links.nth(i)
+        assert link.inner_text() == f"link {i}"
+        link.click()  # nothing to follow: the page stays
+        page.wait_for_timeout(50)
+        assert page.evaluate("typeof window.__xss") == "undefined", XSS_ADDRESSES[i]
+        assert dialogs == [], XSS_ADDRESSES[i]
+        assert link.get_attribute("href") is None, XSS_ADDRESSES[i]
+    images = readme.locator("img")
+    assert images.count() == len(XSS_ADDRESSES)
+    for i in range(images.count()):
+        assert images.nth(i).get_attribute("src") is None, XSS_ADDRESSES[i]
+    # raw HTML is shown as text, not run
+    text = readme.inner_text()
+    assert "<script>window.__xss=1</script>" in text and "onerror=" in text
+    # the two harmless links keep their address
+    assert links.nth(len(XSS_ADDRESSES)).get_attribute("href") == "#readme"
+    assert links.nth(len(XSS_ADDRESSES) + 1).get_attribute("href") == "https://example.org/"
+    page.wait_for_timeout(300)  # time for a late onerror or onload
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert dialogs == []
+    assert page.url.endswith("/experiments/readme-links/")
+
+    # the control: in this browser, a javascript: link that survived would run when clicked
+    page.evaluate(
+        "() => { const a = document.createElement('a'); a.id = 'control';"
+        " a.href = 'javascript:window.__xss=1'; a.textContent = 'control';"
+        " document.body.prepend(a); }"
+    )
+    page.locator("#control").click()
+    page.wait_for_function("window.__xss === 1", timeout=5000)
 
 
 def test_broken_manifests_show_a_visible_warning(site_url: tuple[str, Path], page: object) -> None:

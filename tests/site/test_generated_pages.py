@@ -16,6 +16,7 @@ from tests.testing.sites import (
     break_manifests,
     build_site,
     make_example_site_repo,
+    set_output_sha256,
     tone,
 )
 
@@ -96,7 +97,15 @@ def test_plots_are_cached_and_made_again_when_the_data_changes(tmp_path: Path) -
     # unchanged run (5) and experiment (3) pages are copied, not rendered
     assert "(8 from the cache)" in printed
     data = repo / LINK_RUN / "outputs/hello/0/rx.sigmf-data"
-    data.write_bytes(np.asarray(tone(frequency=-300e3), dtype=np.complex64).tobytes())
+    samples = np.asarray(tone(frequency=-300e3), dtype=np.complex64).tobytes()
+    data.write_bytes(samples)
+    # other bytes than the manifest's sha256: neither published nor plotted, and the page says so
+    site, _ = build_site(repo)
+    assert _plots(repo) == {}
+    page = (site / LINK_RUN / "index.html").read_text(encoding="utf-8")
+    assert "Files of this run not published" in page and "not plotted" in page
+    # the manifest of the new data: plotted again
+    set_output_sha256(repo / LINK_RUN, "rx.sigmf-data", samples)
     build_site(repo)
     second = _plots(repo)
     assert len(second) == 2 and not set(second) & set(first)  # new plots, old ones pruned

@@ -131,6 +131,43 @@ def add_run(
     return run_dir
 
 
+def add_store_output(
+    repo: Path, run_dir: Path, name: str, data: bytes, *, store: Path | None = None
+) -> Path:
+    """An output of the run at ``run_dir`` kept in the artifact store; the object's path.
+
+    The manifest gets an entry ``cas://sha256/<hex>`` for ``data``, and the
+    store (default the repository's ``.radiops/artifacts``) the object.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    obj = (store or repo / ".radiops" / "artifacts") / "sha256" / digest[:2] / digest
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    obj.write_bytes(data)
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["outputs"].append(
+        {
+            "path": name,
+            "role": "hello",
+            "index": 0,
+            "size": len(data),
+            "sha256": digest,
+            "media_type": "application/octet-stream",
+            "storage": {"kind": "store", "location": f"cas://sha256/{digest}"},
+            "sigmf": None,
+        }
+    )
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return obj
+
+
+def set_output_sha256(run_dir: Path, name: str, data: bytes) -> None:
+    """The manifest of ``run_dir`` now says that its output ``name`` holds ``data``."""
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    (entry,) = [o for o in manifest["outputs"] if o["path"] == name]
+    entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
 @cache
 def _template() -> dict[str, Any]:
     path = EXAMPLES / "manifest" / "valid" / "simulated-hello.json"

@@ -586,6 +586,25 @@ def test_the_site_workflow_builds_main_and_deploys_with_least_privilege() -> Non
             assert step["with"]["persist-credentials"] is False
 
 
+def test_the_site_is_built_without_the_stores_and_caches_of_the_checkout(tmp_path: Path) -> None:
+    build = _job(_load(SITE), "build")
+    names = [str(step.get("name", "")) for step in _steps(build)]
+    leave_out = names.index("Leave out build state committed by hand")
+    assert leave_out < names.index("Build the site")
+    checkout = tmp_path / "checkout"
+    (checkout / ".cache/radiops-site/pages/ab").mkdir(parents=True)
+    (checkout / ".cache/radiops-site/pages/ab/ab12.html").write_text("<script>x</script>")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root")
+    (checkout / ".radiops").symlink_to(outside, target_is_directory=True)
+    (checkout / "kept.md").write_text("kept")
+    result = _run_bash(_steps(build)[leave_out], checkout, {})
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in checkout.iterdir()) == ["kept.md"]
+    assert (outside / "passwd").read_text() == "root"  # the link removed, not followed
+
+
 # ----------------------------------------- the scripts themselves, run for real
 
 
