@@ -186,6 +186,12 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 problems.append(document.problem(("parameters", name, "choices", i), message))
     problems += _matrix_problems(document, as_mapping(data.get("matrix")), params)
     for role_name, role in as_mapping(data.get("roles")).items():
+        for field in ("command", "entrypoint"):
+            text = as_mapping(role).get(field)
+            if isinstance(text, str) and (reason := _split_problem(text)):
+                message = f"cannot be split into words as a shell would ({reason}); close the "
+                message += "quote or escape, or give the command as a list of words"
+                problems.append(document.problem(("roles", role_name, field), message))
         for key in as_mapping(as_mapping(role).get("env")):
             if key.upper().startswith(RESERVED_ENV_PREFIX):
                 message = (
@@ -305,6 +311,15 @@ def _spec_problems(spec: dict[str, Any], value: object) -> list[str]:
 
 
 # -- records --------------------------------------------------------------------------
+
+
+def _split_problem(text: str) -> str | None:
+    """Why shlex cannot split ``text`` (an unclosed quote, a trailing escape), or None."""
+    try:
+        shlex.split(text)
+    except ValueError as exc:
+        return str(exc).lower()
+    return None
 
 
 def _command(value: str | list[str] | None) -> tuple[str, ...] | None:
