@@ -186,12 +186,12 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 problems.append(document.problem(("parameters", name, "choices", i), message))
     problems += _matrix_problems(document, as_mapping(data.get("matrix")), params)
     for role_name, role in as_mapping(data.get("roles")).items():
-        for field in ("command", "entrypoint"):
-            text = as_mapping(role).get(field)
+        for key in ("command", "entrypoint"):
+            text = as_mapping(role).get(key)
             if isinstance(text, str) and (reason := _split_problem(text)):
                 message = f"cannot be split into words as a shell would ({reason}); close the "
                 message += "quote or escape, or give the command as a list of words"
-                problems.append(document.problem(("roles", role_name, field), message))
+                problems.append(document.problem(("roles", role_name, key), message))
         for key in as_mapping(as_mapping(role).get("env")):
             if key.upper().startswith(RESERVED_ENV_PREFIX):
                 message = (
