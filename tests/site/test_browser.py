@@ -236,6 +236,7 @@ def test_screenshot_folder_is_ignored_by_git() -> None:
     # git itself says so (git is a dependency of radiops: the suite needs it anyway)
     relative = str(SCREENSHOT.relative_to(PROJECT))
     result = subprocess.run(
-        ["git", "check-ignore", "--no-index", "--quiet", relative], cwd=PROJECT, check=False
+        ["git", "-C", str(PROJECT), "check-ignore", "--no-index", "--quiet", relative],
+        check=False,
     )
     assert result.returncode == 0, f"{relative} is not ignored by git"
