@@ -403,7 +403,7 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
     assert set(pinned) == {"default", "node1", "node2"}
     for engine, ref in pinned.items():
         client = docker_clients[engine]
-        here = Node(name=engine, engine=testbed.engines[engine], radios=(SIM,))
+        here = Node(name=engine, engine=testbed.engines[engine])
         start = time.monotonic()
         result = probe_node(client, here, ref, labels=docker_cleanup.labels)
         seconds = time.monotonic() - start
@@ -414,7 +414,14 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
         assert abs((dt.datetime.now(dt.UTC) - result.probed_at).total_seconds()) < 120
         assert seconds < 30
         assert client.containers.list(all=True, filters={"label": LABEL_PROBE}) == []
-        assert compare(here, result) == []  # a simulated radio needs no USRP
+
+        # a simulated radio is found through UHD: the simulated USRP of images/sdr-base
+        simulated = Node(name=engine, engine=testbed.engines[engine], radios=(SIM,))
+        found = probe_node(client, simulated, ref, labels=docker_cleanup.labels)
+        (device,) = found.devices
+        assert (device.type, device.serial, device.name) == ("radiops-sim", "SIM1", engine)
+        assert device.product == "simulated" and device.error is None
+        assert compare(simulated, found) == []  # a simulated radio needs no USRP
 
         claimed = Node(name=engine, engine=testbed.engines[engine], radios=(B210,))
         assert compare(claimed, result) == [
