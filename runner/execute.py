@@ -30,10 +30,13 @@ from runner.limits import Limits
 from runner.plan import Instance, RunPlan
 from runner.problems import printable
 from runner.schedule import radio_for, reservation_name
-from runner.testbed import Node
+from runner.testbed import Node, Radio
 
 OUTPUT_DIR = "/radiops/out"
 PARAMETERS_FILE = "/radiops/parameters.json"
+# Where images/sdr-base installs the simulated USRP; UHD_MODULE_PATH names it only
+# in containers whose radio is simulated, so a real node's UHD never loads it.
+SIMULATED_UHD_MODULES = "/usr/local/lib/radiops/uhd-modules"
 LABEL_PREFIX = "org.radiops."
 DEFAULT_LIMITS = Limits(cpus=None, memory_bytes=2 << 30, pids=1024)
 POLL_S = 0.1
@@ -150,12 +153,26 @@ def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> d
                 env[f"RADIOPS_RADIO_{key}"] = scalar_text(setting)
         radio = radio_for(role, node)
         if radio is not None:
-            env["RADIOPS_RADIO_TYPE"] = radio.type
-            env["RADIOPS_RADIO_SIMULATED"] = "true" if radio.simulated else "false"
-            if radio.serial:
-                env["RADIOPS_RADIO_SERIAL"] = radio.serial
-            if radio.args:
-                env["UHD_ARGS"] = radio.args
+            env.update(radio_environment(radio))
+    return env
+
+
+def radio_environment(radio: Radio) -> dict[str, str]:
+    """What a container learns of the node's radio that serves it (a role's, or the probe's).
+
+    A simulated radio's container also gets ``UHD_MODULE_PATH``: libuhd then
+    finds the simulated USRP of images/sdr-base (sim_usrp/), and only there.
+    """
+    env = {
+        "RADIOPS_RADIO_TYPE": radio.type,
+        "RADIOPS_RADIO_SIMULATED": "true" if radio.simulated else "false",
+    }
+    if radio.simulated:
+        env["UHD_MODULE_PATH"] = SIMULATED_UHD_MODULES
+    if radio.serial:
+        env["RADIOPS_RADIO_SERIAL"] = radio.serial
+    if radio.args:
+        env["UHD_ARGS"] = radio.args
     return env
 
 

@@ -31,6 +31,7 @@ import docker.errors
 import requests.exceptions
 
 from runner.errors import EnvironmentProblem
+from runner.execute import radio_environment
 from runner.files import write_atomic
 from runner.hardening import hardened
 from runner.remotes import without_credentials
@@ -141,11 +142,17 @@ def probe_options(
         if radio.args and not radio.simulated:
             arguments += ["--args", radio.args]
     devices = [path for radio in node.radios for path in radio.devices]
+    # a simulated radio is found as a run's role finds it: libuhd's simulated USRP
+    simulated = [radio for radio in node.radios if radio.simulated]
+    environment = (
+        {"RADIOPS_NODE": node.name, **radio_environment(simulated[0])} if simulated else {}
+    )
     return {
         **hardened(capabilities=node.capabilities, devices=devices),
         "image": image_ref,
         "entrypoint": [PROBE_COMMAND],
         "command": arguments,
+        "environment": environment,
         "labels": {**(labels or {}), LABEL_PROBE: node.name},
         "detach": True,
         "network_mode": node.network or "none",

@@ -9,7 +9,7 @@ import pytest
 
 from runner.channel import endpoints
 from runner.errors import InvalidInput
-from runner.execute import container_options
+from runner.execute import SIMULATED_UHD_MODULES, container_options
 from runner.experiment import Experiment, load_experiment
 from runner.medium import channel_config, simulated_radios
 from runner.plan import expand
@@ -89,6 +89,9 @@ def test_containers_with_simulated_radios_join_the_channel_network_only(link: Ex
     assert options["relay-0"]["environment"]["RADIOPS_CHANNEL_TX"].endswith(":5600")
     assert options["logger-0"]["network_mode"] == "none"  # no radio: no network at all
     assert not any(k.startswith("RADIOPS_CHANNEL") for k in options["logger-0"]["environment"])
+    # libuhd finds the simulated USRP in simulated radio roles only
+    assert options["rx-1"]["environment"]["UHD_MODULE_PATH"] == SIMULATED_UHD_MODULES
+    assert "UHD_MODULE_PATH" not in options["logger-0"]["environment"]
 
 
 def test_simulated_radios_are_placed_on_one_engine(link: Experiment) -> None:
@@ -121,3 +124,6 @@ def test_real_radios_get_no_channel(link: Experiment) -> None:
     placement = place(plan, real)
     assert placement is not None
     assert channel_config(plan, placement, ChannelSettings(), seed=1) is None
+    for instance, node in placement.items():  # nothing of the simulation on a real node
+        environment = container_options(plan, "run1", instance, node, "sha256:x")["environment"]
+        assert "UHD_MODULE_PATH" not in environment

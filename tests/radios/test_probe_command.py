@@ -47,3 +47,22 @@ def test_every_node_is_probed_and_a_claimed_radio_that_is_missing_stops_it(
     assert result.returncode == 1
     assert "node1" in result.stderr and "b210" in result.stderr and "31ABCDE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_simulated_radio_is_found_through_uhd_as_a_role_finds_it(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    inventory = testbed.testbed_file.read_text()
+    simulated = inventory.replace(
+        "  node1:\n",
+        "  node1:\n    radios:\n      - {type: b210, serial: SIMB210, simulated: true}\n",
+    )
+    assert simulated != inventory
+    repo = make_run_repo(tmp_path, testbed=simulated)
+    copy_from_project("images/sdr-base", repo / "images" / "sdr-base")
+    result = probe(repo, "node1")
+    assert result.returncode == 0, result.stderr
+    # images/sdr-base's simulated USRP, found and opened by libuhd in the probe container
+    assert "node1: UHD 4." in result.stdout
+    assert "simulated (b210, serial SIMB210)" in result.stdout, result.stdout
+    assert "does not open" not in result.stdout

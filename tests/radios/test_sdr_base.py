@@ -21,6 +21,7 @@ import docker
 import jsonschema
 import pytest
 
+from runner.execute import SIMULATED_UHD_MODULES
 from runner.images import BuiltImage, build
 from runner.manifest import radio_entry
 from runner.probe import (
@@ -230,10 +231,16 @@ def test_probe_options_give_the_nodes_devices_and_network_only() -> None:
     assert options["entrypoint"] == ["/usr/local/bin/radiops-probe"]
     assert options["command"][-2:] == ["--args", "type=b200,serial=31ABCDE"]
 
+    # the simulated radio is found through UHD as a role finds it (images/sdr-base/sim_usrp)
+    assert options["environment"]["UHD_MODULE_PATH"] == SIMULATED_UHD_MODULES
+    assert options["environment"]["RADIOPS_RADIO_SIMULATED"] == "true"
+    assert options["environment"]["RADIOPS_NODE"] == "node1"
+
     networked = node(Radio(type="x310", args="addr=192.168.40.2"), network="usrp-net")
     options = probe_options(networked, "img")
     assert options["network_mode"] == "usrp-net"
     assert options["devices"] is None
+    assert options["environment"] == {}  # a real radio only: nothing of the simulation
 
 
 def test_probe_cache_keeps_a_result_while_node_engine_and_age_allow(tmp_path: Path) -> None:
@@ -396,7 +403,7 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
     assert set(pinned) == {"default", "node1", "node2"}
     for engine, ref in pinned.items():
         client = docker_clients[engine]
-        here = Node(name=engine, engine=testbed.engines[engine], radios=(SIM,))
+        here = Node(name=engine, engine=testbed.engines[engine])
         start = time.monotonic()
         result = probe_node(client, here, ref, labels=docker_cleanup.labels)
         seconds = time.monotonic() - start
@@ -407,7 +414,14 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
         assert abs((dt.datetime.now(dt.UTC) - result.probed_at).total_seconds()) < 120
         assert seconds < 30
         assert client.containers.list(all=True, filters={"label": LABEL_PROBE}) == []
-        assert compare(here, result) == []  # a simulated radio needs no USRP
+
+        # a simulated radio is found through UHD: the simulated USRP of images/sdr-base
+        simulated = Node(name=engine, engine=testbed.engines[engine], radios=(SIM,))
+        found = probe_node(client, simulated, ref, labels=docker_cleanup.labels)
+        (device,) = found.devices
+        assert (device.type, device.serial, device.name) == ("radiops-sim", "SIM1", engine)
+        assert device.product == "simulated" and device.error is None
+        assert compare(simulated, found) == []  # a simulated radio needs no USRP
 
         claimed = Node(name=engine, engine=testbed.engines[engine], radios=(B210,))
         assert compare(claimed, result) == [
