@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Protocol, TextIO
 
+from runner.units import format_duration
+
 
 class Reporter(Protocol):
     def line(self, text: str) -> None:
@@ -31,3 +33,15 @@ class LineReporter:
         with self._lock:
             self.stream.write(f"{time.strftime('%H:%M:%S')} {text}\n")
             self.stream.flush()
+
+
+def progress_line(name: str, done: int, total: int, elapsed_s: float) -> str:
+    """``sweep: 2 of 6 runs done in 1m10s, about 2m20s left``: a sweep's overall progress.
+
+    The time left assumes the runs still to come take as long, on average, as those done
+    (their parallelism included).
+    """
+    text = f"{name}: {done} of {total} runs done in {format_duration(elapsed_s)}"
+    if 0 < done < total:
+        text += f", about {format_duration(elapsed_s / done * (total - done))} left"
+    return text

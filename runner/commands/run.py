@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -28,7 +29,7 @@ from runner.probe import ProbeResult
 from runner.recovery import recover
 from runner.remotes import without_credentials
 from runner.repo import STATE, Repository, find_repository
-from runner.report import Reporter
+from runner.report import Reporter, progress_line
 from runner.runs import NodeBook, RunContext, RunResult, execute_run
 from runner.schedule import restrict, role_can_use, unplaceable_reason
 from runner.testbed import Node, Testbed, resolve_testbed
@@ -159,6 +160,7 @@ def run(
 def _run_all(plans: Sequence[Any], context: RunContext) -> list[RunResult]:
     book = NodeBook()
     workers = max(1, min(len(plans), len(context.nodes)))
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run") as pool:
         futures = [pool.submit(execute_run, plan, context, book) for plan in plans]
         pending = set(futures)
@@ -168,6 +170,11 @@ def _run_all(plans: Sequence[Any], context: RunContext) -> list[RunResult]:
             for future in done:
                 if future.exception() is not None:
                     context.cancel.set()  # a bug in one run stops the others cleanly
+            if done and len(plans) > 1:  # a sweep: how far along, how long still
+                name = plans[0].experiment.name
+                elapsed = time.monotonic() - started
+                finished = len(plans) - len(pending)
+                context.reporter.line(progress_line(name, finished, len(plans), elapsed))
         return [future.result() for future in futures]
 
 

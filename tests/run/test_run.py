@@ -129,8 +129,9 @@ def test_a_matrix_of_three_points_runs_in_parallel_on_three_nodes(
     script = "echo x=$RADIOPS_PARAM_X > $RADIOPS_OUTPUT_DIR/x.txt; sleep 2"
     extra = "parameters:\n  x: {type: integer, default: 0}\nmatrix:\n  x: [1, 2, 3]\n"
     add_scenario(repo, "sweep", shell_scenario("sweep", script=script, extra=extra))
-    results, _ = run_here(repo, "sweep")
+    results, log = run_here(repo, "sweep")
     assert [r.status for r in results] == ["succeeded"] * 3
+    assert "sweep: 3 of 3 runs done in " in log  # the sweep's progress, for people and CI
     assert sorted(n for r in results for n in r.nodes) == ["local1", "local2", "local3"]
     for result, x in zip(results, (1, 2, 3), strict=True):
         data = manifest(result)
