@@ -56,6 +56,10 @@ class NotWritten(Exception):
     """A file that passed the gate but could not be written where it belongs."""
 
 
+class NotReadable(Exception):
+    """A single file asked of a container that is not one (a link, a folder...) or too big."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class CaptureLimits:
     """How much one container may hand back."""
@@ -395,6 +399,40 @@ def capture_stream(
         refused=tuple(gate.refused),
         total_bytes=sum(f.size for f in files),
     )
+
+
+def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | None:
+    """The bytes of one regular file of at most ``max_bytes`` in the exited container.
+
+    None when there is no such file. What the container may have put there
+    instead (a link, a folder, a device, something bigger) is refused with
+    :class:`NotReadable`; at most ``max_bytes`` of file data are read.
+    """
+    require_exited(container)
+    try:
+        chunks, _ = container.get_archive(path, chunk_size=STREAM_CHUNK)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise EnvironmentProblem(f"cannot copy {path} out of {container.name}: {exc}") from None
+    try:
+        reader = ChunkReader(chunks)
+        with tarfile.open(fileobj=reader, mode="r:") as tar:
+            member = tar.next()
+            if member is None or not member.isreg():
+                raise NotReadable(f"{path}: not a regular file")
+            if member.size > max_bytes:
+                raise NotReadable(f"{path}: {member.size} bytes, over the limit of {max_bytes}")
+            reader.seek(member.offset_data)
+            return b"".join(bytes(piece) for piece in reader.pieces(member.size))
+    except (tarfile.ReadError, EOFError) as exc:
+        raise NotReadable(f"{path}: the archive broke off ({exc})") from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(f"copying {path} out of {container.name} broke: {exc}") from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def changed_paths(container: Container) -> list[str]:

@@ -37,6 +37,10 @@ PARAMETERS_FILE = "/radiops/parameters.json"
 # Where images/sdr-base installs the simulated USRP; UHD_MODULE_PATH names it only
 # in containers whose radio is simulated, so a real node's UHD never loads it.
 SIMULATED_UHD_MODULES = "/usr/local/lib/radiops/uhd-modules"
+# Where the simulated USRP says which libuhd the application opened it with
+# (RADIOPS_RADIO_REPORT); read once the container has ended (runner/runs.py).
+RADIO_REPORT_DIR = "/radiops/radio"
+RADIO_REPORT = f"{RADIO_REPORT_DIR}/uhd.json"
 LABEL_PREFIX = "org.radiops."
 DEFAULT_LIMITS = Limits(cpus=None, memory_bytes=2 << 30, pids=1024)
 POLL_S = 0.1
@@ -154,6 +158,8 @@ def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> d
         radio = radio_for(role, node)
         if radio is not None:
             env.update(radio_environment(radio))
+            if radio.simulated:
+                env["RADIOPS_RADIO_REPORT"] = RADIO_REPORT
     return env
 
 
@@ -234,13 +240,14 @@ def container_options(
 
 
 def seed_archive(parameters: Mapping[str, Scalar]) -> bytes:
-    """/radiops/parameters.json and a writable /radiops/out, put into a container before start.
+    """/radiops/parameters.json and writable /radiops/out and /radiops/radio, put in before start.
 
     Copied in rather than bind-mounted: no host path is ever mounted.
     """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, mode in (("radiops", 0o755), ("radiops/out", 0o1777)):
+        folders = (("radiops", 0o755), ("radiops/out", 0o1777), ("radiops/radio", 0o1777))
+        for name, mode in folders:
             folder = tarfile.TarInfo(name)
             folder.type, folder.mode = tarfile.DIRTYPE, mode
             archive.addfile(folder)
