@@ -29,6 +29,7 @@ from runner.hardening import hardened
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
 from runner.problems import printable
+from runner.radio_report import RADIO_REPORT
 from runner.schedule import radio_for, reservation_name
 from runner.testbed import Node, Radio
 
@@ -37,10 +38,6 @@ PARAMETERS_FILE = "/radiops/parameters.json"
 # Where images/sdr-base installs the simulated USRP; UHD_MODULE_PATH names it only
 # in containers whose radio is simulated, so a real node's UHD never loads it.
 SIMULATED_UHD_MODULES = "/usr/local/lib/radiops/uhd-modules"
-# Where the simulated USRP says which libuhd the application opened it with
-# (RADIOPS_RADIO_REPORT); read once the container has ended (runner/runs.py).
-RADIO_REPORT_DIR = "/radiops/radio"
-RADIO_REPORT = f"{RADIO_REPORT_DIR}/uhd.json"
 LABEL_PREFIX = "org.radiops."
 DEFAULT_LIMITS = Limits(cpus=None, memory_bytes=2 << 30, pids=1024)
 POLL_S = 0.1

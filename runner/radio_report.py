@@ -13,11 +13,10 @@ import json
 import re
 from dataclasses import dataclass
 
-from docker.models.containers import Container
-
-from runner.capture import NotReadable, read_small_file
-from runner.execute import RADIO_REPORT
-
+#: where a simulated role's container finds RADIOPS_RADIO_REPORT pointing (a folder
+#: the runner makes writable before the container starts)
+RADIO_REPORT_DIR = "/radiops/radio"
+RADIO_REPORT = f"{RADIO_REPORT_DIR}/uhd.json"
 MAX_BYTES = 4096
 #: what a UHD version or ABI string looks like ("4.3.0.0+ds1-5", "4.3.0")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~_-]{0,127}")
@@ -53,15 +52,3 @@ def parse_report(data: bytes) -> DeviceReport:
             raise BadReport(f"{key} must be a version string such as 4.3.0.0, not {value!r:.80}")
         values[key] = value
     return DeviceReport(**values)
-
-
-def read_report(container: Container) -> DeviceReport | None:
-    """The report of an exited container; None when no application opened the device.
-
-    BadReport when the container left something else in its place.
-    """
-    try:
-        data = read_small_file(container, RADIO_REPORT, MAX_BYTES)
-    except NotReadable as exc:
-        raise BadReport(str(exc)) from None
-    return None if data is None else parse_report(data)

@@ -22,14 +22,17 @@ from typing import Any
 
 import docker
 import requests.exceptions
+from docker.models.containers import Container
 
 from runner.capture import (
     ArtifactStore,
     Capture,
     CaptureBudget,
     CaptureLimits,
+    NotReadable,
     capture_tree,
     path_problem,
+    read_small_file,
     stream_logs,
 )
 from runner.channel import ChannelNetwork
@@ -62,7 +65,7 @@ from runner.outputs import output_path
 from runner.pending import PENDING, write_pending
 from runner.plan import Instance, RunPlan, new_run_id
 from runner.probe import ProbeResult
-from runner.radio_report import BadReport, DeviceReport, read_report
+from runner.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
 from runner.repo import RUNS
 from runner.report import Reporter
 from runner.schedule import place, uses_simulated_radio
@@ -535,10 +538,19 @@ def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) ->
             found.warnings.append(f"{item.instance.key}: {problem}")
     if uses_simulated_radio(plan.experiment.roles[item.instance.role], item.node):
         try:
-            found.device = read_report(item.container)
+            found.device = device_report(item.container)
         except BadReport as exc:
             found.warnings.append(f"{item.instance.key}: simulated USRP report refused: {exc}")
     return found
+
+
+def device_report(container: Container) -> DeviceReport | None:
+    """What the simulated USRP reported; None when no application opened it through libuhd."""
+    try:
+        data = read_small_file(container, RADIO_REPORT, MAX_BYTES)
+    except NotReadable as exc:
+        raise BadReport(str(exc)) from None
+    return None if data is None else parse_report(data)
 
 
 def _output(item: Placed, captured: Any) -> dict[str, Any]:

@@ -10,8 +10,15 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from runner.execute import RADIO_REPORT, RADIO_REPORT_DIR
-from runner.radio_report import MAX_BYTES, BadReport, DeviceReport, parse_report, read_report
+from runner.radio_report import (
+    MAX_BYTES,
+    RADIO_REPORT,
+    RADIO_REPORT_DIR,
+    BadReport,
+    DeviceReport,
+    parse_report,
+)
+from runner.runs import device_report
 from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup
 
 WRITTEN = b'{"device": "simulated USRP", "uhd_version": "4.3.0.0+ds1-5", "uhd_abi": "4.3.0"}\n'
@@ -72,7 +79,7 @@ def test_what_a_container_leaves_instead_of_a_report_is_refused(
 ) -> None:
     container = ended(docker_clients["default"], docker_cleanup, script)
     with pytest.raises(BadReport) as refused:
-        read_report(container)
+        device_report(container)
     assert says in str(refused.value)
 
 
@@ -83,5 +90,5 @@ def test_a_report_is_read_from_the_container_and_its_absence_is_none(
     client = docker_clients["default"]
     written = WRITTEN.decode().replace('"', '\\"')
     container = ended(client, docker_cleanup, f'printf "{written}" > {RADIO_REPORT}')
-    assert read_report(container) == parse_report(WRITTEN)
-    assert read_report(ended(client, docker_cleanup, "true")) is None
+    assert device_report(container) == parse_report(WRITTEN)
+    assert device_report(ended(client, docker_cleanup, "true")) is None
