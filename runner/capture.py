@@ -35,6 +35,7 @@ from docker.models.containers import Container
 from runner.errors import EnvironmentProblem
 from runner.files import LinkInTheWay, create_file, open_folder
 from runner.limits import CAPTURE_MAX_BYTES
+from runner.problems import printable
 from runner.repo import is_safe_relative
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class MemberGate:
 
     def _path_problem(self, name: str, path: str) -> str | None:
         if name != self.top and not name.startswith(self.top + "/"):
-            return f"{_show(name)}: path leaves the output directory"
+            return f"{printable(name)}: path leaves the output directory"
         return path_problem(path, max_depth=self.limits.max_depth)
 
     def _name_problem(self, path: str) -> str | None:
@@ -294,13 +295,13 @@ def path_problem(path: str, *, max_depth: int = CaptureLimits.max_depth) -> str 
     """
     parts = path.split("/")
     if path.startswith("/") or ".." in parts:
-        return f"{_show(path)}: path leaves the output directory"
+        return f"{printable(path)}: path leaves the output directory"
     if _CONTROL.search(path):
-        return f"{_show(path)}: name has a backslash or a control character"
+        return f"{printable(path)}: name has a backslash or a control character"
     if "" in parts or "." in parts:
-        return f"{_show(path)}: name is not a plain relative path"
+        return f"{printable(path)}: name is not a plain relative path"
     if len(path) > MAX_NAME:
-        return f"{_show(path[:80])}...: name is longer than {MAX_NAME} characters"
+        return f"{printable(path[:80])}...: name is longer than {MAX_NAME} characters"
     if len(parts) > max_depth:
         return f"{path}: {len(parts)} levels deep, over the limit of {max_depth}"
     return None
@@ -692,9 +693,9 @@ class _Tail:
 
 def _kind_problem(member: tarfile.TarInfo, path: str, target: str) -> str | None:
     if member.issym():
-        return f"link {path} -> {_show(target)}: links are not kept"
+        return f"link {path} -> {printable(target)}: links are not kept"
     if member.islnk():
-        return f"hard link {path} -> {_show(target)}: links are not kept"
+        return f"hard link {path} -> {printable(target)}: links are not kept"
     if member.ischr() or member.isblk():
         return f"{path}: device files are not kept"
     if member.isfifo():
@@ -707,10 +708,6 @@ def _kind_problem(member: tarfile.TarInfo, path: str, target: str) -> str | None
 def _fold(path: str) -> str:
     """The name a case-insensitive file system (macOS, Windows) would see."""
     return unicodedata.normalize("NFC", path).casefold()
-
-
-def _show(name: str) -> str:
-    return name if name.isprintable() else repr(name)
 
 
 def _checked_hex(sha256: str) -> str:
