@@ -25,6 +25,7 @@ from runner.radio_report import DEVICE, DeviceReport
 from runner.schedule import radio_for
 from runner.schemas import data_errors
 from runner.testbed import Radio
+from runner.timestamps import docker_time, timestamp
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -84,13 +85,6 @@ def read_manifest(path: Path, *, display: str | None = None) -> Read[dict[str, A
         semantic=lambda _document: [],
         build=dict,
     )
-
-
-def timestamp(moment: datetime | None) -> str | None:
-    """RFC 3339 in UTC with milliseconds and a Z, as the schema asks."""
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def decide_outcome(placed: Sequence[Placed], state: Supervision, *, error: str | None) -> Outcome:
@@ -350,8 +344,8 @@ def _container(item: Placed, ended: Ended | None, usage: Usage | None) -> dict[s
         "container_id": item.container.id,
         "image_digest": item.image_id,
         "command": list(item.command),
-        "started": _docker_time(state.get("StartedAt")),
-        "finished": _docker_time(state.get("FinishedAt")),
+        "started": docker_time(state.get("StartedAt")),
+        "finished": docker_time(state.get("FinishedAt")),
         "exit_code": state.get("ExitCode") if status == "exited" else None,
         "oom_killed": bool(state.get("OOMKilled")),
         "status": status,
@@ -363,15 +357,6 @@ def _container(item: Placed, ended: Ended | None, usage: Usage | None) -> dict[s
         if usage
         else None,
     }
-
-
-def _docker_time(text: str | None) -> str | None:
-    # Docker gives nanoseconds and "0001-01-01T00:00:00Z" for never
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.partition(".")
-    fraction = (rest.rstrip("Z") + "000")[:3] if rest else "000"
-    return f"{head.rstrip('Z')}.{fraction}Z"
 
 
 def _hostname() -> str:

@@ -36,6 +36,7 @@ from runner.hardening import hardened
 from runner.problems import printable
 from runner.remotes import without_credentials
 from runner.testbed import Node, Radio
+from runner.timestamps import parse_timestamp, timestamp
 
 PROBE_COMMAND = "/usr/local/bin/radiops-probe"
 LABEL_PROBE = "org.radiops.probe"  # the node's name
@@ -115,7 +116,7 @@ class ProbeResult:
         return {
             "uhd_version": self.uhd_version,
             "devices": [device.as_dict() for device in self.devices],
-            "probed_at": _utc_text(self.probed_at),
+            "probed_at": timestamp(self.probed_at),
         }
 
     def describe(self) -> str:
@@ -499,12 +500,10 @@ class ProbeCache:
         return nodes if isinstance(nodes, dict) else {}
 
 
-def _utc_text(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _parse_utc(text: Any) -> dt.datetime:
     if not isinstance(text, str):
         raise ValueError("probed_at is not a text")
-    moment = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.replace(tzinfo=dt.UTC)
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise ValueError("probed_at is not an RFC 3339 UTC time")
+    return moment

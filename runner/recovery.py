@@ -36,6 +36,7 @@ from runner.plan import Instance, RunPlan
 from runner.report import Reporter
 from runner.runs import RunContext, RunResult, record_run
 from runner.testbed import Node
+from runner.timestamps import parse_timestamp
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
 
@@ -167,7 +168,7 @@ def _finish(
         started = item.container.attrs["State"].get("StartedAt", "")
         if status in ("exited", "dead") and not started.startswith("0001"):
             state.ended[item.instance] = Ended(status="exited")
-        moment = _parse(started)
+        moment = parse_timestamp(started)
         if moment and (state.started is None or moment < state.started):
             state.started = moment
     if any(item.instance not in state.ended for item in placed):
@@ -180,7 +181,7 @@ def _finish(
         (
             m
             for item in placed
-            if (m := _parse(item.container.attrs["State"].get("FinishedAt", "")))
+            if (m := parse_timestamp(item.container.attrs["State"].get("FinishedAt", "")))
         ),
         default=None,
     )
@@ -261,15 +262,3 @@ def _remove_medium(
         except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             problems.append(f"network of run {run_id} on {url}: {exc}")
     return problems
-
-
-def _parse(text: str) -> datetime | None:
-    """Docker's RFC 3339 time with nanoseconds, or None for its zero time."""
-    if not text or text.startswith("0001"):
-        return None
-    head, _, rest = text.partition(".")
-    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
-    try:
-        return datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00")
-    except ValueError:
-        return None
