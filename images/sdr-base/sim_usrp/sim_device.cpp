@@ -9,6 +9,7 @@
 #include <uhd/usrp/mboard_eeprom.hpp>
 #include <uhd/usrp/subdev_spec.hpp>
 #include <uhd/utils/static.hpp>
+#include <uhd/version.hpp>
 #include <cmath>
 #include <sstream>
 
@@ -97,6 +98,14 @@ public:
     {
         _engine->issue(cmd);
     }
+#if UHD_VERSION >= 4080000
+    // UHD 4.8 gave every streamer RFNoC actions; like UHD's own streamers of
+    // devices without RFNoC, this one has none
+    void post_input_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
+    {
+        throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
 
 private:
     std::shared_ptr<rx_engine> _engine;
@@ -128,6 +137,12 @@ public:
     {
         return _engine->async.pop(md, timeout);
     }
+#if UHD_VERSION >= 4080000
+    void post_output_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
+    {
+        throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
 
 private:
     std::shared_ptr<tx_engine> _engine;
