@@ -74,6 +74,19 @@ struct frontend
 
 class sim_device;
 
+#if UHD_VERSION >= 4110000
+// UHD 4.11's streamers describe themselves per channel; this one has channel 0
+uhd::device_addr_t stream_info(cpu_format format, size_t packet, size_t chan)
+{
+    if (chan != 0)
+        throw uhd::index_error("the simulated USRP's streamers have one channel");
+    uhd::device_addr_t info;
+    info["cpu_format"]    = format == cpu_format::sc16 ? "sc16" : "fc32";
+    info["max_num_samps"] = std::to_string(packet);
+    return info;
+}
+#endif
+
 class sim_rx_streamer : public uhd::rx_streamer
 {
 public:
@@ -104,6 +117,12 @@ public:
     void post_input_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
     {
         throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
+#if UHD_VERSION >= 4110000
+    uhd::device_addr_t get_stream_info(const size_t chan) const override
+    {
+        return stream_info(_format, _packet, chan);
     }
 #endif
 
@@ -141,6 +160,12 @@ public:
     void post_output_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
     {
         throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
+#if UHD_VERSION >= 4110000
+    uhd::device_addr_t get_stream_info(const size_t chan) const override
+    {
+        return stream_info(_format, _packet, chan);
     }
 #endif
 
