@@ -77,6 +77,19 @@ struct frontend
 
 class sim_device;
 
+#if UHD_VERSION >= 4110000
+// UHD 4.11's streamers describe themselves per channel; this one has channel 0
+uhd::device_addr_t stream_info(cpu_format format, size_t packet, size_t chan)
+{
+    if (chan != 0)
+        throw uhd::index_error("the simulated USRP's streamers have one channel");
+    uhd::device_addr_t info;
+    info["cpu_format"]    = format == cpu_format::sc16 ? "sc16" : "fc32";
+    info["max_num_samps"] = std::to_string(packet);
+    return info;
+}
+#endif
+
 class sim_rx_streamer : public uhd::rx_streamer
 {
 public:
@@ -101,6 +114,20 @@ public:
     {
         _engine->issue(cmd);
     }
+#if UHD_VERSION >= 4080000
+    // UHD 4.8 gave every streamer RFNoC actions; like UHD's own streamers of
+    // devices without RFNoC, this one has none
+    void post_input_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
+    {
+        throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
+#if UHD_VERSION >= 4110000
+    uhd::device_addr_t get_stream_info(const size_t chan) const override
+    {
+        return stream_info(_format, _packet, chan);
+    }
+#endif
 
 private:
     std::shared_ptr<rx_engine> _engine;
@@ -132,6 +159,18 @@ public:
     {
         return _engine->async.pop(md, timeout);
     }
+#if UHD_VERSION >= 4080000
+    void post_output_action(const std::shared_ptr<uhd::rfnoc::action_info>&, const size_t) override
+    {
+        throw uhd::not_implemented_error("the simulated USRP takes no RFNoC actions");
+    }
+#endif
+#if UHD_VERSION >= 4110000
+    uhd::device_addr_t get_stream_info(const size_t chan) const override
+    {
+        return stream_info(_format, _packet, chan);
+    }
+#endif
 
 private:
     std::shared_ptr<tx_engine> _engine;
