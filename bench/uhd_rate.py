@@ -181,8 +181,11 @@ def two_radios(
     pacing: str,
     commands: tuple[list[str], list[str]],
     timeout_s: float,
-) -> tuple[str, str]:
-    """Run the TX command and the RX command on two simulated radios of one medium; their logs."""
+) -> tuple[str, str, str]:
+    """Run the TX command and the RX command on two simulated radios of one medium.
+
+    Their logs, and the emulator's.
+    """
     channel_image, sdr_image = images
     config = ChannelConfig(
         sample_rate=rate,
@@ -194,13 +197,22 @@ def two_radios(
         block=DEFAULT_BLOCK,
     )
     channel = ChannelNetwork(
-        client, run_id=f"bench-{uuid.uuid4().hex[:8]}", image=channel_image, config=config,
+        client,
+        run_id=f"bench-{uuid.uuid4().hex[:8]}",
+        image=channel_image,
+        config=config,
         labels=LABELS,
     )
     logs: list[str] = []
     with channel as ep:
         containers = [
-            start(client, sdr_image, ep.network, command, {**radio_env(rate, pacing), **ep.environment(slug)})
+            start(
+                client,
+                sdr_image,
+                ep.network,
+                command,
+                {**radio_env(rate, pacing), **ep.environment(slug)},
+            )
             for slug, command in zip(("tx-0", "rx-0"), commands, strict=True)
         ]
         try:
@@ -213,7 +225,7 @@ def two_radios(
         finally:
             for container in containers:
                 container.remove(force=True)
-    return logs[0], logs[1]
+    return logs[0], logs[1], channel.log
 
 
 def counts(log: str) -> dict[str, int]:
@@ -241,7 +253,7 @@ def rate_mode(client: docker.DockerClient, images: tuple[str, str], argv: list[s
     best = 0.0
     for rate in rates:
         common = [BENCHMARK, "--duration", f"{seconds:g}"]
-        tx_log, rx_log = two_radios(
+        tx_log, rx_log, emulator_log = two_radios(
             client,
             images,
             rate,
@@ -266,10 +278,14 @@ def rate_mode(client: docker.DockerClient, images: tuple[str, str], argv: list[s
                 best = max(best, got) if not errors else best
         if clean and pacing != "fast":
             best = max(best, rate)
+        if not clean:
+            print("        emulator log: " + "\n        ".join(emulator_log.splitlines()[-6:]))
     raw, _ = emulator_rate(client, images[0], DEFAULT_BLOCK, 5.0)
     print(f"channel emulator alone (bench/channel.py, block {DEFAULT_BLOCK}): {raw / 1e6:.1f} Msps")
     what = "sustained with no errors" if pacing != "fast" else "moved by the slower way"
-    print(f"highest rate {what}: {best / 1e6:g} Msps each way; ratio to the emulator {best / raw:.2f}")
+    print(
+        f"highest rate {what}: {best / 1e6:g} Msps each way; ratio to the emulator {best / raw:.2f}"
+    )
     met = best >= TARGET_SPS
     print(f"target {TARGET_SPS / 1e6:g} Msps each way: {'met' if met else 'MISSED'}")
     return 0 if met else 1
@@ -278,7 +294,7 @@ def rate_mode(client: docker.DockerClient, images: tuple[str, str], argv: list[s
 def drift_mode(client: docker.DockerClient, images: tuple[str, str], argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 60.0
     rate = 1e6
-    tx_log, rx_log = two_radios(
+    tx_log, rx_log, _ = two_radios(
         client,
         images,
         rate,

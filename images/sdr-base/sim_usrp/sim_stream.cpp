@@ -382,6 +382,9 @@ size_t tx_engine::_fill(cf* out, size_t n, int64_t k, bool quiet)
     while (pos < n) {
         if (_queue.empty()) {
             if (quiet) {
+                // the application was held by the medium, not late: its next
+                // samples start afresh rather than after an underflow
+                _underflowing = _in_burst;
                 _cv.notify_all();
                 return pos;
             }
