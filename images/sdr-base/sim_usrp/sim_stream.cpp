@@ -41,8 +41,19 @@ constexpr double RX_KEEP_S = 0.5; // RX samples kept for the host before an over
 constexpr double DRAIN_S   = 5.0; // how long closing waits for queued bursts
 constexpr double SKIP_S    = 0.25; // a TX this far behind its clock skips ahead
 constexpr double MESSAGE_S = 0.005; // the largest TX message, in time
-constexpr double STALL_S   = 1.0; // fast pacing: how long the medium waits for the application
+constexpr double STALL_S   = 5.0; // fast pacing: how long the medium waits for the application
 constexpr int64_t FAST_LEAD = 1 << 18; // fast: how far a TX may run ahead of its RX's clock
+// fast: how long send() waits for room, and recv() for the samples of a stream
+// command, whatever the timeout; a wall-clock timeout says nothing of a device
+// whose time is its samples, and the medium may wait for a busy application
+constexpr double FAST_WAIT_S = 30.0;
+
+std::chrono::steady_clock::time_point deadline_in(double seconds)
+{
+    return std::chrono::steady_clock::now()
+           + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+               std::chrono::duration<double>(seconds));
+}
 
 void convert_in(const void* buff, cpu_format format, size_t offset, size_t n, cf* out)
 {
@@ -344,9 +355,7 @@ void tx_engine::_event(uhd::async_metadata_t::event_code_t code, int64_t w)
 size_t tx_engine::send(const void* buff, cpu_format format, size_t n,
     const uhd::tx_metadata_t& md, double timeout)
 {
-    const auto deadline = std::chrono::steady_clock::now()
-                          + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(timeout));
+    const auto deadline = deadline_in(_clock->fast() ? std::max(timeout, FAST_WAIT_S) : timeout);
     size_t done = 0;
     bool first  = true;
     do {
@@ -518,7 +527,8 @@ void tx_engine::_run_fast()
     std::vector<cf> out;
     tuning_t tuning;
     int64_t k = _clock->wall();
-    bool idle = false; // nothing queued and no burst on: silence at real-time pace
+    bool idle    = false; // nothing queued and no burst on: silence at real-time pace
+    bool starved = false; // the application left a burst without samples for STALL_S
     steady::time_point idle_t0;
     int64_t idle_k0 = 0;
     while (_running) {
@@ -534,11 +544,12 @@ void tx_engine::_run_fast()
         bool empty, in_burst;
         {
             std::unique_lock<std::mutex> lock(_mutex);
-            if (_queue.empty() and _in_burst) // nothing runs late: wait for the application
-                _cv.wait_for(lock, std::chrono::duration<double>(STALL_S),
+            if (_queue.empty() and _in_burst and not starved) // nothing runs late: wait
+                starved = not _cv.wait_for(lock, std::chrono::duration<double>(STALL_S),
                     [this] { return not _queue.empty() or not _running; });
             empty    = _queue.empty();
             in_burst = _in_burst;
+            starved  = starved and empty;
         }
         if (empty) { // idle (or a burst stalled for STALL_S: _fill reports the underflow)
             const steady::time_point now = steady::now();
@@ -694,10 +705,10 @@ void rx_engine::_keep(const cf* samples, size_t n, int64_t w, bool sob, bool eob
 void rx_engine::_take(const cf* samples, size_t n, int64_t w)
 {
     std::unique_lock<std::mutex> lock(_mutex);
-    if (_clock->fast()) // the medium waits for the application to read (for STALL_S at most)
-        _cv.wait_for(lock, std::chrono::duration<double>(STALL_S), [this, n] {
+    if (_clock->fast() and not _stalled) // the medium waits for the application to read
+        _stalled = not _cv.wait_for(lock, std::chrono::duration<double>(STALL_S), [this, n] {
             return _kept + n <= _capacity or (not _active and _commands.empty()) or not _running;
-        });
+        }); // for STALL_S at most, then it overflows until the application reads again
     size_t pos = 0;
     while (pos < n) {
         const int64_t here = w + static_cast<int64_t>(pos);
@@ -813,12 +824,12 @@ size_t rx_engine::recv(void* buff, cpu_format format, size_t n, uhd::rx_metadata
     double timeout, bool one_packet, size_t packet)
 {
     md.reset();
-    const auto deadline = std::chrono::steady_clock::now()
-                          + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(timeout));
     if (one_packet)
         n = std::min(n, packet);
     std::unique_lock<std::mutex> lock(_mutex);
+    const bool streaming = _active or not _commands.empty();
+    const auto deadline =
+        deadline_in(_clock->fast() and streaming ? std::max(timeout, FAST_WAIT_S) : timeout);
     size_t done  = 0;
     int64_t next = 0; // the wall tick the next sample must have to continue this buffer
     while (done < n) {
@@ -864,8 +875,10 @@ size_t rx_engine::recv(void* buff, cpu_format format, size_t n, uhd::rx_metadata
         if (one_packet)
             break;
     }
-    if (done > 0 and _clock->fast())
+    if (done > 0 and _clock->fast()) {
+        _stalled = false;
         _cv.notify_all(); // room for the medium's next samples
+    }
     return done;
 }
 

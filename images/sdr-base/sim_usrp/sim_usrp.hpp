@@ -18,7 +18,9 @@
 // emulator accepted from the transmitter), so the run goes as fast as the CPUs
 // allow. A receiver holds the medium while the application has not read its
 // samples (rather than overflowing); a transmitter in a burst waits for the
-// application's next samples (rather than underflowing); a transmitter with
+// application's next samples (rather than underflowing), each up to STALL_S of
+// wall time; send() and a streaming recv() wait for the medium however long it
+// takes (FAST_WAIT_S at most), whatever their timeout; a transmitter with
 // nothing queued sends silence at real-time pace, so an application that
 // schedules a burst ahead of the clock finds it still ahead when it sends.
 #pragma once
@@ -233,6 +235,7 @@ private:
     command _current{};
     uint64_t _left      = 0; // samples left of a NUM_SAMPS command
     bool _overflowing   = false;
+    bool _stalled       = false; // fast: the application left the medium waiting for STALL_S
     std::atomic<bool> _running{true};
     std::thread _thread;
 };
