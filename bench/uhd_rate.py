@@ -290,7 +290,7 @@ def rate_mode(client: docker.DockerClient, images: tuple[str, str], argv: list[s
             errors = {k: v for k, v in found.items() if k in ERRORS and v}
             got = found.get(key, 0) / seconds
             # a sustained rate: no error, and (in real time) the samples the rate asks for
-            enough = pacing == "fast" or got >= 0.95 * rate
+            enough = pacing == "fast" or got >= 0.99 * rate
             clean = clean and not errors and enough
             text = ", ".join(f"{k} {v}" for k, v in errors.items()) or "none"
             print(

@@ -381,19 +381,21 @@ size_t tx_engine::send(const void* buff, cpu_format format, size_t n,
 }
 
 // Samples for wall ticks [k, k+n): queued bursts where they are due, zeros elsewhere.
-// How many ticks it covered: n, or (quiet) where the queue ran dry; quiet reports
-// no underflow (the medium stood still: nothing was missed).
-size_t tx_engine::_fill(cf* out, size_t n, int64_t k, bool quiet)
+// How many ticks it covered: n (pad), or where the queue ran dry (skip, until_dry),
+// reporting no underflow: skip, the medium stood still and nothing was missed;
+// until_dry, fast pacing waits for the application's next samples.
+size_t tx_engine::_fill(cf* out, size_t n, int64_t k, fill_mode mode)
 {
     std::fill(out, out + n, cf(0.0f, 0.0f));
     std::lock_guard<std::mutex> lock(_mutex);
     size_t pos = 0;
     while (pos < n) {
         if (_queue.empty()) {
-            if (quiet) {
-                // the application was held by the medium, not late: its next
-                // samples start afresh rather than after an underflow
-                _underflowing = _in_burst;
+            if (mode != fill_mode::pad) {
+                // skip: the application was held by the medium, not late: its
+                // next samples start afresh rather than after an underflow
+                if (mode == fill_mode::skip)
+                    _underflowing = _in_burst;
                 _cv.notify_all();
                 return pos;
             }
@@ -475,7 +477,7 @@ void tx_engine::_run()
         while (wall - k > behind) {
             const size_t n = static_cast<size_t>(std::min(wall - k, most));
             out.resize(n);
-            if (_fill(out.data(), n, k, true) < n)
+            if (_fill(out.data(), n, k, fill_mode::skip) < n)
                 k = wall; // nothing more queued
             else
                 k += static_cast<int64_t>(n);
@@ -488,7 +490,7 @@ void tx_engine::_run()
         const size_t n = static_cast<size_t>(std::min(due, most));
         _await(CHUNK_S); // a busy application refills within the lead
         out.resize(n);
-        _fill(out.data(), n, k);
+        _fill(out.data(), n, k, fill_mode::pad);
         for (size_t pos = 0; pos < n;) { // tuning changes land on their sample
             const int64_t next = schedule.advance(k + pos, tuning);
             const size_t len   = static_cast<size_t>(
@@ -576,7 +578,13 @@ void tx_engine::_run_fast()
             idle = false;
         }
         out.resize(static_cast<size_t>(n));
-        _fill(out.data(), out.size(), k);
+        // in a burst, only what is queued: the rest waits for the application
+        const size_t covered =
+            _fill(out.data(), out.size(), k, empty ? fill_mode::pad : fill_mode::until_dry);
+        if (covered == 0)
+            continue;
+        out.resize(covered);
+        n = static_cast<int64_t>(covered);
         for (size_t pos = 0; pos < out.size();) {
             const int64_t next = schedule.advance(k + pos, tuning);
             const size_t len   = static_cast<size_t>(

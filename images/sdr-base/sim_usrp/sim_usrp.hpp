@@ -163,7 +163,8 @@ private:
     void _run();
     void _run_fast();
     bool _push(const cf* samples, size_t n);
-    size_t _fill(cf* out, size_t n, int64_t k, bool quiet = false);
+    enum class fill_mode { pad, skip, until_dry };
+    size_t _fill(cf* out, size_t n, int64_t k, fill_mode mode);
     void _event(uhd::async_metadata_t::event_code_t code, int64_t w);
     void _drain();
     void _await(double seconds);
