@@ -35,6 +35,7 @@ from docker.models.containers import Container
 from runner.errors import EnvironmentProblem
 from runner.files import LinkInTheWay, create_file, open_folder
 from runner.limits import CAPTURE_MAX_BYTES
+from runner.problems import printable
 from runner.repo import is_safe_relative
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ _MEDIA_TYPES = mimetypes.MimeTypes()  # Python's own table, not the host's /etc/
 
 class NotWritten(Exception):
     """A file that passed the gate but could not be written where it belongs."""
+
+
+class NotReadable(Exception):
+    """A single file asked of a container that is not one (a link, a folder...) or too big."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,7 +251,7 @@ class MemberGate:
 
     def _path_problem(self, name: str, path: str) -> str | None:
         if name != self.top and not name.startswith(self.top + "/"):
-            return f"{_show(name)}: path leaves the output directory"
+            return f"{printable(name)}: path leaves the output directory"
         return path_problem(path, max_depth=self.limits.max_depth)
 
     def _name_problem(self, path: str) -> str | None:
@@ -290,13 +295,13 @@ def path_problem(path: str, *, max_depth: int = CaptureLimits.max_depth) -> str 
     """
     parts = path.split("/")
     if path.startswith("/") or ".." in parts:
-        return f"{_show(path)}: path leaves the output directory"
+        return f"{printable(path)}: path leaves the output directory"
     if _CONTROL.search(path):
-        return f"{_show(path)}: name has a backslash or a control character"
+        return f"{printable(path)}: name has a backslash or a control character"
     if "" in parts or "." in parts:
-        return f"{_show(path)}: name is not a plain relative path"
+        return f"{printable(path)}: name is not a plain relative path"
     if len(path) > MAX_NAME:
-        return f"{_show(path[:80])}...: name is longer than {MAX_NAME} characters"
+        return f"{printable(path[:80])}...: name is longer than {MAX_NAME} characters"
     if len(parts) > max_depth:
         return f"{path}: {len(parts)} levels deep, over the limit of {max_depth}"
     return None
@@ -395,6 +400,40 @@ def capture_stream(
         refused=tuple(gate.refused),
         total_bytes=sum(f.size for f in files),
     )
+
+
+def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | None:
+    """The bytes of one regular file of at most ``max_bytes`` in the exited container.
+
+    None when there is no such file. What the container may have put there
+    instead (a link, a folder, a device, something bigger) is refused with
+    :class:`NotReadable`; at most ``max_bytes`` of file data are read.
+    """
+    require_exited(container)
+    try:
+        chunks, _ = container.get_archive(path, chunk_size=STREAM_CHUNK)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise EnvironmentProblem(f"cannot copy {path} out of {container.name}: {exc}") from None
+    try:
+        reader = ChunkReader(chunks)
+        with tarfile.open(fileobj=reader, mode="r:") as tar:
+            member = tar.next()
+            if member is None or not member.isreg():
+                raise NotReadable(f"{path}: not a regular file")
+            if member.size > max_bytes:
+                raise NotReadable(f"{path}: {member.size} bytes, over the limit of {max_bytes}")
+            reader.seek(member.offset_data)
+            return b"".join(bytes(piece) for piece in reader.pieces(member.size))
+    except (tarfile.ReadError, EOFError) as exc:
+        raise NotReadable(f"{path}: the archive broke off ({exc})") from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(f"copying {path} out of {container.name} broke: {exc}") from None
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def changed_paths(container: Container) -> list[str]:
@@ -654,9 +693,9 @@ class _Tail:
 
 def _kind_problem(member: tarfile.TarInfo, path: str, target: str) -> str | None:
     if member.issym():
-        return f"link {path} -> {_show(target)}: links are not kept"
+        return f"link {path} -> {printable(target)}: links are not kept"
     if member.islnk():
-        return f"hard link {path} -> {_show(target)}: links are not kept"
+        return f"hard link {path} -> {printable(target)}: links are not kept"
     if member.ischr() or member.isblk():
         return f"{path}: device files are not kept"
     if member.isfifo():
@@ -669,10 +708,6 @@ def _kind_problem(member: tarfile.TarInfo, path: str, target: str) -> str | None
 def _fold(path: str) -> str:
     """The name a case-insensitive file system (macOS, Windows) would see."""
     return unicodedata.normalize("NFC", path).casefold()
-
-
-def _show(name: str) -> str:
-    return name if name.isprintable() else repr(name)
 
 
 def _checked_hex(sha256: str) -> str:

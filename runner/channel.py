@@ -51,8 +51,12 @@ LABEL_RUN = "org.radiops.run"
 LABEL_COMPONENT = "org.radiops.component"
 TX_PORT = 5600  # TX i listens on TX_PORT + i (images/channel/channel_emulator.py)
 RX_PORT = 5700
+# The emulator's own limits (images/channel/channel_model.py), checked here before
+# it starts and in testbed.schema.json; tests/channel/test_limits.py ties them.
 MAX_PORTS = 100
 DEFAULT_BLOCK = 4096
+MAX_BLOCK = 1 << 22
+MAX_DELAY_SAMPLES = 1 << 24  # the emulator holds each TX's delay line in memory
 ENV_TX = "RADIOPS_CHANNEL_TX"
 ENV_TX_BIND = "RADIOPS_CHANNEL_TX_BIND"  # for a radio that binds (GNU Radio's ZMQ PUSH sink)
 ENV_RX = "RADIOPS_CHANNEL_RX"
@@ -63,6 +67,7 @@ STOP_TIMEOUT_S = 10
 MEMORY_BYTES = 1 << 30
 _READY = "channel: ready"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,8 +114,8 @@ def config_problems(config: ChannelConfig) -> list[str]:
     problems: list[str] = []
     if not (config.sample_rate > 0 and math.isfinite(config.sample_rate)):
         problems.append("sample_rate must be a positive number")
-    if config.block < 1:
-        problems.append("block must be at least 1")
+    if not 1 <= config.block <= MAX_BLOCK:
+        problems.append(f"block must be between 1 and {MAX_BLOCK}")
     if config.seed < 0:
         problems.append("seed must not be negative")
     if config.noise_floor_dbfs is not None and not math.isfinite(config.noise_floor_dbfs):
@@ -121,7 +126,7 @@ def config_problems(config: ChannelConfig) -> list[str]:
         if len(names) > MAX_PORTS:
             problems.append(f"at most {MAX_PORTS} {kind} (one port each)")
     for name, host in config.tx_hosts.items():
-        if name not in config.tx or not _NAME.match(host):
+        if name not in config.tx or not HOST_NAME.match(host):
             problems.append(f"tx_hosts: {name} -> {host}: not a tx and a host name")
     for source, targets in config.links.items():
         if source not in config.tx:
@@ -129,8 +134,11 @@ def config_problems(config: ChannelConfig) -> list[str]:
         for target, link in targets.items():
             if target not in config.rx:
                 problems.append(f"links: {source} -> {target}: {target} is not an rx")
-            if link.delay_samples < 0:
-                problems.append(f"links: {source} -> {target}: delay_samples must not be negative")
+            if not 0 <= link.delay_samples <= MAX_DELAY_SAMPLES:
+                problems.append(
+                    f"links: {source} -> {target}: delay_samples must be between 0 and "
+                    f"{MAX_DELAY_SAMPLES}"
+                )
             if not (math.isfinite(link.gain_db) and math.isfinite(link.frequency_offset_hz)):
                 problems.append(f"links: {source} -> {target}: gain and offset must be finite")
     return problems

@@ -29,6 +29,7 @@ from runner.hardening import hardened
 from runner.limits import Limits
 from runner.plan import Instance, RunPlan
 from runner.problems import printable
+from runner.radio_report import RADIO_REPORT
 from runner.schedule import radio_for, reservation_name
 from runner.testbed import Node, Radio
 
@@ -154,6 +155,8 @@ def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> d
         radio = radio_for(role, node)
         if radio is not None:
             env.update(radio_environment(radio, pacing=plan.experiment.pacing))
+            if radio.simulated:
+                env["RADIOPS_RADIO_REPORT"] = RADIO_REPORT
     return env
 
 
@@ -237,13 +240,14 @@ def container_options(
 
 
 def seed_archive(parameters: Mapping[str, Scalar]) -> bytes:
-    """/radiops/parameters.json and a writable /radiops/out, put into a container before start.
+    """/radiops/parameters.json and writable /radiops/out and /radiops/radio, put in before start.
 
     Copied in rather than bind-mounted: no host path is ever mounted.
     """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, mode in (("radiops", 0o755), ("radiops/out", 0o1777)):
+        folders = (("radiops", 0o755), ("radiops/out", 0o1777), ("radiops/radio", 0o1777))
+        for name, mode in folders:
             folder = tarfile.TarInfo(name)
             folder.type, folder.mode = tarfile.DIRTYPE, mode
             archive.addfile(folder)

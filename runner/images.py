@@ -31,6 +31,7 @@ from docker.utils.build import PatternMatcher
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.image_bases import repo_bases, rewrite_from, with_bases
+from runner.problems import printable
 from runner.references import digest_of, digests_of
 from runner.repo import IMAGES, Repository
 
@@ -45,7 +46,6 @@ Progress = Callable[[str], None]
 _FORMAT = b"radiops-context-v1\n"  # change when the hashed fields change
 _CHUNK = 1 << 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ContextRefused(InvalidInput):
@@ -411,7 +411,7 @@ def _run_build(
 
     def emit(line: str) -> None:
         nonlocal step
-        line = printable(line.rstrip("\r"))
+        line = printable(line.rstrip("\r"), lines=True)
         if _STEP.match(line):
             step = line
         tail.append(line)
@@ -421,7 +421,7 @@ def _run_build(
         log = "\n".join(f"  | {line}" for line in tail) or "  (no output)"
         return BuildFailed(
             f"{image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
-            f"  {printable(message.strip())}\n"
+            f"  {printable(message.strip(), lines=True)}\n"
             f"last lines of the build log:\n{log}"
         )
 
@@ -481,8 +481,3 @@ def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | Non
         image_id=found.id,
         digest=digest_of(ref) or (digests[0] if len(digests) == 1 else None),
     )
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters escaped: build output is not trusted with a terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)

@@ -19,8 +19,9 @@ from runner.execute import Ended, Placed, Supervision, Usage
 from runner.files import write_atomic
 from runner.gitinfo import CodeInfo
 from runner.loader import Read, read_checked
-from runner.plan import RunPlan
+from runner.plan import Instance, RunPlan
 from runner.probe import ProbeResult, match_device
+from runner.radio_report import DEVICE, DeviceReport
 from runner.schedule import radio_for
 from runner.schemas import data_errors
 from runner.testbed import Radio
@@ -171,6 +172,7 @@ def build_manifest(
     seeds: Mapping[str, int] | None = None,
     channel: Mapping[str, Any] | None = None,
     probes: Mapping[str, ProbeResult] | None = None,
+    devices: Mapping[Instance, DeviceReport] | None = None,
 ) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (checked against the schema by ``write_manifest``)."""
     finished = state.finished or queued
@@ -204,7 +206,13 @@ def build_manifest(
         "seeds": dict(seeds or {}),
         "inputs": list(inputs),
         "placements": [
-            _placement(plan, item, engines[item.node.engine], (probes or {}).get(item.node.name))
+            _placement(
+                plan,
+                item,
+                engines[item.node.engine],
+                (probes or {}).get(item.node.name),
+                (devices or {}).get(item.instance),
+            )
             for item in by_instance.values()
         ],
         "radios_simulated": all(
@@ -285,7 +293,11 @@ def file_facts(path: Path, *, shown: str) -> dict[str, Any]:
 
 
 def _placement(
-    plan: RunPlan, item: Placed, engine: Mapping[str, Any], probe: ProbeResult | None
+    plan: RunPlan,
+    item: Placed,
+    engine: Mapping[str, Any],
+    probe: ProbeResult | None,
+    device: DeviceReport | None,
 ) -> dict[str, Any]:
     role = plan.experiment.roles[item.instance.role]
     radio = radio_for(role, item.node) if role.radio is not None else None
@@ -294,13 +306,16 @@ def _placement(
         "index": item.instance.index,
         "node": item.node.name,
         "engine": dict(engine),
-        "radio": radio_entry(radio, probe) if radio else None,
+        "radio": radio_entry(radio, probe, device) if radio else None,
         "devices": list(radio.devices) if radio else [],
     }
 
 
-def radio_entry(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
-    """The placement's radio: the inventory's word, and what the probe found for a real one."""
+def radio_entry(
+    radio: Radio, probe: ProbeResult | None, device: DeviceReport | None = None
+) -> dict[str, Any]:
+    """The placement's radio: the inventory's word, what the probe found for a real one,
+    and for a simulated one the libuhd the application opened it with (``device``)."""
     entry: dict[str, Any] = {
         "type": radio.type,
         "serial": radio.serial,
@@ -308,16 +323,20 @@ def radio_entry(radio: Radio, probe: ProbeResult | None) -> dict[str, Any]:
     }
     if radio.args:
         entry["args"] = radio.args
-    device = match_device(radio, probe.devices) if probe and not radio.simulated else None
-    if probe is not None and device is not None:
+    if radio.simulated and device is not None:
+        entry["uhd_device"] = DEVICE
+        entry["uhd_version"] = device.uhd_version
+        entry["uhd_abi"] = device.uhd_abi
+    found = match_device(radio, probe.devices) if probe and not radio.simulated else None
+    if probe is not None and found is not None:
         entry["uhd_version"] = probe.uhd_version
         entry["probed_at"] = probe.as_dict()["probed_at"]
-        entry["serial"] = device.serial or radio.serial
+        entry["serial"] = found.serial or radio.serial
         for key in ("motherboard", "fpga_version", "firmware_version"):
-            if getattr(device, key):
-                entry[key] = getattr(device, key)
-        if device.daughterboards:
-            entry["daughterboards"] = list(device.daughterboards)
+            if getattr(found, key):
+                entry[key] = getattr(found, key)
+        if found.daughterboards:
+            entry["daughterboards"] = list(found.daughterboards)
     return entry
 
 

@@ -19,7 +19,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from runner.errors import EnvironmentProblem
 from runner.execute import radio_environment
 from runner.files import write_atomic
 from runner.hardening import hardened
+from runner.problems import printable
 from runner.remotes import without_credentials
 from runner.testbed import Node, Radio
 
@@ -54,7 +54,6 @@ PROBE_LIMITS: Mapping[str, Any] = {
 }
 CACHE_FORMAT = 1
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _DEVICE_TEXT = (
     "type",
     "serial",
@@ -238,13 +237,13 @@ def _read_stream(container: Any, *, stdout: bool, limit: int) -> bytes:
 
 
 def _tail(raw: bytes) -> str:
-    text = _CONTROL.sub(" ", raw.decode("utf-8", "replace")).strip()
+    text = printable(raw.decode("utf-8", "replace").strip())
     return f"; its last words: {text}" if text else " and printed nothing on stderr"
 
 
 def _engine_error(exc: Exception) -> str:
     explanation = getattr(exc, "explanation", None)
-    return _CONTROL.sub(" ", str(explanation or exc))
+    return printable(str(explanation or exc))
 
 
 # -- parsing its output (hostile) -----------------------------------------------------
@@ -307,8 +306,8 @@ def _text(value: Any, where: str, *, optional: bool = True) -> str | None:
         raise ValueError(f"{where}: {_kind(value)} where {wanted} belongs")
     if len(value) > TEXT_MAX:
         raise ValueError(f"{where}: {len(value)} characters, more than {TEXT_MAX}")
-    if _CONTROL.search(value):
-        raise ValueError(f"{where}: contains control characters")
+    if not value.isprintable():
+        raise ValueError(f"{where}: contains characters that are not printable")
     return value
 
 
@@ -343,7 +342,7 @@ def _kind(value: Any) -> str:
 def _short(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
-    return _CONTROL.sub(" ", str(exc))[:200]
+    return printable(str(exc))[:200]
 
 
 # -- against the inventory ------------------------------------------------------------

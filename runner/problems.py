@@ -23,12 +23,17 @@ class Problem:
         return printable(f"{where}: {self.message}")
 
 
-def printable(text: str) -> str:
+def printable(text: str, *, lines: bool = False) -> str:
     """``text`` with every character that is not printable (newlines, escape sequences,
-    line and paragraph separators) written as its Python escape, so it stays one line."""
+    line and paragraph separators) written as its Python escape, so it stays one line.
+
+    The one rule for putting untrusted text in front of a terminal. ``lines=True``
+    keeps newlines and tabs, for output that is meant to be several lines (a build log).
+    """
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    kept = "\n\t" if lines else ""
+    return "".join(c if c.isprintable() or c in kept else repr(c)[1:-1] for c in text)
 
 
 class ProblemsFound(InvalidInput):

@@ -16,7 +16,8 @@ import requests.exceptions
 from docker.models.images import Image
 
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
-from runner.images import LOCAL_NAMESPACE, BuiltImage, Progress, printable
+from runner.images import LOCAL_NAMESPACE, BuiltImage, Progress
+from runner.problems import printable
 from runner.references import digests_of, familiar, is_pinned, split_pinned, tag_of
 from runner.repo import IMAGES
 from runner.testbed import Registry
@@ -79,7 +80,7 @@ def push(
 
 
 def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:
-    text = f"pushing {repository}:{tag} failed: {printable(message)}"
+    text = f"pushing {repository}:{tag} failed: {printable(message, lines=True)}"
     if "HTTP response to HTTPS client" in message:
         text += (
             f"\n  the engine does not treat {registry.address} as a plain-HTTP registry: add it "
@@ -111,11 +112,11 @@ def pull_pinned(client: docker.DockerClient, ref: str, *, progress: Progress) ->
             tag = digest or tag_of(ref)
             for chunk in client.api.pull(name, tag=tag, stream=True, decode=True):
                 if "error" in chunk:
-                    error = printable(str(chunk["error"]))
+                    error = printable(str(chunk["error"]), lines=True)
                     raise RegistryProblem(f"cannot pull {wanted}: {error}")
             found = client.images.get(wanted)
     except docker.errors.APIError as exc:
-        message = printable(str(exc.explanation or exc))
+        message = printable(str(exc.explanation or exc), lines=True)
         raise RegistryProblem(f"cannot pull {wanted}: {message}") from None
     except requests.exceptions.RequestException as exc:
         raise EnvironmentProblem(f"pulling {wanted}: the engine stopped answering: {exc}") from None
@@ -148,4 +149,4 @@ def registry_problem(registry: Registry, *, timeout: float = 10.0) -> str | None
     except urllib.error.HTTPError:
         return None  # it answered (e.g. 401: it wants credentials)
     except (OSError, ValueError) as exc:
-        return printable(str(getattr(exc, "reason", exc)))
+        return printable(str(getattr(exc, "reason", exc)), lines=True)

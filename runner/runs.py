@@ -22,14 +22,17 @@ from typing import Any
 
 import docker
 import requests.exceptions
+from docker.models.containers import Container
 
 from runner.capture import (
     ArtifactStore,
     Capture,
     CaptureBudget,
     CaptureLimits,
+    NotReadable,
     capture_tree,
     path_problem,
+    read_small_file,
     stream_logs,
 )
 from runner.channel import ChannelNetwork
@@ -62,9 +65,10 @@ from runner.outputs import output_path
 from runner.pending import PENDING, write_pending
 from runner.plan import Instance, RunPlan, new_run_id
 from runner.probe import ProbeResult
+from runner.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
 from runner.repo import RUNS
 from runner.report import Reporter
-from runner.schedule import place
+from runner.schedule import place, uses_simulated_radio
 from runner.sigmf import META_MAX_BYTES, annotate
 from runner.testbed import ChannelSettings, Node
 from runner.units import finite_number
@@ -330,6 +334,7 @@ def record_run(
         config = medium.network.config
         channel = manifest_entry(config, medium.image, medium.network.log)
     written: dict[Instance, dict[str, float]] = {}
+    devices: dict[Instance, DeviceReport] = {}
     for item in placed:
         try:
             found = _collect(item, plan, run_dir, context)
@@ -349,6 +354,8 @@ def record_run(
         warnings += found.warnings
         if found.metrics is not None:
             written[item.instance] = found.metrics
+        if found.device is not None:
+            devices[item.instance] = found.device
     warnings += annotate(outputs, lambda output: _read_output(output, run_dir, context.store))
     metrics = _merge_metrics(written)
     if plan.experiment.metrics and placed and not written:
@@ -380,6 +387,7 @@ def record_run(
         },
         probes=context.probes,
         channel=channel,
+        devices=devices,
     )
     if warnings:
         manifest["warnings"] = warnings
@@ -465,6 +473,7 @@ class _Collected:
     logs: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     metrics: dict[str, float] | None = None  # None: it wrote no metrics file
+    device: DeviceReport | None = None  # a simulated USRP opened through libuhd
 
 
 def seed_parameters(parameters: Mapping[str, Any]) -> dict[str, int]:
@@ -527,7 +536,21 @@ def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) ->
         found.metrics, problem = _metrics(run_dir, capture, plan.experiment.metrics)
         if problem:
             found.warnings.append(f"{item.instance.key}: {problem}")
+    if uses_simulated_radio(plan.experiment.roles[item.instance.role], item.node):
+        try:
+            found.device = device_report(item.container)
+        except BadReport as exc:
+            found.warnings.append(f"{item.instance.key}: simulated USRP report refused: {exc}")
     return found
+
+
+def device_report(container: Container) -> DeviceReport | None:
+    """What the simulated USRP reported; None when no application opened it through libuhd."""
+    try:
+        data = read_small_file(container, RADIO_REPORT, MAX_BYTES)
+    except NotReadable as exc:
+        raise BadReport(str(exc)) from None
+    return None if data is None else parse_report(data)
 
 
 def _output(item: Placed, captured: Any) -> dict[str, Any]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from runner.changes import Change, changed_experiments, git_repository
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from runner.problems import printable
 
 
 def changed(*, cwd: Path, base: str, head: str) -> list[Change]:
@@ -57,4 +55,4 @@ def _shown(text: str) -> str:
     """``text`` safe for a terminal: paths come from pull requests, and may hold
     bytes that are not UTF-8 or control characters."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+    return printable(text)

@@ -24,8 +24,7 @@ from pathlib import Path
 from runner.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.experiment import SCENARIO_FILE, is_image_path, read_experiment
 from runner.files import write_atomic
-from runner.images import printable
-from runner.problems import Problem, ProblemsFound
+from runner.problems import Problem, ProblemsFound, printable
 from runner.references import is_pinned
 from runner.repo import Repository, find_repository
 from runner.testbed import resolve_testbed

@@ -259,7 +259,7 @@ def test_the_host_refuses_a_bad_configuration() -> None:
         )
     assert "sample_rate" in str(caught.value)
     assert "b is not a tx" in str(caught.value)
-    assert "delay_samples must not be negative" in str(caught.value)
+    assert "delay_samples must be between 0 and 16777216" in str(caught.value)
 
 
 def test_every_instance_gets_its_own_port() -> None:

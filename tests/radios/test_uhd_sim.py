@@ -20,8 +20,11 @@ import docker
 import numpy as np
 import pytest
 
+from runner.capture import artifact_store
+from runner.commands.run import DEFAULT_STORE
 from runner.execute import SIMULATED_UHD_MODULES
 from runner.images import build
+from runner.outputs import output_path
 from runner.repo import Repository
 from tests.testing.repos import commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import PROJECT
@@ -148,6 +151,13 @@ def test_uhd_examples_send_a_tone_that_arrives_at_its_frequency(repo: Path) -> N
     # uhd_usrp_probe, opened by that serial, says what it is
     assert "Device: Simulated USRP (radiops channel emulator)" in log
     assert "product: simulated (radiops channel emulator, not hardware)" in log
+    # the manifest says, per role, that the radio was a simulated UHD device, and
+    # which libuhd the application opened it with (Debian bookworm's)
+    for role in ("tx", "rx"):
+        radio = placement(manifest, role)["radio"]
+        assert radio["simulated"] is True and radio["uhd_device"] == "simulated USRP"
+        assert radio["uhd_version"].startswith("4.3.0"), radio
+        assert radio["uhd_abi"] == "4.3.0", radio
     (capture,) = run_dir.glob("outputs/rx-0/rx.dat")
     samples = np.fromfile(capture, np.complex64)
     assert len(samples) == 100_000
@@ -213,3 +223,31 @@ def check_bursts(run_dir: Path, manifest: dict[str, Any]) -> None:
     # for the receiver may be late, nothing underflows
     assert tx["events"].get("burst_ack", 0) + tx["events"].get("time_error", 0) == 400
     assert "underflow" not in tx["events"]
+
+
+def test_uhd_tx_bursts_arrive_whole_and_on_time(repo: Path) -> None:
+    run_dir, manifest = run(repo, "uhd-tx-bursts")
+    (output,) = [o for o in manifest["outputs"] if o["path"] == "rx.dat"]
+    store = artifact_store(repo / DEFAULT_STORE, repo)
+    raw = np.fromfile(output_path(output, run_dir, store), "<i2").astype(np.float64)
+    samples = (raw[0::2] + 1j * raw[1::2]) / 32767.0
+    assert len(samples) == 3_000_000
+    # tx_bursts sends a constant (0.5 + 0.5j): in a burst every sample stands far
+    # above the noise floor, between bursts the medium carries noise only
+    (link,) = manifest["channel"]["links"]
+    level = np.abs(0.5 + 0.5j) * 10 ** (link["gain_db"] / 20)
+    noise = 10 ** (manifest["channel"]["noise_floor_dbfs"] / 20)
+    assert level > 30 * noise
+    on = np.abs(samples) > level / 2
+    edges = np.flatnonzero(np.diff(on.astype(np.int8))) + 1
+    starts = [e for e in edges if on[e]]
+    ends = [e for e in edges if not on[e]]
+    bursts = [(a, min(b for b in ends if b > a)) for a in starts if any(b > a for b in ends)]
+    assert len(bursts) >= 10, edges[:20]
+    # every burst whole, the 2,500 samples asked for; each starts exactly
+    # rep-delay (0.1 s of device time: 25,000 samples) after the one before
+    assert {b - a for a, b in bursts} == {2_500}, bursts[:5]
+    assert set(np.diff([a for a, _ in bursts]).tolist()) == {25_000}
+    inside = np.concatenate([samples[a:b] for a, b in bursts])
+    assert 20 * np.log10(np.abs(inside).mean()) == pytest.approx(20 * np.log10(level), abs=0.5)
+    assert placement(manifest, "tx")["radio"]["uhd_device"] == "simulated USRP"

@@ -33,7 +33,7 @@ CASES = {
     ),
     "newline-folder": (
         'd="$(printf "/n\\nl")"; mkdir "$d" && echo x > "$d/f.txt"',
-        "changed path 'n\\nl': name has",
+        "changed path n\\nl: name has",
     ),
 }
 

@@ -9,7 +9,11 @@
 #include <uhd/usrp/mboard_eeprom.hpp>
 #include <uhd/usrp/subdev_spec.hpp>
 #include <uhd/utils/static.hpp>
+#include <uhd/version.hpp>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace radiops_sim {
@@ -413,9 +417,40 @@ private:
     std::shared_ptr<tx_engine> _tx_engine;
 };
 
+// Printable ASCII other than quotes and backslashes, for a JSON string.
+std::string plain(const std::string& text)
+{
+    std::string out;
+    for (const char c : text)
+        out += (c >= ' ' and c <= '~' and c != '"' and c != '\\') ? c : '?';
+    return out;
+}
+
+// Tells the runner which libuhd the application opened the device with: it reads
+// RADIOPS_RADIO_REPORT (a file in the container, set for simulated roles only)
+// once the container has ended, and records it in the run's manifest.
+void report_opened()
+{
+    const char* path = std::getenv("RADIOPS_RADIO_REPORT");
+    if (path == nullptr or *path == '\0')
+        return;
+    const std::string partial = std::string(path) + ".partial";
+    {
+        std::ofstream out(partial, std::ios::trunc);
+        out << "{\"device\": \"simulated USRP\", \"uhd_version\": \""
+            << plain(uhd::get_version_string()) << "\", \"uhd_abi\": \""
+            << plain(uhd::get_abi_string()) << "\"}\n";
+        if (not out.flush())
+            return; // no report is recorded as none: the run itself goes on
+    }
+    std::rename(partial.c_str(), path);
+}
+
 uhd::device::sptr make_sim(const uhd::device_addr_t& args)
 {
-    return std::make_shared<sim_device>(args);
+    auto device = std::make_shared<sim_device>(args);
+    report_opened();
+    return device;
 }
 
 } // namespace
