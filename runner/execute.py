@@ -154,17 +154,19 @@ def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> d
                 env[f"RADIOPS_RADIO_{key}"] = scalar_text(setting)
         radio = radio_for(role, node)
         if radio is not None:
-            env.update(radio_environment(radio))
+            env.update(radio_environment(radio, pacing=plan.experiment.pacing))
             if radio.simulated:
                 env["RADIOPS_RADIO_REPORT"] = RADIO_REPORT
     return env
 
 
-def radio_environment(radio: Radio) -> dict[str, str]:
+def radio_environment(radio: Radio, *, pacing: str = "realtime") -> dict[str, str]:
     """What a container learns of the node's radio that serves it (a role's, or the probe's).
 
     A simulated radio's container also gets ``UHD_MODULE_PATH``: libuhd then
-    finds the simulated USRP of images/sdr-base (sim_usrp/), and only there.
+    finds the simulated USRP of images/sdr-base (sim_usrp/), and only there;
+    and ``RADIOPS_RADIO_PACING``, the scenario's ``pacing`` (realtime or fast).
+    A real radio keeps wall-clock time whatever the scenario says.
     """
     env = {
         "RADIOPS_RADIO_TYPE": radio.type,
@@ -172,6 +174,7 @@ def radio_environment(radio: Radio) -> dict[str, str]:
     }
     if radio.simulated:
         env["UHD_MODULE_PATH"] = SIMULATED_UHD_MODULES
+        env["RADIOPS_RADIO_PACING"] = pacing
     if radio.serial:
         env["RADIOPS_RADIO_SERIAL"] = radio.serial
     if radio.args:

@@ -29,6 +29,7 @@ TIMEOUT_GRACE_S = 60.0
 MAX_MATRIX_RUNS = 10_000
 MAX_VALUE_BYTES = 64 * 1024  # a parameter's text, in bytes
 RESERVED_ENV_PREFIX = "RADIOPS_"
+PACINGS = ("realtime", "fast")  # schemas/experiment.schema.json: pacing
 
 Scalar = str | int | float | bool
 
@@ -135,6 +136,8 @@ class Experiment:
     inputs: tuple[str, ...]
     metric_tolerances: Mapping[str, Tolerance]
     output_comparisons: Mapping[str, OutputComparison]
+    pacing: str = "realtime"
+    """How simulated radios stream: realtime, or fast (as fast as the CPUs allow)."""
 
     @property
     def directory(self) -> Path:
@@ -365,6 +368,7 @@ def _build(data: dict[str, Any], path: Path) -> Experiment:
         output_comparisons={
             glob: OutputComparison(**cmp) for glob, cmp in reproduce.get("outputs", {}).items()
         },
+        pacing=data.get("pacing", "realtime"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import pytest
 from runner.channel import endpoints
 from runner.errors import InvalidInput
 from runner.execute import SIMULATED_UHD_MODULES, container_options
-from runner.experiment import Experiment, load_experiment
+from runner.experiment import PACINGS, Experiment, load_experiment
 from runner.medium import channel_config, simulated_radios
 from runner.plan import expand
 from runner.schedule import place, unplaceable_reason
 from runner.testbed import ChannelSettings, LinkSettings, Node, Radio
+from tests.testing.testbed_fixtures import PROJECT
 
 SCENARIO = """\
 name: link
@@ -38,6 +40,9 @@ roles:
 
 def sim(name: str, engine: str = "unix:///one") -> Node:
     return Node(name=name, engine=engine, radios=(Radio(type="sim", simulated=True),))
+
+
+REAL = [Node(name=f"n{i}", engine="unix:///a", radios=(Radio(type="b210"),)) for i in range(5)]
 
 
 @pytest.fixture
@@ -127,3 +132,29 @@ def test_real_radios_get_no_channel(link: Experiment) -> None:
     for instance, node in placement.items():  # nothing of the simulation on a real node
         environment = container_options(plan, "run1", instance, node, "sha256:x")["environment"]
         assert "UHD_MODULE_PATH" not in environment
+
+
+def test_simulated_radios_get_the_scenarios_pacing_and_real_ones_keep_real_time(
+    scenario_in: Callable[[str, str], Path],
+) -> None:
+    for text, pacing in ((SCENARIO, "realtime"), (SCENARIO + "pacing: fast\n", "fast")):
+        experiment = load_experiment(
+            scenario_in(f"link-{pacing}", text.replace("name: link", f"name: link-{pacing}"))
+        )
+        assert experiment.pacing == pacing
+        plan = expand(experiment, {})[0]
+        for nodes in ([sim(f"n{i}") for i in range(1, 6)], REAL):
+            placement = place(plan, nodes)
+            assert placement is not None
+            for instance, node in placement.items():
+                environment = container_options(plan, "r", instance, node, "sha256:x")[
+                    "environment"
+                ]
+                expected = pacing if instance.role != "logger" and nodes is not REAL else None
+                assert environment.get("RADIOPS_RADIO_PACING") == expected, instance.slug
+
+
+def test_the_schema_and_the_record_know_the_same_pacings() -> None:
+    schema = json.loads((PROJECT / "schemas" / "experiment.schema.json").read_text())
+    pacing = schema["properties"]["pacing"]
+    assert tuple(pacing["enum"]) == PACINGS and pacing["default"] == PACINGS[0]

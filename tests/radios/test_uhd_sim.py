@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,12 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         copy_from_project(f"images/{name}", repo / "images" / name)
     shutil.copytree(HERE / "images", repo / "images", dirs_exist_ok=True)
     shutil.copytree(HERE / "experiments", repo / "experiments")
+    # the same scenario with its simulated radios in fast pacing
+    bursts = (HERE / "experiments" / "uhd-bursts" / "experiment.yaml").read_text()
+    fast = bursts.replace("name: uhd-bursts\n", "name: uhd-bursts-fast\npacing: fast\n", 1)
+    assert "pacing: fast" in fast
+    (repo / "experiments" / "uhd-bursts-fast").mkdir()
+    (repo / "experiments" / "uhd-bursts-fast" / "experiment.yaml").write_text(fast)
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "UHD programs")
     return repo
@@ -166,6 +173,29 @@ def test_uhd_examples_send_a_tone_that_arrives_at_its_frequency(repo: Path) -> N
 
 def test_multi_usrp_scripts_time_bursts_to_the_sample(repo: Path) -> None:
     run_dir, manifest = run(repo, "uhd-bursts")
+    check_bursts(run_dir, manifest)
+
+
+def test_fast_pacing_streams_faster_than_real_time_and_keeps_bursts_on_their_samples(
+    repo: Path,
+) -> None:
+    run_dir, manifest = run(repo, "uhd-bursts-fast")
+    check_bursts(run_dir, manifest)
+    # the transmitter sent 400 bursts a period apart (20 s of samples at 1 Msps) and
+    # its container, startup and all, took a fraction of that
+    (tx,) = [c for c in manifest["containers"] if c["role"] == "tx"]
+    took = (parse_time(tx["finished"]) - parse_time(tx["started"])).total_seconds()
+    sent = json.loads((run_dir / "outputs" / "tx-0" / "result.json").read_text())["bursts_sent"]
+    on_air = sent * manifest["parameters"]["period"] / 1e6  # the scenario's radio.rate
+    assert took < on_air / 2, (took, on_air)
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def check_bursts(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """What uhd-bursts' receiver and transmitter measured: every burst on its sample."""
     (result_path,) = run_dir.glob("outputs/rx-0/result.json")
     rx = json.loads(result_path.read_text())
     burst, period = manifest["parameters"]["burst"], manifest["parameters"]["period"]

@@ -186,7 +186,7 @@ public:
         _type = uhd::device::USRP;
         if (not(_settings.rate > 0)) // opened outside a run (a probe): nothing to stream to
             _settings.rate = NOMINAL_RATE;
-        _clock   = std::make_shared<device_clock>(_settings.rate);
+        _clock   = std::make_shared<device_clock>(_settings.rate, _settings.fast);
         _tree    = uhd::property_tree::make();
         _rx.sign = 1.0;
         _tx.sign = -1.0;
@@ -204,7 +204,9 @@ public:
             _rx_engine->schedule.set(-1, _rx.tuning(_settings));
         }
         if (not _settings.tx_endpoint.empty()) {
-            _tx_engine = std::make_shared<tx_engine>(_clock, _settings.tx_endpoint);
+            // in fast pacing the receiver's samples drive the clock, if it has one
+            const bool drives = _settings.rx_endpoint.empty();
+            _tx_engine = std::make_shared<tx_engine>(_clock, _settings.tx_endpoint, drives);
             _tx_engine->schedule.set(-1, _tx.tuning(_settings));
         }
     }

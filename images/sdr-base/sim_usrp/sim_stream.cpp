@@ -41,6 +41,19 @@ constexpr double RX_KEEP_S = 0.5; // RX samples kept for the host before an over
 constexpr double DRAIN_S   = 5.0; // how long closing waits for queued bursts
 constexpr double SKIP_S    = 0.25; // a TX this far behind its clock skips ahead
 constexpr double MESSAGE_S = 0.005; // the largest TX message, in time
+constexpr double STALL_S   = 5.0; // fast pacing: how long the medium waits for the application
+constexpr int64_t FAST_LEAD = 1 << 18; // fast: how far a TX may run ahead of its RX's clock
+// fast: how long send() waits for room, and recv() for the samples of a stream
+// command, whatever the timeout; a wall-clock timeout says nothing of a device
+// whose time is its samples, and the medium may wait for a busy application
+constexpr double FAST_WAIT_S = 30.0;
+
+std::chrono::steady_clock::time_point deadline_in(double seconds)
+{
+    return std::chrono::steady_clock::now()
+           + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+               std::chrono::duration<double>(seconds));
+}
 
 void convert_in(const void* buff, cpu_format format, size_t offset, size_t n, cf* out)
 {
@@ -120,6 +133,11 @@ settings_t settings_t::from_env()
     s.uhd_args    = env("UHD_ARGS");
     s.tx_endpoint = env("RADIOPS_CHANNEL_TX");
     s.rx_endpoint = env("RADIOPS_CHANNEL_RX");
+    const std::string pacing = env("RADIOPS_RADIO_PACING");
+    if (pacing != "" and pacing != "realtime" and pacing != "fast")
+        throw uhd::value_error("simulated USRP: RADIOPS_RADIO_PACING=" + pacing
+                               + " is not a pacing (realtime or fast: the scenario's pacing)");
+    s.fast = pacing == "fast";
     // UHD 4 claims every "type=sim" for its own (MPM) simulator, and its claim
     // comes first: the local default testbed's radios answer to "radiops-sim"
     if (s.type.empty() or s.type == "sim")
@@ -129,12 +147,27 @@ settings_t settings_t::from_env()
 
 // ---------------------------------------------------------------- clock
 
-device_clock::device_clock(double rate) : _rate(rate), _t0(std::chrono::steady_clock::now()) {}
+device_clock::device_clock(double rate, bool fast)
+    : _rate(rate), _fast(fast), _t0(std::chrono::steady_clock::now())
+{
+}
 
-int64_t device_clock::wall() const
+int64_t device_clock::elapsed() const
 {
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - _t0;
     return static_cast<int64_t>(std::floor(elapsed.count() * _rate));
+}
+
+int64_t device_clock::wall() const
+{
+    return _fast ? _driven.load() : elapsed();
+}
+
+void device_clock::drive(int64_t w)
+{
+    int64_t seen = _driven.load();
+    while (w > seen and not _driven.compare_exchange_weak(seen, w)) {
+    }
 }
 
 void device_clock::_apply_pps_locked(int64_t wall)
@@ -275,12 +308,16 @@ cpu_format parse_cpu_format(const std::string& name)
 
 // ---------------------------------------------------------------- TX
 
-tx_engine::tx_engine(std::shared_ptr<device_clock> clock, const std::string& endpoint)
-    : _clock(std::move(clock)), _endpoint(endpoint)
+tx_engine::tx_engine(
+    std::shared_ptr<device_clock> clock, const std::string& endpoint, bool drives)
+    : _clock(std::move(clock)), _endpoint(endpoint), _drives(drives)
 {
     _socket   = open_socket(_context, ZMQ_PUSH, endpoint);
     _capacity = static_cast<size_t>(std::max(65536.0, BUFFER_S * _clock->rate()));
-    _thread   = std::thread([this] { _run(); });
+    if (_clock->fast())
+        _thread = std::thread([this] { _run_fast(); });
+    else
+        _thread = std::thread([this] { _run(); });
 }
 
 tx_engine::~tx_engine()
@@ -318,9 +355,7 @@ void tx_engine::_event(uhd::async_metadata_t::event_code_t code, int64_t w)
 size_t tx_engine::send(const void* buff, cpu_format format, size_t n,
     const uhd::tx_metadata_t& md, double timeout)
 {
-    const auto deadline = std::chrono::steady_clock::now()
-                          + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(timeout));
+    const auto deadline = deadline_in(_clock->fast() ? std::max(timeout, FAST_WAIT_S) : timeout);
     size_t done = 0;
     bool first  = true;
     do {
@@ -340,21 +375,27 @@ size_t tx_engine::send(const void* buff, cpu_format format, size_t n,
         _queued += take;
         done += take;
         first = false;
+        _cv.notify_all(); // the engine may be waiting for these
     } while (done < n);
     return done;
 }
 
 // Samples for wall ticks [k, k+n): queued bursts where they are due, zeros elsewhere.
-// How many ticks it covered: n, or (quiet) where the queue ran dry; quiet reports
-// no underflow (the medium stood still: nothing was missed).
-size_t tx_engine::_fill(cf* out, size_t n, int64_t k, bool quiet)
+// How many ticks it covered: n (pad), or where the queue ran dry (skip, until_dry),
+// reporting no underflow: skip, the medium stood still and nothing was missed;
+// until_dry, fast pacing waits for the application's next samples.
+size_t tx_engine::_fill(cf* out, size_t n, int64_t k, fill_mode mode)
 {
     std::fill(out, out + n, cf(0.0f, 0.0f));
     std::lock_guard<std::mutex> lock(_mutex);
     size_t pos = 0;
     while (pos < n) {
         if (_queue.empty()) {
-            if (quiet) {
+            if (mode != fill_mode::pad) {
+                // skip: the application was held by the medium, not late: its
+                // next samples start afresh rather than after an underflow
+                if (mode == fill_mode::skip)
+                    _underflowing = _in_burst;
                 _cv.notify_all();
                 return pos;
             }
@@ -436,7 +477,7 @@ void tx_engine::_run()
         while (wall - k > behind) {
             const size_t n = static_cast<size_t>(std::min(wall - k, most));
             out.resize(n);
-            if (_fill(out.data(), n, k, true) < n)
+            if (_fill(out.data(), n, k, fill_mode::skip) < n)
                 k = wall; // nothing more queued
             else
                 k += static_cast<int64_t>(n);
@@ -449,7 +490,7 @@ void tx_engine::_run()
         const size_t n = static_cast<size_t>(std::min(due, most));
         _await(CHUNK_S); // a busy application refills within the lead
         out.resize(n);
-        _fill(out.data(), n, k);
+        _fill(out.data(), n, k, fill_mode::pad);
         for (size_t pos = 0; pos < n;) { // tuning changes land on their sample
             const int64_t next = schedule.advance(k + pos, tuning);
             const size_t len   = static_cast<size_t>(
@@ -457,16 +498,105 @@ void tx_engine::_run()
             mix(out.data() + pos, len, k + pos, tuning, rate, +1.0);
             pos += len;
         }
-        // blocks while the emulator's queue is full: the medium is lock-step
-        while (_running) {
-            if (zmq_send(_socket, out.data(), n * sizeof(cf), ZMQ_DONTWAIT) >= 0)
-                break;
-            if (zmq_errno() != EAGAIN)
-                return;
-            zmq_pollitem_t item = {_socket, 0, ZMQ_POLLOUT, 0};
-            zmq_poll(&item, 1, 50);
-        }
+        if (not _push(out.data(), n))
+            return;
         k += static_cast<int64_t>(n);
+    }
+}
+
+// Blocks while the emulator's queue is full (the medium is lock-step); false when
+// the socket failed or the engine stops.
+bool tx_engine::_push(const cf* samples, size_t n)
+{
+    while (_running) {
+        if (zmq_send(_socket, samples, n * sizeof(cf), ZMQ_DONTWAIT) >= 0)
+            return true;
+        if (zmq_errno() != EAGAIN)
+            return false;
+        zmq_pollitem_t item = {_socket, 0, ZMQ_POLLOUT, 0};
+        zmq_poll(&item, 1, 50);
+    }
+    return false;
+}
+
+// Fast pacing: samples go as soon as the emulator takes them, the clock follows.
+void tx_engine::_run_fast()
+{
+    using steady = std::chrono::steady_clock;
+    const double rate   = _clock->rate();
+    const int64_t least = static_cast<int64_t>(std::max(1.0, CHUNK_S * rate));
+    const int64_t most  = std::max<int64_t>(least, static_cast<int64_t>(MESSAGE_S * rate));
+    std::vector<cf> out;
+    tuning_t tuning;
+    int64_t k = _clock->wall();
+    bool idle    = false; // nothing queued and no burst on: silence at real-time pace
+    bool starved = false; // the application left a burst without samples for STALL_S
+    steady::time_point idle_t0;
+    int64_t idle_k0 = 0;
+    while (_running) {
+        int64_t n = most;
+        if (not _drives) { // the receiver's clock leads: keep within reach of it
+            const int64_t room = _clock->wall() + FAST_LEAD - k;
+            if (room <= 0) {
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+                continue;
+            }
+            n = std::min(n, room);
+        }
+        bool empty, in_burst;
+        {
+            std::unique_lock<std::mutex> lock(_mutex);
+            if (_queue.empty() and _in_burst and not starved) // nothing runs late: wait
+                starved = not _cv.wait_for(lock, std::chrono::duration<double>(STALL_S),
+                    [this] { return not _queue.empty() or not _running; });
+            empty    = _queue.empty();
+            in_burst = _in_burst;
+            starved  = starved and empty;
+        }
+        if (empty) { // idle (or a burst stalled for STALL_S: _fill reports the underflow)
+            const steady::time_point now = steady::now();
+            if (not idle or in_burst) {
+                idle    = true;
+                idle_t0 = now;
+                idle_k0 = k;
+            }
+            const std::chrono::duration<double> since = now - idle_t0;
+            int64_t allowed = idle_k0 + static_cast<int64_t>(since.count() * rate) - k;
+            if (allowed > most) { // the medium held us back: do not rush to catch up
+                idle_t0 = now;
+                idle_k0 = k;
+                allowed = most;
+            }
+            if (allowed < least) {
+                std::unique_lock<std::mutex> lock(_mutex);
+                _cv.wait_for(lock, std::chrono::duration<double>((least - allowed) / rate),
+                    [this] { return not _queue.empty() or not _running; });
+                continue;
+            }
+            n = std::min(n, allowed);
+        } else {
+            idle = false;
+        }
+        out.resize(static_cast<size_t>(n));
+        // in a burst, only what is queued: the rest waits for the application
+        const size_t covered =
+            _fill(out.data(), out.size(), k, empty ? fill_mode::pad : fill_mode::until_dry);
+        if (covered == 0)
+            continue;
+        out.resize(covered);
+        n = static_cast<int64_t>(covered);
+        for (size_t pos = 0; pos < out.size();) {
+            const int64_t next = schedule.advance(k + pos, tuning);
+            const size_t len   = static_cast<size_t>(
+                std::min<int64_t>(out.size() - pos, next - (k + static_cast<int64_t>(pos))));
+            mix(out.data() + pos, len, k + pos, tuning, rate, +1.0);
+            pos += len;
+        }
+        if (not _push(out.data(), out.size()))
+            return;
+        k += n;
+        if (_drives)
+            _clock->drive(k);
     }
 }
 
@@ -483,6 +613,7 @@ rx_engine::rx_engine(std::shared_ptr<device_clock> clock, const std::string& end
 rx_engine::~rx_engine()
 {
     _running = false;
+    _cv.notify_all();
     _thread.join();
     close_socket(_context, _socket);
 }
@@ -581,7 +712,11 @@ void rx_engine::_keep(const cf* samples, size_t n, int64_t w, bool sob, bool eob
 // Samples of wall ticks [w, w+n) arrived from the medium: keep what the commands ask for.
 void rx_engine::_take(const cf* samples, size_t n, int64_t w)
 {
-    std::lock_guard<std::mutex> lock(_mutex);
+    std::unique_lock<std::mutex> lock(_mutex);
+    if (_clock->fast() and not _stalled) // the medium waits for the application to read
+        _stalled = not _cv.wait_for(lock, std::chrono::duration<double>(STALL_S), [this, n] {
+            return _kept + n <= _capacity or (not _active and _commands.empty()) or not _running;
+        }); // for STALL_S at most, then it overflows until the application reads again
     size_t pos = 0;
     while (pos < n) {
         const int64_t here = w + static_cast<int64_t>(pos);
@@ -631,15 +766,17 @@ void rx_engine::_run()
     std::vector<cf> samples;
     std::vector<char> carry;
     tuning_t tuning;
+    const bool fast = _clock->fast();
     bool anchored  = false;
     int64_t anchor = 0, m = 0; // wall tick of the medium's sample 0; samples received
     // Until the medium starts (the emulator waits for every radio of the run) its
-    // air is silent: zeros, so commands timed before then still find their samples.
-    int64_t silent = _clock->wall();
+    // air is silent: zeros, so commands timed before then still find their samples
+    // (in fast pacing too, that silence passes at real-time pace).
+    int64_t silent = fast ? _clock->elapsed() : _clock->wall();
     std::vector<cf> zeros;
     zmq_msg_t message;
     while (_running) {
-        if (anchored) { // no faster than the clock: the medium moves at the pace of a radio
+        if (anchored and not fast) { // no faster than the clock: the medium moves at the pace of a radio
             const int64_t ahead = anchor + m - _clock->wall();
             if (ahead > slack) {
                 sleep_ticks(ahead - slack, rate);
@@ -649,10 +786,12 @@ void rx_engine::_run()
         zmq_pollitem_t item = {_socket, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 20) <= 0) {
             if (not anchored) {
-                const int64_t now = _clock->wall();
+                const int64_t now = fast ? _clock->elapsed() : _clock->wall();
                 zeros.assign(static_cast<size_t>(now - silent), cf(0.0f, 0.0f));
                 _take(zeros.data(), zeros.size(), silent);
                 silent = now;
+                if (fast)
+                    _clock->drive(silent);
             }
             continue;
         }
@@ -684,6 +823,8 @@ void rx_engine::_run()
         }
         _take(samples.data(), n, w);
         m += static_cast<int64_t>(n);
+        if (fast)
+            _clock->drive(anchor + m);
     }
 }
 
@@ -691,12 +832,12 @@ size_t rx_engine::recv(void* buff, cpu_format format, size_t n, uhd::rx_metadata
     double timeout, bool one_packet, size_t packet)
 {
     md.reset();
-    const auto deadline = std::chrono::steady_clock::now()
-                          + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double>(timeout));
     if (one_packet)
         n = std::min(n, packet);
     std::unique_lock<std::mutex> lock(_mutex);
+    const bool streaming = _active or not _commands.empty();
+    const auto deadline =
+        deadline_in(_clock->fast() and streaming ? std::max(timeout, FAST_WAIT_S) : timeout);
     size_t done  = 0;
     int64_t next = 0; // the wall tick the next sample must have to continue this buffer
     while (done < n) {
@@ -741,6 +882,10 @@ size_t rx_engine::recv(void* buff, cpu_format format, size_t n, uhd::rx_metadata
         }
         if (one_packet)
             break;
+    }
+    if (done > 0 and _clock->fast()) {
+        _stalled = false;
+        _cv.notify_all(); // room for the medium's next samples
     }
     return done;
 }

@@ -11,6 +11,18 @@
 // sample per tick, zeros between bursts; the receiver reads the emulator no
 // faster than one sample per tick. The emulator itself is lock-step (sample
 // counts, not wall time), so the medium keeps the exact spacing of what was sent.
+//
+// Pacing (RADIOPS_RADIO_PACING): "realtime" (the default) is the above, W from
+// the steady clock. "fast" drives W by the samples themselves: W is what the
+// medium delivered to the receiver (or, on a radio that only transmits, what the
+// emulator accepted from the transmitter), so the run goes as fast as the CPUs
+// allow. A receiver holds the medium while the application has not read its
+// samples (rather than overflowing); a transmitter in a burst waits for the
+// application's next samples (rather than underflowing), each up to STALL_S of
+// wall time; send() and a streaming recv() wait for the medium however long it
+// takes (FAST_WAIT_S at most), whatever their timeout; a transmitter with
+// nothing queued sends silence at real-time pace, so an application that
+// schedules a burst ahead of the clock finds it still ahead when it sends.
 #pragma once
 
 #include <uhd/stream.hpp>
@@ -47,6 +59,7 @@ struct settings_t
     std::string uhd_args; // UHD_ARGS
     std::string tx_endpoint; // RADIOPS_CHANNEL_TX
     std::string rx_endpoint; // RADIOPS_CHANNEL_RX
+    bool fast = false; // RADIOPS_RADIO_PACING=fast (else realtime)
 
     static settings_t from_env();
 };
@@ -55,12 +68,18 @@ struct settings_t
 class device_clock
 {
 public:
-    explicit device_clock(double rate);
+    device_clock(double rate, bool fast);
     double rate() const
     {
         return _rate;
     }
-    int64_t wall() const; // W: ticks since open
+    bool fast() const
+    {
+        return _fast;
+    }
+    int64_t elapsed() const; // steady-clock ticks since open
+    int64_t wall() const; // W: ticks since open (fast: as driven by the samples)
+    void drive(int64_t w); // fast: the medium has reached wall tick w
     int64_t now(); // device time in ticks
     int64_t offset(); // device time minus W
     void set_now(int64_t ticks);
@@ -72,6 +91,8 @@ public:
 private:
     void _apply_pps_locked(int64_t wall);
     double _rate;
+    bool _fast;
+    std::atomic<int64_t> _driven{0};
     std::chrono::steady_clock::time_point _t0;
     std::mutex _mutex;
     int64_t _offset = 0;
@@ -122,7 +143,8 @@ cpu_format parse_cpu_format(const std::string& name);
 class tx_engine
 {
 public:
-    tx_engine(std::shared_ptr<device_clock> clock, const std::string& endpoint);
+    // drives: in fast pacing, this engine's samples advance the clock
+    tx_engine(std::shared_ptr<device_clock> clock, const std::string& endpoint, bool drives);
     ~tx_engine();
     size_t send(const void* buff, cpu_format format, size_t n, const uhd::tx_metadata_t& md,
         double timeout);
@@ -139,13 +161,17 @@ private:
         size_t used = 0;
     };
     void _run();
-    size_t _fill(cf* out, size_t n, int64_t k, bool quiet = false);
+    void _run_fast();
+    bool _push(const cf* samples, size_t n);
+    enum class fill_mode { pad, skip, until_dry };
+    size_t _fill(cf* out, size_t n, int64_t k, fill_mode mode);
     void _event(uhd::async_metadata_t::event_code_t code, int64_t w);
     void _drain();
     void _await(double seconds);
 
     std::shared_ptr<device_clock> _clock;
     std::string _endpoint;
+    bool _drives;
     void* _context = nullptr;
     void* _socket  = nullptr;
     std::mutex _mutex;
@@ -164,6 +190,7 @@ private:
 class rx_engine
 {
 public:
+    // in fast pacing, the samples it receives advance the clock
     rx_engine(std::shared_ptr<device_clock> clock, const std::string& endpoint);
     ~rx_engine();
     void issue(const uhd::stream_cmd_t& cmd);
@@ -209,6 +236,7 @@ private:
     command _current{};
     uint64_t _left      = 0; // samples left of a NUM_SAMPS command
     bool _overflowing   = false;
+    bool _stalled       = false; // fast: the application left the medium waiting for STALL_S
     std::atomic<bool> _running{true};
     std::thread _thread;
 };
