@@ -13,7 +13,7 @@ payload, CRC32 checked at the receiver).
 
     tx:  PDUs -> pdu_to_tagged_stream -> ofdm_tx -> multiply_const -> usrp_sink("packet_len")
     tx-continuous:  vector_source (repeating) -> stream_to_tagged_stream -> ofdm_tx
-                    -> multiply_const -> usrp_sink
+                    -> multiply_const -> usrp_sink, for ``seconds``
     rx:  usrp_source -> head -> ofdm_rx -> tagged_stream_to_pdu -> message_debug
                              -> |x|^2 -> integrate (80 samples) -> vector_sink
 
@@ -139,7 +139,11 @@ def transmit_continuous(params: dict[str, Any]) -> None:
         gr.sizeof_char, 1, int(params["packet_bytes"]), LENGTH_TAG
     )
     top.connect(source, tagger, ofdm_tx(), scale(params), usrp_sink(""))
-    top.run()  # until the run's duration stops the container
+    top.start()
+    time.sleep(params["seconds"])
+    top.stop()
+    top.wait()
+    print(f"sent {params['seconds']:g} s of packets of {int(params['packet_bytes'])} bytes")
 
 
 def listening(params: dict[str, Any]) -> float:
@@ -187,7 +191,8 @@ def receive(params: dict[str, Any], *, continuous: bool) -> None:
     time.sleep(1.0)  # the receiver chain decodes what it holds
     top.stop()
     top.wait()
-    packets = [bytes(pmt.u8vector_elements(pmt.cdr(store.get_message(i)))) for i in range(store.num_messages())]
+    messages = [store.get_message(i) for i in range(store.num_messages())]
+    packets = [bytes(pmt.u8vector_elements(pmt.cdr(message))) for message in messages]
     metrics = count_packets(params, packets, continuous=continuous)
     if not continuous:  # a continuous stream leaves no silence to measure the noise on
         metrics.update(measure_snr(np.asarray(powers.data(), dtype=np.float64) / WINDOW))
@@ -196,7 +201,9 @@ def receive(params: dict[str, Any], *, continuous: bool) -> None:
     print(json.dumps(metrics), flush=True)
 
 
-def count_packets(params: dict[str, Any], packets: list[bytes], *, continuous: bool) -> dict[str, Any]:
+def count_packets(
+    params: dict[str, Any], packets: list[bytes], *, continuous: bool
+) -> dict[str, Any]:
     """How many distinct packets arrived intact, and how many were expected."""
     cycle = CONTINUOUS_PACKETS if continuous else 1 << (8 * SEQUENCE_BYTES)
     numbers: list[int] = []
@@ -215,13 +222,16 @@ def count_packets(params: dict[str, Any], packets: list[bytes], *, continuous: b
                 position += (number - previous) % cycle
             received.add(position)
         expected = position + 1 if numbers else 0
+        gaps = [p for p in range(expected) if p not in received]
+        print(f"{len(numbers)} packets decoded, first number {numbers[:1]}, missing at {gaps[:20]}")
     else:
         received = set(numbers)
         expected = int(params["packets"])
     per = 1.0 - len(received) / expected if expected else 1.0
     if not continuous:
         missing = sorted(set(range(expected)) - received)
-        print(f"{len(missing)} packets missing: {missing[:20]}{' ...' if len(missing) > 20 else ''}")
+        more = " ..." if len(missing) > 20 else ""
+        print(f"{len(missing)} packets missing: {missing[:20]}{more}")
     return {
         "per": per,
         "packets_expected": expected,
