@@ -39,6 +39,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +87,30 @@ def ofdm_tx() -> gr.hier_block2:
 
 
 def usrp_sink(length_tag: str) -> Any:
-    sink = uhd.usrp_sink(
-        os.environ.get("UHD_ARGS", ""),
-        uhd.stream_args(cpu_format="fc32", channels=[0]),
-        length_tag,
-    )
+    args = os.environ.get("UHD_ARGS", "")
+    sink = opened(lambda: uhd.usrp_sink(args, uhd.stream_args("fc32", channels=[0]), length_tag))
     tune(sink)
     return sink
+
+
+def usrp_source() -> Any:
+    args = os.environ.get("UHD_ARGS", "")
+    source = opened(lambda: uhd.usrp_source(args, uhd.stream_args("fc32", channels=[0])))
+    tune(source)
+    return source
+
+
+def opened(make: Callable[[], Any]) -> Any:
+    """A gr-uhd block, or a clear exit when UHD finds no USRP."""
+    try:
+        return make()
+    except RuntimeError as error:
+        args = os.environ.get("UHD_ARGS", "")
+        raise SystemExit(
+            f"ofdm-link: cannot open a USRP with device arguments {args!r} (UHD_ARGS):"
+            f" {str(error).splitlines()[0]}. Check that the node's radio is connected"
+            " (radiops testbed probe) and that testbed.yaml gives its arguments."
+        ) from None
 
 
 def tune(device: Any) -> None:
@@ -161,10 +179,7 @@ def receive(params: dict[str, Any], *, continuous: bool) -> None:
     listen = params["listen"] if continuous else listening(params)
     count = int(listen * rate) // WINDOW * WINDOW
     top = gr.top_block()
-    source = uhd.usrp_source(
-        os.environ.get("UHD_ARGS", ""), uhd.stream_args(cpu_format="fc32", channels=[0])
-    )
-    tune(source)
+    source = usrp_source()
     head = blocks.head(gr.sizeof_gr_complex, count)
     rx = digital.ofdm_rx(fft_len=FFT_LEN, cp_len=CP_LEN, packet_length_tag_key=LENGTH_TAG)
     to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, LENGTH_TAG)
