@@ -2,7 +2,8 @@
 
     ofdm_link.py tx             numbered packets, each one a burst (usrp_sink with a length tag)
     ofdm_link.py tx-continuous  numbered packets back to back in one continuous stream
-    ofdm_link.py rx             receive, decode, count the packets; metrics.json
+    ofdm_link.py rx             receive the bursts, decode, count the packets; metrics.json
+    ofdm_link.py rx-continuous  the same for a continuous stream, for ``listen`` seconds
 
 The flowgraphs are the ones a USRP bench would run: gr-uhd's ``usrp_sink`` and
 ``usrp_source`` opened with the device arguments in ``UHD_ARGS`` (empty: the
@@ -21,15 +22,18 @@ A packet is ``packet_bytes`` long: its number (two bytes, big-endian) and bytes
 drawn from ``seed`` and that number, so the receiver knows what each packet
 must hold. The transmitter scales each frame to ``tx_level`` dBFS of mean
 power (measured once on a frame from the same ofdm_tx, before the radio
-opens).
+opens), and keeps its radio open, silent, while the receiver listens.
 
 The receiver counts each packet that passed the CRC and holds exactly what
 was sent under its number. Bursts: the packet error rate is 1 - received /
 ``packets``. Continuous: the packets expected are the numbers spanned from
 the first decoded to the last (they repeat every CONTINUOUS_PACKETS). The
-signal-to-noise ratio is measured on the received samples: the noise is
-the median of 80-sample window powers outside the bursts (they fill under a
-fifth of the time), the burst power the median of the windows well above it.
+signal-to-noise ratio (bursts only) is measured on the received samples: the
+noise is the 40th percentile of the 80-sample window powers (the bursts fill
+far less than a fifth of what the receiver hears, so this is the median of
+the noise-only windows), the burst power the median of the windows over 2.5
+times the noise, less the noise. Windows of exact zeros (before the medium
+carries anything) are left out.
 """
 
 from __future__ import annotations
