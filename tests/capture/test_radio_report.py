@@ -19,7 +19,8 @@ from runner.radio_report import (
     parse_report,
 )
 from runner.runs import device_report
-from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup
+from tests.capture.test_capture import run
+from tests.testing.testbed_fixtures import DockerCleanup
 
 WRITTEN = b'{"device": "simulated USRP", "uhd_version": "4.3.0.0+ds1-5", "uhd_abi": "4.3.0"}\n'
 
@@ -47,18 +48,8 @@ def test_a_report_that_is_not_the_devices_is_refused(data: bytes, says: str) -> 
 
 
 def ended(client: docker.DockerClient, cleanup: DockerCleanup, script: str) -> Container:
-    container = cleanup.container(
-        "default",
-        client.containers.create(
-            BASE_IMAGE,
-            ["sh", "-euc", f"mkdir -p {RADIO_REPORT_DIR}\n{script}"],
-            network_mode="none",
-            labels=cleanup.labels,
-        ),
-    )
-    container.start()
-    assert container.wait(timeout=120)["StatusCode"] == 0, container.logs().decode()
-    return container
+    """A container that made the report's folder, ran ``script`` and exited 0."""
+    return run(client, cleanup, f"mkdir -p {RADIO_REPORT_DIR}\n{script}")
 
 
 @pytest.mark.docker
