@@ -142,7 +142,8 @@ def test_only_what_the_inventory_grants_is_added(
 
 FORK_BOMB = shell_scenario(
     "fork-bomb",
-    script="echo bombing; b() { b | b & }; b; sleep 30",
+    # exec: the shell becomes the sleep without forking, so it outlives the bomb
+    script="echo bombing; b() { b | b & }; b; exec sleep 30",
     duration="6s",
     extra="timeout: 10s\n",
 ).replace("command:", "resources: {pids: 64}\n    command:")
