@@ -5,8 +5,14 @@
 
 The burst, in samples at the radio's rate:
 
-    guard zeros | preamble (PREAMBLE_SYMBOLS) | data (bits) | tail zeros
-                  each symbol is +-amplitude held for sps samples (rectangular pulses)
+    lead zeros | guard zeros | preamble (PREAMBLE_SYMBOLS) | data (bits) | tail zeros
+                               each symbol is +-amplitude held for sps samples
+                               (rectangular pulses)
+
+The two roles start at about the same time, but not exactly, and a radio hears
+only from the moment its capture starts. The lead (``lead_s`` seconds of
+silence) lets the receiver start up to that much later than the transmitter;
+the receiver captures as much again before and finds the preamble where it is.
 
 Both roles draw the data bits from the ``seed`` parameter, so the receiver
 knows what was sent. The receiver measures the noise power N0 on the guard
@@ -29,11 +35,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from radiops_radio import open_radio, write_recording
+from radiops_radio import RadioSettings, open_radio, write_recording
 
 PREAMBLE_SYMBOLS = 512
 PREAMBLE_SEED = 0x5EED  # fixed: the preamble is the same for every run
 RECORDED_SAMPLES = 1 << 16  # kept as a SigMF recording from the start of the burst
+SEARCH_BLOCK = 1 << 20  # samples correlated at a time when looking for the preamble
+PREAMBLE_SNR_MIN = 100.0  # 20 dB: at 0 dB Eb/N0 and 4 samples a symbol the preamble gives 27
 
 
 def parameters() -> dict[str, float]:
@@ -56,26 +64,44 @@ def burst_layout(params: dict[str, float]) -> tuple[int, int, int]:
     return guard, signal, guard
 
 
+def lead_samples(params: dict[str, float], rate: float) -> int:
+    return int(params["lead_s"] * rate)
+
+
 def transmit(params: dict[str, float]) -> None:
     sps = int(params["sps"])
     amplitude = 10 ** (params["tx_level"] / 20)
     symbols = np.concatenate([preamble(), 1.0 - 2.0 * data_bits(params)])
     guard, _, tail = burst_layout(params)
+    settings = RadioSettings.from_env()
+    lead = lead_samples(params, settings.rate)
     burst = np.concatenate(
-        [np.zeros(guard), amplitude * np.repeat(symbols, sps), np.zeros(tail)]
+        [np.zeros(lead + guard), amplitude * np.repeat(symbols, sps), np.zeros(tail)]
     ).astype(np.complex64)
-    with open_radio() as radio:
+    with open_radio(settings) as radio:  # once the burst is ready: the lead starts now
         radio.transmit(burst)
     print(f"sent {len(burst)} samples: {int(params['bits'])} bits at {sps} samples/symbol")
 
 
 def find_burst(samples: np.ndarray, reference: np.ndarray, search: int) -> tuple[int, complex]:
-    """Where the preamble starts within the first ``search`` samples, and its complex gain."""
-    window = samples[: search + len(reference)]
-    size = 1 << math.ceil(math.log2(len(window) + len(reference)))
-    correlation = np.fft.ifft(np.fft.fft(window, size) * np.conj(np.fft.fft(reference, size)))
-    start = int(np.argmax(np.abs(correlation[: search + 1])))
-    return start, complex(correlation[start]) / float(np.vdot(reference, reference).real)
+    """Where the preamble starts within the first ``search`` samples, and its complex gain.
+
+    Correlated a block at a time (FFT), so a long search takes bounded memory.
+    """
+    energy = float(np.vdot(reference, reference).real)
+    size = 1 << math.ceil(math.log2(SEARCH_BLOCK + 2 * len(reference)))
+    conj_reference = np.conj(np.fft.fft(reference, size))
+    best, start, peak = -1.0, 0, 0j
+    for begin in range(0, search + 1, SEARCH_BLOCK):
+        window = samples[begin : begin + SEARCH_BLOCK + len(reference) - 1]
+        positions = min(SEARCH_BLOCK, search + 1 - begin, len(window) - len(reference) + 1)
+        if positions <= 0:
+            break
+        correlation = np.fft.ifft(np.fft.fft(window, size) * conj_reference)[:positions]
+        here = int(np.argmax(np.abs(correlation)))
+        if abs(correlation[here]) > best:
+            best, start, peak = abs(correlation[here]), begin + here, complex(correlation[here])
+    return start, peak / energy
 
 
 def receive(params: dict[str, float]) -> None:
@@ -84,13 +110,27 @@ def receive(params: dict[str, float]) -> None:
     guard, signal, tail = burst_layout(params)
     with open_radio() as radio:
         settings = radio.settings
-        samples = radio.receive(guard + signal + tail)
+        lead = lead_samples(params, settings.rate)
+        samples = radio.receive(2 * lead + guard + signal + tail)
     reference = np.repeat(preamble(), sps).astype(np.complex64)
-    start, gain = find_burst(samples, reference, guard + tail)
-    noise = samples[: max(start - sps, 0)]
+    start, gain = find_burst(samples, reference, 2 * lead + guard + tail)
+    # the noise: the guard just before the burst (earlier, the capture may hold the
+    # zeros of a medium that had not started yet)
+    noise = samples[max(start - guard, 0) : max(start - sps, 0)]
     if len(noise) < 1000:
-        raise SystemExit(f"the burst started after {start} samples: too little silence before it")
+        raise SystemExit(
+            f"the burst started {start} samples into the capture: too little silence before "
+            "it (did the receiver start more than lead_s after the transmitter?)"
+        )
     n0 = float(np.mean(np.abs(noise) ** 2))
+    # the preamble's correlation peak against the noise's: far above it, or no burst
+    preamble_snr = abs(gain) ** 2 * float(np.vdot(reference, reference).real) / n0
+    if preamble_snr < PREAMBLE_SNR_MIN:
+        raise SystemExit(
+            f"no preamble in the first {2 * lead + guard + tail} samples of the capture (the "
+            f"best match stands {10 * math.log10(max(preamble_snr, 1e-12)):.1f} dB above the "
+            "noise): the roles started more than lead_s apart, or the transmitter was not heard"
+        )
     body = samples[start : start + signal] * (abs(gain) / gain)  # undo the channel's phase
     matched = body.reshape(-1, sps).sum(axis=1)
     # The preamble alone leaves a phase error of about 2 degrees at 0 dB Eb/N0, and

@@ -36,8 +36,11 @@ logged to stderr every few seconds.
 from __future__ import annotations
 
 import os
+import queue
 import signal
+import socket
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -54,6 +57,8 @@ RX_PORT = 5700
 QUEUE_MESSAGES = 64  # per socket, each way: bounds memory, keeps latency short
 POLL_MS = 100  # how often a wait looks at the stop flag and at who is connected
 LOG_EVERY_S = 5.0
+RESOLVE_EVERY_S = 0.2  # a new lookup of a binding TX's host name this often, until one answers
+RESOLVE_AT_ONCE = 16  # lookups in flight at most (each may wait seconds for Docker's DNS)
 _EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
@@ -125,6 +130,49 @@ class Stopped(Exception):
     pass
 
 
+class Resolver:
+    """The addresses of TX containers that bind (GNU Radio's PUSH sink), looked up aside.
+
+    libzmq resolves a host name in its I/O thread, the one thread every socket of
+    the context shares: while Docker's DNS takes seconds over the name of a
+    container that is not there yet (the emulator starts first), no socket
+    accepted or moved anything, and a radio that connects here (the simulated
+    USRP) waited that long. So names are looked up in threads of their own, a new
+    lookup every RESOLVE_EVERY_S until one answers, and the emulator connects to
+    the address.
+    """
+
+    def __init__(self, hosts: dict[int, str]) -> None:
+        self.found: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
+        self._left = dict(hosts)  # TX index -> host name, until found
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._next = 0.0
+
+    def poll(self) -> None:
+        """Start the lookups that are due (called from the emulator's loop)."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._left or now < self._next:
+                return
+            self._next = now + RESOLVE_EVERY_S
+            for index, host in self._left.items():
+                if self._in_flight >= RESOLVE_AT_ONCE:
+                    break
+                self._in_flight += 1
+                threading.Thread(target=self._lookup, args=(index, host), daemon=True).start()
+
+    def _lookup(self, index: int, host: str) -> None:
+        try:
+            answers = socket.getaddrinfo(host, TX_PORT, socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            answers = []
+        with self._lock:
+            self._in_flight -= 1
+            if answers and self._left.pop(index, None) is not None:
+                self.found.put((index, str(answers[0][4][0])))
+
+
 class Emulator:
     """The sockets around a :class:`Channel`, and the loop that drives it."""
 
@@ -136,10 +184,9 @@ class Emulator:
             TxPort(name=f"tx {name}", **self._bind(context, zmq.PULL, TX_PORT + i))
             for i, name in enumerate(config.tx)
         ]
-        for port, name in zip(self.tx, config.tx, strict=True):
-            host = config.tx_hosts.get(name)
-            if host:  # a radio that binds (GNU Radio's PUSH sink): reconnects until it is there
-                port.socket.connect(f"tcp://{host}:{TX_PORT}")
+        # a radio that binds (GNU Radio's PUSH sink): connected to once its name answers
+        hosts = config.tx_hosts
+        self.resolver = Resolver({i: hosts[tx] for i, tx in enumerate(config.tx) if tx in hosts})
         self.rx = [
             Port(name=f"rx {name}", **self._bind(context, zmq.PUSH, RX_PORT + j))
             for j, name in enumerate(config.rx)
@@ -167,7 +214,15 @@ class Emulator:
             raise Stopped
         self.waiting = waiting
         self.report()
+        self.connect_found()
         poller.poll(POLL_MS)
+
+    def connect_found(self) -> None:
+        """Connect to the binding TX whose addresses have been found."""
+        self.resolver.poll()
+        while not self.resolver.found.empty():
+            index, address = self.resolver.found.get()
+            self.tx[index].socket.connect(f"tcp://{address}:{TX_PORT}")
 
     def report(self, *, every_s: float = LOG_EVERY_S) -> None:
         """Log the throughput since the last report, and any wait, every few seconds."""
@@ -276,6 +331,7 @@ class Emulator:
             self.waiting = set()
             if self.blocks % 64 == 0:  # time.monotonic per block would cost more
                 self.report()
+                self.connect_found()
         raise Stopped
 
 
@@ -331,8 +387,9 @@ if __name__ == "__main__":
     status = main()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Not context.term(): libzmq's I/O thread may be resolving the host name of a TX
-    # container that has gone (tx_hosts), and Docker's DNS answers a vanished name only
-    # after seconds; term() waits for it, and `docker stop` then waited up to its 10 s.
-    # The sockets are closed with linger 0, so ending the process here loses nothing.
+    # Not context.term(): libzmq's I/O thread may be resolving the address of a TX
+    # container that has gone (it reconnects), and a lookup thread may be waiting for
+    # Docker's DNS, which answers a vanished name only after seconds; term() waits for
+    # them, and `docker stop` then waited up to its 10 s. The sockets are closed with
+    # linger 0, so ending the process here loses nothing.
     os._exit(status)

@@ -4,8 +4,12 @@
     tone_link.py rx    capture capture_samples as a SigMF recording, then measure
                        the tone's frequency and SNR into metrics.json
 
-The same code runs on USRPs (UHD) and on simulated radios (the channel
-emulator): radiops_radio.open_radio picks the backend from the environment.
+The same code runs on USRPs and on simulated radios: radiops_radio.open_radio
+opens either through UHD. The roles start at about the same time, not exactly,
+and a radio hears only while it captures: the receiver first listens in short
+probes until the tone is on (WAIT_S at most), then captures; the transmitter
+sends for twice the capture plus MARGIN_S, so a receiver that starts that much
+later still hears a whole capture.
 """
 
 from __future__ import annotations
@@ -15,15 +19,22 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
-from radiops_radio import open_radio, write_recording
+from radiops_radio import Radio, open_radio, write_recording
 
 #: bins each side of the peak counted as the tone (a Hann window spreads it over a few)
 TONE_BINS = 8
-#: seconds of tone sent beyond twice the capture: a real receiver may start late
-MARGIN_S = 0.5
+#: seconds of tone sent beyond twice the capture: the receiver may start late
+MARGIN_S = 3.0
+#: how long the receiver listens for the tone before it gives up
+WAIT_S = 30.0
+#: samples of one probe, and how far the tone's peak stands above the median bin
+#: for the tone to be on (noise alone: about 12 dB for the largest of 65,536 bins)
+PROBE_SAMPLES = 1 << 16
+ON_DB = 20.0
 
 
 def parameters() -> dict[str, float]:
@@ -59,11 +70,26 @@ def measure(samples: np.ndarray, rate: float) -> tuple[float, float, float]:
     return frequency, snr_db, received_dbfs
 
 
+def tone_is_on(samples: np.ndarray) -> bool:
+    """The probe holds a tone: its spectrum's peak stands ON_DB above its median bin."""
+    power = np.abs(np.fft.fft(samples * np.hanning(len(samples)))) ** 2
+    median = float(np.median(power))
+    return median > 0 and float(power.max()) > median * 10 ** (ON_DB / 10)
+
+
+def wait_for_tone(radio: Radio) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not tone_is_on(radio.receive(PROBE_SAMPLES)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"tone-link: no tone heard within {WAIT_S:.0f} s")
+
+
 def receive(params: dict[str, float]) -> None:
     out = Path(os.environ["RADIOPS_OUTPUT_DIR"])
     count = int(params["capture_samples"])
     with open_radio() as radio:
         settings = radio.settings
+        wait_for_tone(radio)
         started = dt.datetime.now(dt.UTC)
         samples = radio.receive(count)
     write_recording(

@@ -9,18 +9,30 @@ with simulated radios. The tone must arrive where it was sent.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.testing.repos import commit_all, copy_from_project, git, radiops
-
-pytestmark = pytest.mark.docker
+from tests.testing.repos import PROJECT, commit_all, copy_from_project, git, radiops
 
 HERE = Path(__file__).resolve().parent / "gnuradio"
 
 
+def run_lines(dockerfile: Path) -> list[str]:
+    return re.findall(r"^RUN (?:.*\\\n)*.*$", dockerfile.read_text(), re.MULTILINE)
+
+
+def test_the_gnuradio_layer_is_the_one_of_ofdm_link() -> None:
+    """The same RUN line on the same parent: the build cache holds GNU Radio once."""
+    ours = run_lines(HERE / "images" / "gr-tone" / "Dockerfile")
+    theirs = run_lines(PROJECT / "images" / "ofdm-link" / "Dockerfile")
+    assert len(ours) == 1 and "gnuradio" in ours[0]
+    assert ours == theirs
+
+
+@pytest.mark.docker
 def test_a_gnuradio_flowgraph_pair_talks_through_the_emulator(tmp_path: Path) -> None:
     repo = tmp_path / "gr-lab"
     for name in ("sdr-base", "channel"):

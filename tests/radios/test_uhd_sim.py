@@ -171,6 +171,16 @@ def test_uhd_examples_send_a_tone_that_arrives_at_its_frequency(repo: Path) -> N
     assert spectrum.max() ** 2 > 1000 * np.median(spectrum) ** 2
 
 
+def test_a_rate_the_emulator_cannot_serve_in_real_time_is_a_clear_overflow(repo: Path) -> None:
+    run_dir, _ = run(repo, "uhd-too-fast")
+    log = (run_dir / "logs" / "rx-0.stderr").read_text()
+    # the simulated USRP says why, once; UHD's own program sees an overflow
+    assert log.count("simulated USRP: the medium is ") == 1, log[-3000:]
+    assert "cannot keep up with 100 Msps in real time on this machine" in log
+    assert "lower the scenario's radio.rate, or set pacing: fast" in log
+    assert "Got an overflow indication" in log, log[-3000:]
+
+
 def test_multi_usrp_scripts_time_bursts_to_the_sample(repo: Path) -> None:
     run_dir, manifest = run(repo, "uhd-bursts")
     check_bursts(run_dir, manifest)

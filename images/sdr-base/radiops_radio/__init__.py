@@ -1,11 +1,12 @@
 """radiops_radio: what an experiment image needs to use its radio under radiops.
 
-- :func:`open_radio` gives one :class:`Radio` interface: a USRP through UHD on a
-  real node, the channel emulator over ZeroMQ on a simulated one, chosen by the
-  environment radiops sets (:class:`RadioSettings`).
+- :func:`open_radio` gives one :class:`Radio` interface over UHD: the USRP of a
+  real node, or the simulated USRP that libuhd loads on a simulated one (it
+  streams through the run's channel emulator), from the settings radiops puts in
+  the environment (:class:`RadioSettings`).
 - :func:`write_recording` / :func:`read_recording`: SigMF captures.
 
-Only the Python standard library, numpy, and (when used) uhd and pyzmq.
+Only the Python standard library, numpy, and (when a radio is opened) uhd.
 """
 
 from __future__ import annotations

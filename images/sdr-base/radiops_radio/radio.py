@@ -1,5 +1,4 @@
-"""One radio interface for experiment code: UHD on a real node, the channel emulator on a
-simulated one.
+"""One radio interface for experiment code: a USRP through UHD, real or simulated.
 
     from radiops_radio import open_radio
 
@@ -7,13 +6,16 @@ simulated one.
         radio.transmit(samples)          # complex64 baseband
         captured = radio.receive(100_000)
 
-The backend is chosen by ``RADIOPS_RADIO_SIMULATED``; the experiment code is the
-same on both, so a scenario that runs on the local default runs unchanged on USRPs.
+A thin helper over UHD's Python API: on a node with a real radio it opens the
+USRP the runner names (``UHD_ARGS``); on a simulated one it opens the simulated
+USRP that libuhd loads there (``UHD_MODULE_PATH``), which streams through the
+run's channel emulator. The code path is UHD's in both cases, so a scenario that
+runs on the local default runs unchanged on USRPs, and behaves as a radio does:
+what arrives while nobody receives is not kept.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -38,17 +40,18 @@ class Radio(Protocol):
     def transmit(self, samples: np.ndarray) -> None:
         """Send ``samples`` (complex baseband, converted to complex64) after those sent before.
 
-        Returns once the radio took them; it may wait while the radio (or the channel
-        emulator, paced by the slowest receiver) is not ready for more.
+        Successive calls form one burst, which ``close`` ends. Returns once the radio
+        took them; it waits while the radio is not ready for more.
         """
         ...
 
     def receive(self, count: int, *, timeout: float | None = None) -> np.ndarray:
-        """The next ``count`` received samples (complex64).
+        """One capture of ``count`` samples (complex64), starting now.
 
-        Waits at most ``timeout`` seconds in all (default: the capture's own duration
-        at the sample rate, plus :data:`TIMEOUT_MARGIN_S`; ``math.inf``: as long as it
-        takes); RadioError when they did not all arrive.
+        Consecutive calls are separate captures with a gap between them. Waits at
+        most ``timeout`` seconds in all (default: the capture's own duration at the
+        sample rate, plus :data:`TIMEOUT_MARGIN_S`); RadioError when they did not all
+        arrive, or arrived with a gap (an overflow).
         """
         ...
 
@@ -58,38 +61,10 @@ class Radio(Protocol):
 
     def __enter__(self) -> Self: ...
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
-class RadioBase:
-    """The context-manager part shared by the backends."""
-
-    settings: RadioSettings
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def default_timeout(self, count: int) -> float:
-        return count / self.settings.rate + TIMEOUT_MARGIN_S
-
-
-#: complex64, little-endian: the samples on the wire (GNU Radio's gr_complex) and on disk
+#: complex64, little-endian: the samples in memory and on disk (SigMF cf32_le)
 SAMPLE = np.dtype("<c8")
 
 
@@ -104,16 +79,8 @@ def as_complex64(samples: np.ndarray) -> np.ndarray:
 
 
 def open_radio(settings: RadioSettings | None = None) -> Radio:
-    """The role's radio: ``settings`` or, by default, those of the environment.
-
-    A simulated radio talks to the channel emulator over ZeroMQ; a real one is a
-    USRP opened with UHD (``UHD_ARGS``), tuned to the settings.
-    """
+    """The role's radio, opened through UHD: ``settings`` or, by default, the environment's."""
     settings = settings or RadioSettings.from_env()
-    if settings.simulated:
-        from radiops_radio.sim_radio import SimRadio  # only a simulated radio needs zmq
-
-        return SimRadio(settings)
     from radiops_radio.uhd_radio import UhdRadio  # importing uhd logs a banner: only when used
 
     return UhdRadio(settings)

@@ -10,8 +10,8 @@ The contract (site/scenarios.md, "What a container receives"):
 ``RADIOPS_RADIO_CHANNEL``    channel index on the device (default 0)
 ``RADIOPS_RADIO_TYPE``       the inventory's radio type: ``b210``, ``sim``...
 ``RADIOPS_RADIO_SERIAL``     the radio's serial
-``RADIOPS_RADIO_SIMULATED``  ``true``: the channel emulator, ``false``: UHD
-``UHD_ARGS``                 UHD device arguments (real radios)
+``RADIOPS_RADIO_SIMULATED``  ``true``: the simulated USRP, ``false``: a USRP
+``UHD_ARGS``                 UHD device arguments
 ``RADIOPS_CHANNEL_TX``       emulator endpoint a simulated radio sends to
 ``RADIOPS_CHANNEL_TX_BIND``  where a sender that binds listens instead (GNU Radio)
 ``RADIOPS_CHANNEL_RX``       emulator endpoint a simulated radio receives from

@@ -1,4 +1,4 @@
-"""A real radio: a USRP through UHD's Python API (Debian's python3-uhd).
+"""The radio: a USRP through UHD's Python API (Debian's python3-uhd), real or simulated.
 
 Each direction is tuned and given its streamer on first use, because a role's
 one antenna setting names a port of the direction it uses (``RX2`` is no TX port).
@@ -10,20 +10,21 @@ between them, never an overflow while the code does something else. Successive
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import uhd
 
-from radiops_radio.radio import SAMPLE, RadioBase, RadioError, as_complex64
+from radiops_radio.radio import SAMPLE, TIMEOUT_MARGIN_S, RadioError, as_complex64
 from radiops_radio.settings import RadioSettings
 
 #: per-call streamer timeout; the overall deadline is checked between calls
 _POLL_S = 0.5
 
 
-class UhdRadio(RadioBase):
+class UhdRadio:
     """A USRP, opened with the settings' device arguments (``UHD_ARGS``)."""
 
     def __init__(self, settings: RadioSettings) -> None:
@@ -32,8 +33,15 @@ class UhdRadio(RadioBase):
         try:
             self._usrp = uhd.usrp.MultiUSRP(args)
         except RuntimeError as exc:  # pyuhd turns UHD's exceptions into RuntimeError
+            what = "the simulated USRP" if settings.simulated else "the USRP"
+            hint = ""
+            if settings.simulated and not os.environ.get("UHD_MODULE_PATH"):
+                hint = (
+                    " (UHD_MODULE_PATH is not set: radiops sets it in the container of a role "
+                    "whose radio is simulated, and libuhd loads the simulated USRP from there)"
+                )
             raise RadioError(
-                f"cannot open the USRP (UHD device arguments {args!r}): {exc}".strip()
+                f"cannot open {what} (UHD device arguments {args!r}): {exc}".strip() + hint
             ) from None
         self._rx: Any = None
         self._tx: Any = None
@@ -146,3 +154,12 @@ class UhdRadio(RadioBase):
             return call("get_XX_stream", stream_args)
         except RuntimeError as exc:
             raise RadioError(f"cannot set up the USRP's {direction.upper()} side: {exc}") from None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def default_timeout(self, count: int) -> float:
+        return count / self.settings.rate + TIMEOUT_MARGIN_S

@@ -42,6 +42,7 @@ constexpr double DRAIN_S   = 5.0; // how long closing waits for queued bursts
 constexpr double SKIP_S    = 0.25; // a TX this far behind its clock skips ahead
 constexpr double MESSAGE_S = 0.005; // the largest TX message, in time
 constexpr double STALL_S   = 5.0; // fast pacing: how long the medium waits for the application
+constexpr double LAG_S     = 2.0; // real time: a medium this far behind the clock cannot keep up
 constexpr int64_t FAST_LEAD = 1 << 18; // fast: how far a TX may run ahead of its RX's clock
 // fast: how long send() waits for room, and recv() for the samples of a stream
 // command, whatever the timeout; a wall-clock timeout says nothing of a device
@@ -326,16 +327,60 @@ tx_engine::~tx_engine()
     _running = false;
     _cv.notify_all();
     _thread.join();
-    close_socket(_context, _socket);
+    close_socket(_context, _socket); // hands what ZeroMQ queued to the kernel (linger)
+    // A container's network goes when its process exits, and with it whatever the
+    // kernel had not delivered yet, the end of the connection included: the end of
+    // the last burst would be lost, and the emulator would wait for the rest of the
+    // stream. So closing waits until the emulator has acknowledged every byte.
+    const std::string::size_type colon = _endpoint.rfind(':');
+    if (_endpoint.rfind("tcp://", 0) != 0 or colon == std::string::npos)
+        return;
+    const int port = std::atoi(_endpoint.c_str() + colon + 1);
+    const auto deadline = deadline_in(DRAIN_S);
+    while (undelivered(port) > 0 and std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
-// Bursts already handed to send() go on the air before the device closes.
+// Bursts already handed to send() go on the air before the device closes: the
+// queue runs dry, no burst is on, and the engine has pushed the message that
+// held their last samples (one push after they left the queue).
 void tx_engine::_drain()
 {
     std::unique_lock<std::mutex> lock(_mutex);
-    _cv.wait_for(lock, std::chrono::duration<double>(DRAIN_S), [this] {
-        return _queue.empty() and not _in_burst;
-    });
+    const auto deadline = deadline_in(DRAIN_S);
+    if (not _cv.wait_until(lock, deadline, [this] { return _queue.empty() and not _in_burst; }))
+        return;
+    const uint64_t pushes = _pushes;
+    _cv.wait_until(lock, deadline, [this, pushes] { return _pushes > pushes; });
+}
+
+size_t undelivered(int port)
+{
+    // TCP states (include/net/tcp_states.h) in which a connection still owes the peer
+    // data or its FIN: ESTABLISHED, SYN_SENT, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING
+    static const int owing[] = {0x01, 0x02, 0x04, 0x08, 0x09, 0x0B};
+    size_t owed = 0;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::FILE* file = std::fopen(table, "r");
+        if (file == nullptr)
+            continue;
+        char line[512];
+        std::fgets(line, sizeof line, file); // the header
+        while (std::fgets(line, sizeof line, file) != nullptr) {
+            char remote[128];
+            unsigned state = 0, tx_queue = 0;
+            if (std::sscanf(line, "%*s %*s %127s %x %x", remote, &state, &tx_queue) != 3)
+                continue;
+            const char* colon = std::strrchr(remote, ':');
+            if (colon == nullptr or std::strtol(colon + 1, nullptr, 16) != port)
+                continue;
+            if (std::find(std::begin(owing), std::end(owing), static_cast<int>(state))
+                != std::end(owing))
+                owed += std::max<size_t>(tx_queue, 1);
+        }
+        std::fclose(file);
+    }
+    return owed;
 }
 
 void tx_engine::_event(uhd::async_metadata_t::event_code_t code, int64_t w)
@@ -509,8 +554,14 @@ void tx_engine::_run()
 bool tx_engine::_push(const cf* samples, size_t n)
 {
     while (_running) {
-        if (zmq_send(_socket, samples, n * sizeof(cf), ZMQ_DONTWAIT) >= 0)
+        if (zmq_send(_socket, samples, n * sizeof(cf), ZMQ_DONTWAIT) >= 0) {
+            {
+                std::lock_guard<std::mutex> lock(_mutex);
+                ++_pushes;
+            }
+            _cv.notify_all();
             return true;
+        }
         if (zmq_errno() != EAGAIN)
             return false;
         zmq_pollitem_t item = {_socket, 0, ZMQ_POLLOUT, 0};
@@ -637,6 +688,23 @@ void rx_engine::issue(const uhd::stream_cmd_t& cmd)
         return;
     }
     _commands.push_back(c);
+}
+
+// Real time, and the medium runs slower than the radio's rate (the emulator cannot
+// serve it on this machine): its samples reach the device later and later. UHD's
+// word for samples that are not there when due is an overflow; the log says why.
+void rx_engine::_lagging(int64_t behind, int64_t w)
+{
+    const double rate = _clock->rate();
+    std::fprintf(stderr,
+                 "simulated USRP: the medium is %.1f s behind the device clock: the channel "
+                 "emulator (or a transmitter it waits for) cannot keep up with %.6g Msps in "
+                 "real time on this machine; lower the scenario's radio.rate, or set "
+                 "pacing: fast\n",
+                 static_cast<double>(behind) / rate, rate / 1e6);
+    std::lock_guard<std::mutex> lock(_mutex);
+    _error(uhd::rx_metadata_t::ERROR_CODE_OVERFLOW, w);
+    _first = true; // what follows starts afresh
 }
 
 void rx_engine::_error(uhd::rx_metadata_t::error_code_t code, int64_t w)
@@ -775,6 +843,8 @@ void rx_engine::_run()
     int64_t silent = fast ? _clock->elapsed() : _clock->wall();
     std::vector<cf> zeros;
     zmq_msg_t message;
+    const int64_t lag_limit = static_cast<int64_t>(LAG_S * rate);
+    bool lagging = false;
     while (_running) {
         if (anchored and not fast) { // no faster than the clock: the medium moves at the pace of a radio
             const int64_t ahead = anchor + m - _clock->wall();
@@ -782,6 +852,11 @@ void rx_engine::_run()
                 sleep_ticks(ahead - slack, rate);
                 continue;
             }
+            if (-ahead > lag_limit and not lagging) { // the medium cannot keep up
+                lagging = true;
+                _lagging(-ahead, anchor + m);
+            } else if (-ahead < slack)
+                lagging = false;
         }
         zmq_pollitem_t item = {_socket, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 20) <= 0) {

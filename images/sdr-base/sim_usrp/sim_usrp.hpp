@@ -182,9 +182,14 @@ private:
     bool _in_burst     = false;
     bool _underflowing = false;
     bool _dropping     = false; // a late burst's remaining packets are dropped to its end
+    uint64_t _pushes   = 0; // messages handed to the emulator's socket
     std::atomic<bool> _running{true};
     std::thread _thread;
 };
+
+// Bytes this network namespace still owes peers on TCP port `port` (at least 1
+// while only the FIN is owed), from the kernel's socket tables; 0 when delivered.
+size_t undelivered(int port);
 
 // The receive side: the emulator's samples, kept while a stream command asks for them.
 class rx_engine
@@ -220,6 +225,7 @@ private:
     void _keep(const cf* samples, size_t n, int64_t w, bool sob, bool eob);
     void _error(uhd::rx_metadata_t::error_code_t code, int64_t w);
     bool _start_next(int64_t w);
+    void _lagging(int64_t behind, int64_t w);
 
     std::shared_ptr<device_clock> _clock;
     std::string _endpoint;
