@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
@@ -13,19 +12,9 @@ from pygit2.enums import FileMode, FileStatus
 
 from runner.model.errors import InvalidInput
 from runner.model.files import LinkInTheWay, create_file, open_folder
+from runner.model.manifest import CodeInfo
 from runner.model.remotes import without_credentials
 from runner.model.repo import is_run_path
-
-
-@dataclass(frozen=True, kw_only=True)
-class CodeInfo:
-    repository: str  # origin URL without its user part, else the checkout's path
-    commit: str | None  # None outside git or before the first commit
-    branch: str | None  # None when detached or outside git
-    dirty: bool  # the working tree differs from the commit (runs/ output aside)
-    author_name: str
-    author_email: str
-    commit_message: str
 
 
 def code_info(root: Path) -> CodeInfo:

@@ -26,11 +26,10 @@ import requests.exceptions
 
 from runner.engine.capture import artifact_store
 from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
-from runner.gitops.gitinfo import CodeInfo
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import MANIFEST, ImageRecord, PullRequest, Trigger
+from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
 from runner.model.plan import Instance, RunPlan
 from runner.model.report import Reporter
 from runner.model.testbed import Node

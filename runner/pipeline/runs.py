@@ -51,17 +51,10 @@ from runner.engine.execute import (
 )
 from runner.engine.medium import EmulatorImage, channel_config, manifest_entry, simulated_radios
 from runner.engine.probe import ProbeResult
-from runner.gitops.gitinfo import CodeInfo
 from runner.model.errors import EnvironmentProblem, FatalError
 from runner.model.files import open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import (
-    ImageRecord,
-    Trigger,
-    build_manifest,
-    decide_outcome,
-    write_manifest,
-)
+from runner.model.manifest import CodeInfo, ImageRecord, Trigger, write_manifest
 from runner.model.plan import Instance, RunPlan, new_run_id
 from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
 from runner.model.repo import RUNS
@@ -69,6 +62,7 @@ from runner.model.report import Reporter
 from runner.model.schedule import place, uses_simulated_radio
 from runner.model.testbed import ChannelSettings, Node
 from runner.model.units import finite_number
+from runner.pipeline.manifest_builder import build_manifest, decide_outcome
 from runner.pipeline.outputs import output_path
 from runner.pipeline.pending import PENDING, write_pending
 from runner.pipeline.sigmf import META_MAX_BYTES, annotate

@@ -37,10 +37,10 @@ from runner.engine.probe import (
     probe_options,
 )
 from runner.engine.registry import pull_pinned, push
-from runner.model.manifest import radio_entry
 from runner.model.repo import Repository
 from runner.model.schemas import load_schema
 from runner.model.testbed import Node, Radio, Registry
+from runner.pipeline.manifest_builder import radio_entry
 from tests.testing.testbed_fixtures import PROJECT, DockerCleanup, Testbed
 
 IMAGE = "images/sdr-base"

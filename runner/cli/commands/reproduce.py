@@ -30,11 +30,11 @@ from runner.engine.capture import ArtifactStore
 from runner.engine.engines import connect, connect_all
 from runner.engine.images import local_reference
 from runner.engine.registry import pull_pinned, registry_problem
-from runner.gitops.gitinfo import CodeInfo, commit_info, export_tree
+from runner.gitops.gitinfo import commit_info, export_tree
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.files import LinkInTheWay, write_atomic
-from runner.model.manifest import MANIFEST, Trigger, file_facts, read_manifest
+from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
 from runner.model.plan import RunPlan
 from runner.model.repo import find_repository, links_where_written
 from runner.model.report import Reporter

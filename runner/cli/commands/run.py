@@ -20,17 +20,18 @@ from runner.engine.distribute import distribute
 from runner.engine.engines import connect_all
 from runner.engine.medium import EmulatorImage
 from runner.engine.probe import ProbeResult
-from runner.gitops.gitinfo import CodeInfo, code_info, current_user
+from runner.gitops.gitinfo import code_info, current_user
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
 from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import ImageRecord, Trigger, engine_facts, file_facts
+from runner.model.manifest import CodeInfo, ImageRecord, Trigger, file_facts
 from runner.model.plan import RunPlan, expand, parse_overrides
 from runner.model.remotes import without_credentials
 from runner.model.repo import STATE, Repository, find_repository
 from runner.model.report import Reporter, progress_line
 from runner.model.schedule import restrict, role_can_use, unplaceable_reason
 from runner.model.testbed import Node, Testbed, resolve_testbed
+from runner.pipeline.manifest_builder import engine_facts
 from runner.pipeline.recovery import recover
 from runner.pipeline.runs import NodeBook, RunContext, RunResult, execute_run
 
