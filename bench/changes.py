@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.changes import changed_experiments  # noqa: E402
+from runner.gitops.changes import changed_experiments  # noqa: E402
 
 IMAGES = 50
 INPUTS = 100

@@ -1,7 +1,7 @@
 """Samples per second through the channel emulator: one TX, one RX, against plain forwarding.
 
 Everything runs as a run would: containers from images/channel on the
-run's internal network (runner.channel.ChannelNetwork), on the default
+run's internal network (runner.engine.channel.ChannelNetwork), on the default
 engine. A TX container pushes one prepared buffer of complex64 as fast as
 ZeroMQ takes it; an RX container pulls, skips WARMUP seconds, then counts
 samples for SECONDS. The emulator applies a full link (gain, delay,
@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_SPS = 10e6  # complex64 samples/s: a modest real capture
 sys.path.insert(0, str(ROOT))
 
-from runner.channel import ChannelConfig, ChannelLink, ChannelNetwork  # noqa: E402
-from runner.images import build  # noqa: E402
-from runner.repo import Repository  # noqa: E402
+from runner.engine.channel import ChannelConfig, ChannelLink, ChannelNetwork  # noqa: E402
+from runner.engine.images import build  # noqa: E402
+from runner.model.repo import Repository  # noqa: E402
 
 ENGINE = "unix:///var/run/docker.sock"
 LABELS = {"radiops.bench": "channel"}

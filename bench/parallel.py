@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.commands.run import run  # noqa: E402
-from runner.report import LineReporter  # noqa: E402
+from runner.cli.commands.run import run  # noqa: E402
+from runner.model.report import LineReporter  # noqa: E402
 from tests.testing.repos import add_scenario, make_run_repo, shell_scenario  # noqa: E402
 
 TESTBED = "nodes:\n" + "".join(

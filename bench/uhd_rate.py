@@ -1,7 +1,7 @@
 """The simulated USRP's streaming rate, measured by UHD's own benchmark_rate.
 
 Two containers of images/sdr-base on a run's channel network
-(runner.channel.ChannelNetwork, the runner's default emulator block), with
+(runner.engine.channel.ChannelNetwork, the runner's default emulator block), with
 the environment the runner gives simulated radios: one runs
 ``benchmark_rate --tx_rate R`` (a simulated USRP that transmits), the other
 ``benchmark_rate --rx_rate R`` (one that receives), both at once, since the
@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from channel import emulator_rate  # noqa: E402
 
-from runner.channel import DEFAULT_BLOCK, ChannelConfig, ChannelLink, ChannelNetwork  # noqa: E402
-from runner.execute import SIMULATED_UHD_MODULES  # noqa: E402
-from runner.images import build  # noqa: E402
-from runner.repo import Repository  # noqa: E402
+from runner.engine.channel import DEFAULT_BLOCK, ChannelConfig, ChannelLink, ChannelNetwork  # noqa: E402
+from runner.engine.execute import SIMULATED_UHD_MODULES  # noqa: E402
+from runner.engine.images import build  # noqa: E402
+from runner.model.repo import Repository  # noqa: E402
 
 ENGINE = "unix:///var/run/docker.sock"
 LABELS = {"radiops.bench": "uhd-rate"}
@@ -162,7 +162,7 @@ print(json.dumps(result))
 
 
 def radio_env(rate: float, pacing: str) -> dict[str, str]:
-    """What the runner gives a simulated radio's container (runner/execute.py)."""
+    """What the runner gives a simulated radio's container (runner/engine/execute.py)."""
     return {
         "UHD_MODULE_PATH": SIMULATED_UHD_MODULES,
         "RADIOPS_RADIO_SIMULATED": "true",

@@ -18,8 +18,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from runner.commands.validate import validate
-from runner.schemas import load_schema
+from runner.cli.commands.validate import validate
+from runner.model.schemas import load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.experiment import SCENARIO_FILE, is_image_path
-from runner.manifest import MANIFEST
-from runner.repo import Repository
+from runner.model.experiment import SCENARIO_FILE, is_image_path
+from runner.model.manifest import MANIFEST
+from runner.model.repo import Repository
+from runner.model.testbed import TESTBED_FILE, Testbed, read_testbed
 from runner.site import manifests, scenarios
 from runner.site.cache import BuildCache
-from runner.testbed import TESTBED_FILE, Testbed, read_testbed
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}$")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner.repo import is_safe_relative
+from runner.model.repo import is_safe_relative
 from runner.site.collect import Store
 
 MAX_COPY_BYTES = 100 << 20  # store objects bigger than this are linked only, never copied

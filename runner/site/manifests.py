@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.manifest import read_manifest
-from runner.schemas import data_errors, load_schema
+from runner.model.manifest import read_manifest
+from runner.model.schemas import data_errors, load_schema
 from runner.site.cache import BuildCache, content_key
 
 MAX_MANIFEST_BYTES = 16 << 20

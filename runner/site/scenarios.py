@@ -21,11 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runner.experiment import Experiment, RadioSettings, read_experiment
-from runner.limits import Limits
+from runner.model.experiment import Experiment, RadioSettings, read_experiment
+from runner.model.limits import Limits
+from runner.model.units import format_duration
 from runner.site.cache import BuildCache, content_key
 from runner.site.render import size
-from runner.units import format_duration
 
 
 @dataclass(frozen=True, kw_only=True)

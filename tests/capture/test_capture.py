@@ -17,7 +17,7 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from runner.capture import (
+from runner.engine.capture import (
     ArtifactStore,
     Capture,
     CaptureBudget,
@@ -30,7 +30,7 @@ from runner.capture import (
     media_type,
     stream_logs,
 )
-from runner.errors import EnvironmentProblem
+from runner.model.errors import EnvironmentProblem
 from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup
 
 OUT = "/radiops/out"

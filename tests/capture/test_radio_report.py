@@ -10,7 +10,7 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from runner.radio_report import (
+from runner.model.radio_report import (
     MAX_BYTES,
     RADIO_REPORT,
     RADIO_REPORT_DIR,
@@ -18,7 +18,7 @@ from runner.radio_report import (
     DeviceReport,
     parse_report,
 )
-from runner.runs import device_report
+from runner.pipeline.runs import device_report
 from tests.capture.test_capture import run
 from tests.testing.testbed_fixtures import DockerCleanup
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.changes import Change, changed_experiments, compare
-from runner.commands.changed import changed, render
-from runner.errors import UsageError
-from runner.parser import build_parser
+from runner.cli.commands.changed import changed, render
+from runner.cli.parser import build_parser
+from runner.gitops.changes import Change, changed_experiments, compare
+from runner.model.errors import UsageError
 from tests.testing.repos import PROJECT, commit_all, git
 
 
@@ -375,7 +375,7 @@ def test_a_shallow_clone_cut_above_the_merge_base_falls_back_to_base(
     assert "git fetch --deepen" in comparison.notes[0]
     # base..head directly: main's own edit of 'other' shows up too, but it still answers
     assert {c.experiment for c in comparison.changes} == {"rx", "hello", "other"}
-    with caplog.at_level(logging.WARNING, logger="runner.changes"):
+    with caplog.at_level(logging.WARNING, logger="runner.gitops.changes"):
         changed_experiments(clone, "origin/main", "origin/feature")
     assert "no merge base of origin/main and origin/feature" in caplog.text
 
@@ -510,5 +510,5 @@ def test_the_pre_commit_hook_runs_radiops_validate() -> None:
     files = re.compile(hook["files"])
     for path in ("experiments/hello/experiment.yaml", "images/hello/Dockerfile", "testbed.yaml"):
         assert files.search(path), path
-    for path in ("README.md", "runner/cli.py", "site/index.md", "old-testbed.yaml"):
+    for path in ("README.md", "runner/cli/app.py", "site/index.md", "old-testbed.yaml"):
         assert not files.search(path), path

@@ -1,4 +1,4 @@
-"""The channel emulator (images/channel) and its host side (runner/channel.py).
+"""The channel emulator (images/channel) and its host side (runner/engine/channel.py).
 
 The per-block math is tested directly (images/channel/channel_model.py, no
 sockets); the rest builds images/channel on the default engine and sends
@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pytest
 from docker.models.containers import Container
 
-from runner.channel import (
+from runner.engine.channel import (
     ENV_RX,
     ENV_TX,
     ENV_TX_BIND,
@@ -35,9 +35,9 @@ from runner.channel import (
     emulator_options,
     endpoints,
 )
-from runner.errors import EnvironmentProblem, InvalidInput
-from runner.images import build
-from runner.repo import Repository
+from runner.engine.images import build
+from runner.model.errors import EnvironmentProblem, InvalidInput
+from runner.model.repo import Repository
 from tests.testing.testbed_fixtures import PROJECT, DockerCleanup
 
 sys.path.insert(0, str(PROJECT / "images" / "channel"))

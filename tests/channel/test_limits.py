@@ -1,6 +1,6 @@
 """The channel emulator's limits hold in one place each: what the emulator refuses at
 start (images/channel/channel_model.py), the runner refuses before starting it
-(runner/channel.py), and ``radiops validate`` refuses in testbed.yaml (the schema).
+(runner/engine/channel.py), and ``radiops validate`` refuses in testbed.yaml (the schema).
 A limit changed in one of them and not the others fails here."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from runner import channel
-from runner.errors import InvalidInput
+from runner.engine import channel
+from runner.model.errors import InvalidInput
 from tests.testing.testbed_fixtures import PROJECT
 
 sys.path.insert(0, str(PROJECT / "images" / "channel"))

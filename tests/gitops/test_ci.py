@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.commands.ci import CiReport, ci
-from runner.report import LineReporter
+from runner.cli.commands.ci import CiReport, ci
+from runner.model.report import LineReporter
 from tests.testing.gitops import scenario
 from tests.testing.repos import commit_all, git
 from tests.testing.testbed_fixtures import Testbed
@@ -70,7 +70,7 @@ def test_only_the_touched_experiment_runs_and_is_pushed(
     assert subject.startswith("radiops|radiops: a run ") and subject.endswith(" succeeded")
     assert "| `a` |" in report.summary and report.rows[0].result.run_id in report.summary
     # the runner's result commit on the branch does not fail the job, nor does it count
-    # as an earlier run: only the base's records do (runner/trusted_runs.py)
+    # as an earlier run: only the base's records do (runner/gitops/trusted_runs.py)
     again = run_ci(mine)
     assert [row.experiment for row in again.rows] == ["a"] and again.skipped == ()
     # once merged, the base holds the record: the same job does not run twice
@@ -135,7 +135,7 @@ def test_a_failing_experiment_fails_the_job_after_everything_is_recorded(
 
 
 def test_ci_refuses_a_work_tree_that_is_not_at_head(project: tuple[Path, Path, Path]) -> None:
-    from runner.errors import UsageError
+    from runner.model.errors import UsageError
 
     _, mine, _ = project
     (mine / "experiments" / "a" / "README.md").write_text("# a\n")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pygit2
 
-from runner.experiment import load_experiment
-from runner.images import context_sha256
-from runner.manifest import MANIFEST, file_facts
-from runner.publish import BOT, commit_run
-from runner.replay import earlier_runs
-from runner.schemas import data_errors
-from runner.trusted_runs import base_manifests
+from runner.engine.images import context_sha256
+from runner.gitops.earlier_runs import earlier_runs
+from runner.gitops.publish import BOT, commit_run
+from runner.gitops.trusted_runs import base_manifests
+from runner.model.experiment import load_experiment
+from runner.model.manifest import MANIFEST, file_facts
+from runner.model.schemas import data_errors
 from tests.testing.repos import EXAMPLES, commit_all, git, radiops
 
 FORGED_ID = "20261203T120000Z-0badc0de"

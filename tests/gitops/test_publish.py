@@ -12,7 +12,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from runner.publish import BOT, PushRejected, commit_run, open_repository, push
+from runner.gitops.publish import BOT, PushRejected, commit_run, open_repository, push
 from tests.testing.repos import commit_all, git
 
 

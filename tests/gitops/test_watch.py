@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.commands.watch import watch
-from runner.report import LineReporter
+from runner.cli.commands.watch import watch
+from runner.model.report import LineReporter
 from tests.testing.repos import PROJECT, commit_all, git
 from tests.testing.testbed_fixtures import Testbed
 

@@ -1,4 +1,4 @@
-"""Images built FROM another image of the repository (runner/image_bases.py)."""
+"""Images built FROM another image of the repository (runner/engine/image_bases.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.image_bases import repo_bases, rewrite_from
-from runner.images import ContextRefused, context_sha256
+from runner.engine.image_bases import repo_bases, rewrite_from
+from runner.engine.images import ContextRefused, context_sha256
 
 DOCKERFILE = """\
 # a comment: FROM images/not-this

@@ -16,10 +16,9 @@ import docker
 import docker.errors
 import pytest
 
-from runner.commands.images import LockStale, images_build, images_lock, images_push
-from runner.commands.pin import parse_reference, pin
-from runner.errors import FatalError
-from runner.images import (
+from runner.cli.commands.images import LockStale, images_build, images_lock, images_push
+from runner.cli.commands.pin import parse_reference, pin
+from runner.engine.images import (
     BuildFailed,
     BuiltImage,
     ContextRefused,
@@ -28,11 +27,12 @@ from runner.images import (
     dockerfile_base,
     local_reference,
 )
-from runner.lock import LOCK_FILE, LockEntry, LockInvalid, lock_text, read_lock, update_lock
-from runner.references import is_pinned
-from runner.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
-from runner.repo import Repository
-from runner.testbed import Registry
+from runner.engine.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
+from runner.model.errors import FatalError
+from runner.model.lock import LOCK_FILE, LockEntry, LockInvalid, lock_text, read_lock, update_lock
+from runner.model.references import is_pinned
+from runner.model.repo import Repository
+from runner.model.testbed import Registry
 from tests.testing.repos import copy_from_project
 from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 

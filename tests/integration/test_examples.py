@@ -9,9 +9,9 @@ import tarfile
 import docker
 import pytest
 
-from runner.experiment import load_experiment
-from runner.images import build, dockerfile_base
-from runner.repo import Repository
+from runner.engine.images import build, dockerfile_base
+from runner.model.experiment import load_experiment
+from runner.model.repo import Repository
 from tests.testing.repos import PROJECT
 from tests.testing.testbed_fixtures import DockerCleanup
 

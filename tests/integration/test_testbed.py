@@ -13,7 +13,7 @@ import docker.errors
 import pytest
 import yaml
 
-from runner.testbed import read_testbed
+from runner.model.testbed import read_testbed
 from tests.testing.testbed_fixtures import (
     BASE_IMAGE,
     DockerCleanup,

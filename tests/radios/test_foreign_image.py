@@ -19,9 +19,9 @@ import docker
 import numpy as np
 import pytest
 
-from runner.execute import SIMULATED_UHD_MODULES
-from runner.images import build
-from runner.repo import Repository
+from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.images import build
+from runner.model.repo import Repository
 from tests.radios.test_uhd_sim import SIMULATED_B210, placement, run
 from tests.testing.repos import commit_all, copy_from_project, git
 from tests.testing.testbed_fixtures import Testbed, run_testbed

@@ -1,4 +1,5 @@
-"""The simulated medium of a run (runner/medium.py) and its placement rule: pure, no Docker."""
+"""The simulated medium of a run (runner/engine/medium.py) and its placement rule: pure,
+no Docker."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from runner.channel import endpoints
-from runner.errors import InvalidInput
-from runner.execute import SIMULATED_UHD_MODULES, container_options
-from runner.experiment import PACINGS, Experiment, load_experiment
-from runner.medium import channel_config, simulated_radios
-from runner.plan import expand
-from runner.schedule import place, unplaceable_reason
-from runner.testbed import ChannelSettings, LinkSettings, Node, Radio
+from runner.engine.channel import endpoints
+from runner.engine.execute import SIMULATED_UHD_MODULES, container_options
+from runner.engine.medium import channel_config, simulated_radios
+from runner.model.errors import InvalidInput
+from runner.model.experiment import PACINGS, Experiment, load_experiment
+from runner.model.plan import expand
+from runner.model.schedule import place, unplaceable_reason
+from runner.model.testbed import ChannelSettings, LinkSettings, Node, Radio
 from tests.testing.testbed_fixtures import PROJECT
 
 SCENARIO = """\

@@ -1,6 +1,6 @@
-"""The SDR base image (images/sdr-base), its radio probe, and runner.probe.
+"""The SDR base image (images/sdr-base), its radio probe, and runner.engine.probe.
 
-The pure tests check how runner.probe reads hostile probe output, compares it with
+The pure tests check how runner.engine.probe reads hostile probe output, compares it with
 the inventory, caches it and shapes the probe container. The docker tests build
 the image on the local testbed and run the real UHD, the SigMF writer and the
 simulated radio's ZeroMQ wire format inside it, on every engine.
@@ -21,10 +21,9 @@ import docker
 import jsonschema
 import pytest
 
-from runner.execute import SIMULATED_UHD_MODULES
-from runner.images import BuiltImage, build
-from runner.manifest import radio_entry
-from runner.probe import (
+from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.images import BuiltImage, build
+from runner.engine.probe import (
     LABEL_PROBE,
     OUTPUT_MAX_BYTES,
     Device,
@@ -37,10 +36,11 @@ from runner.probe import (
     probe_node,
     probe_options,
 )
-from runner.registry import pull_pinned, push
-from runner.repo import Repository
-from runner.schemas import load_schema
-from runner.testbed import Node, Radio, Registry
+from runner.engine.registry import pull_pinned, push
+from runner.model.repo import Repository
+from runner.model.schemas import load_schema
+from runner.model.testbed import Node, Radio, Registry
+from runner.pipeline.manifest_builder import radio_entry
 from tests.testing.testbed_fixtures import PROJECT, DockerCleanup, Testbed
 
 IMAGE = "images/sdr-base"

@@ -20,12 +20,12 @@ import docker
 import numpy as np
 import pytest
 
-from runner.capture import artifact_store
-from runner.commands.run import DEFAULT_STORE
-from runner.execute import SIMULATED_UHD_MODULES
-from runner.images import build
-from runner.outputs import output_path
-from runner.repo import Repository
+from runner.cli.commands.run import DEFAULT_STORE
+from runner.engine.capture import artifact_store
+from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.images import build
+from runner.model.repo import Repository
+from runner.pipeline.outputs import output_path
 from tests.testing.repos import commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import PROJECT
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from runner.engines import DEFAULT_TIMEOUT_S
+from runner.engine.engines import DEFAULT_TIMEOUT_S
 from tests.testing.repos import (
     PROJECT,
     add_scenario,

@@ -14,7 +14,7 @@ import docker
 import docker.errors
 import pytest
 
-from runner.bundle import BundleRefused, unpack
+from runner.reproduce.bundle import BundleRefused, unpack
 from tests.reproduce.test_reproduce import published
 from tests.testing.repos import radiops
 from tests.testing.testbed_fixtures import REGISTRY_PIDFILE, Testbed, run_testbed

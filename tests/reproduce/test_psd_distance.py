@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.reproduce import PSD_BINS, psd_db, psd_distance_db
+from runner.reproduce.compare import PSD_BINS, psd_db, psd_distance_db
 
 RATE = 1e6
 SAMPLES = 1 << 20

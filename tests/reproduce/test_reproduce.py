@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import pytest
 
-from runner.images import local_reference
+from runner.engine.images import local_reference
 from tests.testing.repos import PROJECT, commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.report import progress_line
+from runner.model.report import progress_line
 
 
 def test_the_time_left_follows_the_pace_of_the_runs_done() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from runner.timestamps import docker_time, parse_timestamp, timestamp
+from runner.model.timestamps import docker_time, parse_timestamp, timestamp
 
 
 def test_dockers_nanoseconds_become_the_manifests_milliseconds() -> None:

@@ -176,7 +176,7 @@ def test_relative_paths_refuse_escapes(path: str, verdict: bool) -> None:
 
 @pytest.mark.parametrize("case", _cases("invalid"), ids=lambda p: p.stem)
 def test_plain_messages_name_the_failing_key(case: Path) -> None:
-    from runner.schemas import data_errors
+    from runner.model.schemas import data_errors
 
     messages = data_errors(_strict_json(case), "manifest")
     pinned = json.loads((case.parent / "EXPECT.json").read_text(encoding="utf-8"))[case.name]
@@ -187,7 +187,7 @@ def test_plain_messages_name_the_failing_key(case: Path) -> None:
 
 
 def test_plain_messages_are_empty_for_a_valid_manifest() -> None:
-    from runner.schemas import data_errors
+    from runner.model.schemas import data_errors
 
     for case in _cases("valid"):
         assert data_errors(_strict_json(case), "manifest") == []

@@ -19,9 +19,9 @@ from typing import Any
 import docker
 import pytest
 
-from runner.commands.run import run
-from runner.report import LineReporter
-from runner.runs import RunResult
+from runner.cli.commands.run import run
+from runner.model.report import LineReporter
+from runner.pipeline.runs import RunResult
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.advisories import engine_version_problem
+from runner.engine.advisories import engine_version_problem
 from tests.testing.repos import add_scenario, make_run_repo, radiops_in_process, shell_scenario
 
 

@@ -1,7 +1,7 @@
 """Property-based fuzzing of what a pull request controls: scenarios, the
 inventory and ``--set`` values (issue 8, item 8).
 
-``radiops validate`` and ``radiops run`` (in-process, through ``runner.cli.main``
+``radiops validate`` and ``radiops run`` (in-process, through ``runner.cli.app.main``
 as the console script calls it) must meet every generated file with a clear
 answer: exit 0, 1 or 2 (3 for ``run``, whose engine here never answers), each
 problem printed as ``file:line:column: message`` and never a traceback. ``run``

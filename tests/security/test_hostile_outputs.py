@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.manifest import read_manifest
+from runner.model.manifest import read_manifest
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 
 pytestmark = pytest.mark.docker

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import InvalidInput
-from runner.gitinfo import export_tree
+from runner.gitops.gitinfo import export_tree
+from runner.model.errors import InvalidInput
 from tests.testing.repos import git
 
 

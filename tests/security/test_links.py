@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.commands.run import run
-from runner.errors import InvalidInput
-from runner.experiment import Experiment
-from runner.plan import RunPlan, expand
-from runner.recovery import recover
-from runner.report import LineReporter
+from runner.cli.commands.run import run
+from runner.model.errors import InvalidInput
+from runner.model.experiment import Experiment
+from runner.model.plan import RunPlan, expand
+from runner.model.report import LineReporter
+from runner.pipeline.recovery import recover
 from tests.reproduce.test_reproduce import published
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.testbed_fixtures import Testbed

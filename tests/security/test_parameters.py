@@ -16,8 +16,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from runner.commands.run import run
-from runner.report import LineReporter
+from runner.cli.commands.run import run
+from runner.model.report import LineReporter
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.remotes import without_credentials
-from runner.schemas import data_errors
+from runner.model.remotes import without_credentials
+from runner.model.schemas import data_errors
 from tests.testing.repos import (
     add_scenario,
     commit_all,

@@ -122,7 +122,7 @@ def radiops(
 def radiops_in_process(cwd: Path, *args: str) -> tuple[int, str, str]:
     """``radiops ARGS`` in this process, as the console script runs it: (exit code, stdout,
     stderr). Fast, for many calls; :func:`radiops` proves the real command."""
-    from runner.cli import main  # the package under test, imported when first used
+    from runner.cli.app import main  # the package under test, imported when first used
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

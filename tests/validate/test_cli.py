@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import cli
-from runner.yamldoc import MAX_BYTES
+from runner.cli import app as cli
+from runner.model.yamldoc import MAX_BYTES
 from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, copy_from_project, radiops
 
 GOOD = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
+from runner.cli.app import main
 from tests.testing.repos import EXAMPLES, add_scenario, make_example_repo
 
 EXPECT = "# expect: "

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
-from runner.commands import new as new_module
+from runner.cli.app import main
+from runner.cli.commands import new as new_module
 
 
 def run(*args: str) -> int:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import yamldoc
-from runner.yamldoc import load_yaml, parse_yaml
+from runner.model import yamldoc
+from runner.model.yamldoc import load_yaml, parse_yaml
 
 
 def parse(text: str) -> yamldoc.Loaded:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from runner import comment
-from runner.comment import MARKER, GitHub, GitHubError, render_waiting, upsert_comment
-from runner.errors import EnvironmentProblem, FatalError, UsageError
+from runner.gitops import comment
+from runner.gitops.comment import MARKER, GitHub, GitHubError, render_waiting, upsert_comment
+from runner.model.errors import EnvironmentProblem, FatalError, UsageError
 
 TOKEN = "ghs_s3cr3tTOKENvalue0123456789"  # noqa: S105 (a fake token for the fake server)
 REPO = "lab/radiops"

@@ -1,0 +1,83 @@
+"""The one seam to Docker: a client for a node's engine.
+
+Every engine call goes through a client made here, with a bounded timeout,
+so an engine that never answers fails the call instead of hanging a run.
+Logic never calls ``docker.from_env()``: it is handed clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import docker.errors
+import docker.tls
+import requests.exceptions
+
+from runner.engine.advisories import engine_version_problem
+from runner.model.errors import EnvironmentProblem
+from runner.model.remotes import without_credentials
+from runner.model.testbed import Node
+
+DEFAULT_TIMEOUT_S = 60.0
+
+#: What an engine call raises when the engine refuses it or no longer answers (an
+#: engine that went away mid-call surfaces as a requests error, not a Docker one).
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def connect_all(
+    nodes: Sequence[Node],
+) -> tuple[dict[str, docker.DockerClient], dict[str, EnvironmentProblem]]:
+    """A client per engine of ``nodes`` that answers, and why each other one did not.
+
+    The engines are asked at once, so engines that never answer cost one
+    timeout in all, not one each.
+    """
+    engines: dict[str, Node] = {}
+    for node in nodes:
+        engines.setdefault(node.engine, node)
+    with ThreadPoolExecutor(max_workers=max(1, len(engines)), thread_name_prefix="connect") as pool:
+        asked = {url: pool.submit(connect, node) for url, node in engines.items()}
+    clients: dict[str, docker.DockerClient] = {}
+    problems: dict[str, EnvironmentProblem] = {}
+    for url, answer in asked.items():
+        try:
+            clients[url] = answer.result()
+        except EnvironmentProblem as exc:
+            problems[url] = exc
+    return clients, problems
+
+
+def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
+    """A client for ``node``'s engine; EnvironmentProblem when it does not answer, or
+    when its release has a known ``docker cp`` flaw (runner.engine.advisories)."""
+    tls: docker.tls.TLSConfig | bool = False
+    if node.tls is not None:
+        tls = docker.tls.TLSConfig(
+            client_cert=(str(node.tls.cert), str(node.tls.key)),
+            ca_cert=str(node.tls.ca),
+            verify=True,
+        )
+    shown = without_credentials(node.engine)
+    try:
+        client = docker.DockerClient(
+            base_url=node.engine,
+            version="auto",  # 20.10 engines refuse the SDK's default API version
+            timeout=int(timeout),
+            tls=tls,
+            use_ssh_client=node.engine.startswith("ssh://"),
+        )
+        version = str(client.version().get("Version", ""))
+    except (*ENGINE_ERRORS, OSError) as exc:
+        raise EnvironmentProblem(
+            f"node {node.name}: cannot reach its Docker engine at {shown}: {exc}"
+        ) from None
+    problem = engine_version_problem(version)
+    if problem is not None:
+        client.close()
+        raise EnvironmentProblem(
+            f"node {node.name}: refused, its engine at {shown} is unsafe: {problem}"
+        )
+    return client

@@ -1,0 +1,152 @@
+"""The testbed's registry: pushing built images, pulling pinned ones, whether it answers.
+
+Pushing gives a registry digest; any engine then gets exactly that image with
+:func:`pull_pinned`, which accepts an image only when the engine lists that
+digest for it.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.images import Image
+
+from runner.engine.images import LOCAL_NAMESPACE, BuiltImage, Progress
+from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
+from runner.model.problems import printable
+from runner.model.references import digests_of, familiar, is_pinned, split_pinned, tag_of
+from runner.model.repo import IMAGES
+from runner.model.testbed import Registry
+
+
+class RegistryProblem(EnvironmentProblem):
+    """A push or pull failed, or an engine's image is not the one asked for."""
+
+
+class UnpinnedImage(InvalidInput):
+    """A registry reference with a mutable tag where a digest is required."""
+
+
+def require_pinned(ref: str) -> None:
+    """Raise UnpinnedImage unless ``ref`` is pinned (``images/<dir>`` pass: see images.lock)."""
+    if ref.startswith(f"{IMAGES}/") or is_pinned(ref):
+        return
+    raise UnpinnedImage(
+        f"{ref}: a mutable tag is refused in strict mode: it may name another image "
+        "tomorrow, and the run could not be reproduced. Pin it by digest: run "
+        "`radiops pin` to rewrite the scenario with name@sha256:<digest>"
+    )
+
+
+def push(
+    client: docker.DockerClient, built: BuiltImage, registry: Registry, *, progress: Progress
+) -> str:
+    """Push ``built`` to ``registry``; the pinned reference ``<registry>/<dir>@sha256:<hex>``."""
+    repository = f"{registry.address}/{built.name}"
+    tag = f"ctx-{built.context_sha256[:12]}"
+    digest: str | None = None
+    try:
+        client.api.tag(built.image_id, repository, tag)
+        for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in chunk:
+                raise RegistryProblem(_push_error(repository, tag, str(chunk["error"]), registry))
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+                digest = aux["Digest"]
+            if "status" in chunk and not chunk.get("progressDetail"):
+                progress(printable(" ".join(str(chunk[k]) for k in ("id", "status") if k in chunk)))
+        pins = digests_of(client.images.get(built.image_id).attrs, repository)
+    except docker.errors.APIError as exc:
+        message = str(exc.explanation or exc)
+        raise RegistryProblem(_push_error(repository, tag, message, registry)) from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(
+            f"pushing {repository}: the engine stopped answering: {exc}"
+        ) from None
+    if digest is None and len(pins) == 1:
+        digest = pins[0]
+    if digest is None or digest not in pins:
+        raise RegistryProblem(
+            f"pushed {repository}:{tag}, but the engine reports the digest {digest} "
+            f"and knows {pins or 'none'} for it"
+        )
+    pinned = f"{repository}@{digest}"
+    progress(f"{built.image}: pushed {pinned}")
+    return pinned
+
+
+def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:
+    text = f"pushing {repository}:{tag} failed: {printable(message, lines=True)}"
+    if "HTTP response to HTTPS client" in message:
+        text += (
+            f"\n  the engine does not treat {registry.address} as a plain-HTTP registry: add it "
+            'to "insecure-registries" in the engine\'s daemon.json, or serve it over TLS'
+        )
+    return text
+
+
+def pull_pinned(client: docker.DockerClient, ref: str, *, progress: Progress) -> str:
+    """The image ID of ``ref`` on ``client``'s engine, pulled when missing.
+
+    A pinned reference is pulled by digest, and the image is accepted only
+    when the engine lists exactly that digest for it. An unpinned one (allowed
+    outside strict mode) behaves like ``docker run``: the engine's copy if it
+    has one, else a pull of the tag. Names under ``radiops/`` are refused:
+    they are reserved for images built from the repository.
+    """
+    name, digest = split_pinned(ref)
+    if familiar(name).split("/", 1)[0] == LOCAL_NAMESPACE:
+        raise UsageError(
+            f"{ref}: the name {LOCAL_NAMESPACE}/ is reserved for images built from "
+            "this repository; use images/<dir> or a registry reference"
+        )
+    wanted = f"{name}@{digest}" if digest else ref
+    try:
+        found = _local(client, wanted)
+        if found is None:
+            progress(f"pulling {wanted}")
+            tag = digest or tag_of(ref)
+            for chunk in client.api.pull(name, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    error = printable(str(chunk["error"]), lines=True)
+                    raise RegistryProblem(f"cannot pull {wanted}: {error}")
+            found = client.images.get(wanted)
+    except docker.errors.APIError as exc:
+        message = printable(str(exc.explanation or exc), lines=True)
+        raise RegistryProblem(f"cannot pull {wanted}: {message}") from None
+    except requests.exceptions.RequestException as exc:
+        raise EnvironmentProblem(f"pulling {wanted}: the engine stopped answering: {exc}") from None
+    if digest is not None:
+        known = digests_of(found.attrs, name)
+        if digest not in known:
+            raise RegistryProblem(
+                f"{ref}: the engine's image {found.id} carries the digests {known or 'none'}, "
+                f"not {digest}; refusing to run it"
+            )
+    else:
+        progress(f"{ref}: mutable tag, using image {found.id}")
+    return str(found.id)
+
+
+def _local(client: docker.DockerClient, ref: str) -> Image | None:
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def registry_problem(registry: Registry, *, timeout: float = 10.0) -> str | None:
+    """Why ``registry`` cannot be reached, or None when its API answers at all."""
+    scheme = "http" if registry.insecure else "https"
+    url = f"{scheme}://{registry.address}/v2/"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 (an http(s) URL)
+            return None
+    except urllib.error.HTTPError:
+        return None  # it answered (e.g. 401: it wants credentials)
+    except (OSError, ValueError) as exc:
+        return printable(str(getattr(exc, "reason", exc)), lines=True)

@@ -1,0 +1,263 @@
+"""``radiops recover``: finish the runs of a runner that died, from their pending records.
+
+A run whose directory holds ``pending.json`` but no manifest, and whose runner
+no longer lives on this host, is finished here: its labelled containers are
+found on the testbed's engines, stopped if they still run, their logs and
+outputs copied as usual, and the manifest written with exactly one final
+state (``cancelled`` when containers had to be stopped, the usual outcome
+when all had ended by themselves, ``error`` when none was ever created). Then
+the containers and the run's channel emulator and network are removed, which
+frees the nodes. Running it again finds nothing more to do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from runner.engine.capture import artifact_store
+from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
+from runner.model.experiment import load_experiment
+from runner.model.files import LinkInTheWay, open_folder
+from runner.model.limits import CAPTURE_MAX_BYTES
+from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
+from runner.model.plan import Instance, RunPlan
+from runner.model.report import Reporter
+from runner.model.testbed import Node
+from runner.model.timestamps import parse_timestamp
+from runner.pipeline.pending import PENDING, is_alive, read_pending
+from runner.pipeline.runs import RunContext, RunResult, record_run
+
+LABEL_RUN = f"{LABEL_PREFIX}run"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Skipped:
+    run_dir: Path
+    reason: str
+
+
+def recover(
+    repo_root: Path,
+    nodes: Sequence[Node],
+    clients: Mapping[str, docker.DockerClient],
+    *,
+    reporter: Reporter,
+) -> tuple[list[RunResult], list[Skipped]]:
+    """Finish every orphaned run of the repository; what was recorded, and what was left."""
+    recorded: list[RunResult] = []
+    skipped: list[Skipped] = []
+    for path in sorted(repo_root.glob(f"experiments/*/runs/*/{PENDING}")):
+        run_dir = path.parent
+        try:  # a committed link must not have the recovery write (or delete) elsewhere
+            os.close(
+                open_folder(repo_root, run_dir.relative_to(repo_root).as_posix(), create=False)
+            )
+        except LinkInTheWay as exc:
+            skipped.append(Skipped(run_dir=run_dir, reason=str(exc)))
+            continue
+        if (run_dir / MANIFEST).exists():  # finished; the runner died before tidying up
+            path.unlink(missing_ok=True)
+            continue
+        record = read_pending(path)
+        if record is None:
+            skipped.append(Skipped(run_dir=run_dir, reason=f"{PENDING} is unreadable"))
+            continue
+        alive = is_alive(record.get("runner", {}))
+        if alive is not False:
+            why = "its runner still runs" if alive else "its runner ran on another host"
+            skipped.append(Skipped(run_dir=run_dir, reason=why))
+            continue
+        missing = sorted(set(record["engines"]) - set(clients))
+        if missing:
+            reason = f"it ran on engines this testbed does not reach: {', '.join(missing)}"
+            skipped.append(Skipped(run_dir=run_dir, reason=reason))
+            continue
+        recorded.append(_finish(repo_root, run_dir, record, nodes, clients, reporter))
+    _sweep(repo_root, clients, reporter)
+    return recorded, skipped
+
+
+def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter: Reporter) -> None:
+    """Remove containers left by finished runs of this repository (an engine that was away).
+
+    A run with a manifest is over; a container of it still on an engine (its
+    removal failed while the engine was unreachable) would hold its node.
+    """
+    for url, client in clients.items():
+        try:
+            found = client.containers.list(all=True, filters={"label": LABEL_RUN})
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            reporter.line(f"{url}: cannot list containers: {exc}")
+            continue
+        for container in found:
+            experiment = container.labels.get(f"{LABEL_PREFIX}experiment", "")
+            run_id = container.labels.get(LABEL_RUN, "")
+            if "/" in experiment or "/" in run_id or not experiment or not run_id:
+                continue
+            if not (repo_root / "experiments" / experiment / "runs" / run_id / MANIFEST).is_file():
+                continue
+            try:
+                container.remove(force=True, v=True)
+                reporter.line(f"{url}: removed {container.name}, left by finished run {run_id}")
+            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+                reporter.line(f"{url}: could not remove {container.name}: {exc}")
+
+
+def _finish(
+    repo_root: Path,
+    run_dir: Path,
+    record: Mapping[str, Any],
+    nodes: Sequence[Node],
+    clients: Mapping[str, docker.DockerClient],
+    reporter: Reporter,
+) -> RunResult:
+    run_id = str(record["run_id"])
+    experiment = load_experiment(repo_root / record["scenario_path"])
+    plan = RunPlan(
+        experiment=experiment,
+        matrix_point=record["matrix_point"],
+        parameters=record["parameters"],
+        overrides=record["overrides"],
+        seeds=record["seeds"],
+    )
+    by_name = {node.name: node for node in nodes}
+    placed: list[Placed] = []
+    extras: list[tuple[docker.DockerClient, Any]] = []
+    for url in record["engines"]:
+        client = clients[url]
+        for container in client.containers.list(
+            all=True, filters={"label": f"{LABEL_RUN}={run_id}"}
+        ):
+            labels = container.labels
+            if f"{LABEL_PREFIX}role" not in labels:
+                extras.append((client, container))  # the channel emulator
+                continue
+            node_name = labels.get(f"{LABEL_PREFIX}node", "")
+            placed.append(
+                Placed(
+                    instance=Instance(
+                        role=labels[f"{LABEL_PREFIX}role"],
+                        index=int(labels[f"{LABEL_PREFIX}index"]),
+                    ),
+                    node=by_name.get(node_name) or Node(name=node_name, engine=url),
+                    client=client,
+                    container=container,
+                    image_id=str(container.attrs.get("Image", "")),
+                    command=tuple(
+                        (container.attrs["Config"].get("Entrypoint") or [])
+                        + (container.attrs["Config"].get("Cmd") or [])
+                    ),
+                )
+            )
+    runner = record["runner"]
+    state = Supervision()
+    for item in placed:
+        item.container.reload()
+        status = item.container.status
+        started = item.container.attrs["State"].get("StartedAt", "")
+        if status in ("exited", "dead") and not started.startswith("0001"):
+            state.ended[item.instance] = Ended(status="exited")
+        moment = parse_timestamp(started)
+        if moment and (state.started is None or moment < state.started):
+            state.started = moment
+    if any(item.instance not in state.ended for item in placed):
+        state.cancelled = (
+            f"its runner (pid {runner.get('pid')} on {runner.get('host')}) stopped; "
+            "radiops recover stopped the containers"
+        )
+        stop_all(placed, state, reason=state.cancelled)
+    state.finished = state.finished or max(
+        (
+            m
+            for item in placed
+            if (m := parse_timestamp(item.container.attrs["State"].get("FinishedAt", "")))
+        ),
+        default=None,
+    )
+    error = None if placed else "its runner stopped before any container was created"
+    try:
+        result = record_run(
+            plan,
+            _context(record, repo_root, nodes, clients, reporter),
+            run_id,
+            run_dir,
+            datetime.fromisoformat(record["queued"]),
+            placed,
+            state,
+            error,
+            None,
+        )
+    finally:
+        for problem in remove_all(placed) + _remove_medium(extras, clients, record, run_id):
+            reporter.line(f"{experiment.name} {run_id}: could not remove {problem}")
+    reporter.line(f"{experiment.name} {run_id}: recovered ({result.status})")
+    return result
+
+
+def _context(
+    record: Mapping[str, Any],
+    repo_root: Path,
+    nodes: Sequence[Node],
+    clients: Mapping[str, docker.DockerClient],
+    reporter: Reporter,
+) -> RunContext:
+    trigger = record["trigger"]
+    pull = trigger.get("pull_request")
+    return RunContext(
+        repo_root=repo_root,
+        scenario_path=record["scenario_path"],
+        scenario_sha256=record["scenario_sha256"],
+        code=CodeInfo(**record["code"]),
+        actor=record["actor"],
+        trigger=Trigger(
+            kind=trigger["kind"],
+            actor=trigger.get("actor"),
+            pull_request=PullRequest(**pull) if pull else None,
+        ),
+        nodes=nodes,
+        clients=clients,
+        engines=record["engines"],
+        images={},
+        image_records=[ImageRecord(**image) for image in record["images"]],
+        inputs=record["inputs"],
+        store=artifact_store(Path(record["store"]), repo_root),
+        inline_max=int(record["inline_max"]),
+        capture_max=int(record.get("capture_max", CAPTURE_MAX_BYTES)),  # older records lack it
+        testbed_name=record["testbed_name"],
+        testbed_file=record["testbed_file"],
+        reporter=reporter,
+        cancel=threading.Event(),
+        wait_s=0.0,
+    )
+
+
+def _remove_medium(
+    extras: list[tuple[docker.DockerClient, Any]],
+    clients: Mapping[str, docker.DockerClient],
+    record: Mapping[str, Any],
+    run_id: str,
+) -> list[str]:
+    """Remove the run's channel emulator and network; what could not be removed."""
+    problems: list[str] = []
+    for _client, container in extras:
+        try:
+            container.remove(force=True, v=True)
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            problems.append(f"container {container.name}: {exc}")
+    for url in record["engines"]:
+        try:
+            for network in clients[url].networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
+                network.remove()
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            problems.append(f"network of run {run_id} on {url}: {exc}")
+    return problems

@@ -1,0 +1,1 @@
+"""Re-running a recorded run and judging the result: bundles and comparisons."""
