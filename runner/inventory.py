@@ -313,7 +313,8 @@ def _read_tree(
     try:
         with tarfile.open(fileobj=reader, mode="r:") as tar:
             for count, member in enumerate(tar, start=1):
-                if count > TREE_MAX_MEMBERS or reader.tell() > TREE_MAX_BYTES:
+                end = member.offset_data + member.size  # skipping it streams it all the same
+                if count > TREE_MAX_MEMBERS or end > TREE_MAX_BYTES:
                     notes.append(f"{source}: too large, read in part")
                     break
                 if member.name == top:
