@@ -192,11 +192,21 @@ def _images(a: RunSide, b: RunSide) -> Section:
         )
         if ia["image_id"] == ib["image_id"]:
             continue
+        if ia.get("inventory") and ib.get("inventory"):
+            items += _changed(f"{role} ", _stack(ia["inventory"]), _stack(ib["inventory"]))
         packages, note = _packages(role, ia, ib, a.inventories, b.inventories)
         items += packages
         if note:
             notes.append(note)
     return Section(name="images", items=tuple(items), notes=tuple(notes))
+
+
+def _stack(inventory: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The radio software versions an image's inventory names."""
+    return {
+        "UHD": inventory.get("uhd_version"),
+        "GNU Radio": inventory.get("gnuradio_version"),
+    }
 
 
 def _image_name(image: Mapping[str, Any] | None) -> str | None:

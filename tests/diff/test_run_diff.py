@@ -178,6 +178,28 @@ def test_images_name_the_packages_added_removed_and_changed() -> None:
     )
 
 
+def test_images_name_the_uhd_and_gnuradio_versions_of_their_inventories() -> None:
+    entry = {"sha256": "0" * 64, "format": "CycloneDX 1.5", "packages": 9}
+
+    def inventoried(uhd: str | None, gnuradio: str | None, image_id: str) -> Any:
+        def change(m: dict[str, Any]) -> None:
+            m["images"][0]["image_id"] = image_id
+            versions = {"uhd_version": uhd, "gnuradio_version": gnuradio}
+            m["images"][0]["inventory"] = entry | {k: v for k, v in versions.items() if v}
+
+        return manifest(change)
+
+    a = inventoried("4.3.0.0+ds1-5", None, "sha256:" + "1" * 64)
+    b = inventoried("4.6.0.0-1", "3.10.9.2-1", "sha256:" + "2" * 64)
+    rows = {key: (va, vb) for key, va, vb, _, _ in section(judged(a, b), "images")}
+    assert rows["tx UHD"] == ("4.3.0.0+ds1-5", "4.6.0.0-1")
+    assert rows["tx GNU Radio"] == (None, "3.10.9.2-1")
+    # without an inventory on one side, nothing is said of versions it would have named
+    del b["images"][0]["inventory"]
+    rows = {key: (va, vb) for key, va, vb, _, _ in section(judged(a, b), "images")}
+    assert "tx UHD" not in rows
+
+
 def test_code_lists_the_changed_files_or_says_why_not() -> None:
     other = manifest(lambda m: m["code"].update(commit="b" * 40))
     changes = CodeChanges(files=(("modified", "images/radio/Dockerfile"),), more=3)
