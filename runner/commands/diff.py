@@ -127,8 +127,11 @@ def read_run_manifest(folder: Path, shown: str) -> dict[str, Any]:
         raise BadRun(f"{printable(shown)}: no {MANIFEST} in {printable(str(folder))}") from None
     except OSError as exc:
         raise BadRun(f"{name}: cannot be read ({exc.strerror or exc}); is it a link?") from None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(MANIFEST_MAX_BYTES + 1)
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MANIFEST_MAX_BYTES + 1)
+    except OSError as exc:
+        raise BadRun(f"{name}: cannot be read ({exc.strerror or exc})") from None
     if len(data) > MANIFEST_MAX_BYTES:
         raise BadRun(f"{name}: over {MANIFEST_MAX_BYTES} bytes, too large for a manifest")
     try:
@@ -189,8 +192,11 @@ def _read_capped(path: Path, limit: int, *, whole: bool = True) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:  # a folder, an I/O error
+        return None
     if len(data) > limit and whole:
         return None
     return data[:limit]
@@ -206,6 +212,15 @@ def changed_files(repo: Repository, ma: Mapping[str, Any], mb: Mapping[str, Any]
         return CodeChanges()
     if ca is None or cb is None:
         return CodeChanges(note="one of the runs records no commit (it ran outside git)")
+    try:
+        return _git_changes(repo, ma, mb, ca, cb)
+    except pygit2.GitError as exc:
+        return CodeChanges(note=f"git could not compare the commits: {printable(str(exc))}")
+
+
+def _git_changes(
+    repo: Repository, ma: Mapping[str, Any], mb: Mapping[str, Any], ca: str, cb: str
+) -> CodeChanges:
     found = pygit2.discover_repository(str(repo.root))
     if found is None:
         return CodeChanges(note=f"{repo.root} is not a git repository: files not compared")

@@ -425,6 +425,12 @@ def test_runs_that_are_not_there_are_refused_with_exit_2(
     assert message in err and "\x1b" not in err
 
 
+def test_a_manifest_that_is_a_folder_is_refused(runs: Path) -> None:
+    (runs / "experiments/tx-rx-link/runs" / RUN_B / "manifest.json").mkdir(parents=True)
+    code, _, err = radiops_in_process(runs, "diff", RUN_A, RUN_B)
+    assert code == 2 and "cannot be read" in err
+
+
 def test_a_linked_manifest_is_not_followed(runs: Path, tmp_path: Path) -> None:
     folder = runs / "experiments/tx-rx-link/runs" / RUN_B
     folder.mkdir(parents=True)
