@@ -50,6 +50,13 @@ def _run(argv: Sequence[str]) -> int:
         return _run_command(args, cwd)
     if args.command == "reproduce":
         return _reproduce_command(args, cwd)
+    if args.command == "diff":
+        from runner.cli.commands.diff import diff, render_json
+        from runner.model.run_diff import render_text
+
+        found = diff(args.run_a, args.run_b, cwd=cwd)
+        print(render_json(found) if args.json else render_text(found), end="")
+        return 0
     if args.command == "recover":
         from runner.cli.commands.recover import recover_runs
         from runner.model.report import LineReporter

@@ -119,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--testbed", type=Path, metavar="FILE", help="run on this inventory (default: local)"
     )
 
+    diff = commands.add_parser(
+        "diff",
+        help="say what differs between two runs, most decisive first",
+        description="Compare two runs (of one experiment or of two): code, parameters, images "
+        "and their packages, nodes and radios, outcome, metrics (against the scenario's "
+        "reproduce tolerances) and outputs (sha256, PSD distance of recordings). A run is a "
+        "run folder, NAME/RUN_ID or a run id. Exits 0 whatever differs; 2 when a run cannot "
+        "be read.",
+    )
+    diff.add_argument("run_a", metavar="RUN_A", help="e.g. hello/20261121T233100Z-1a2b3c4d")
+    diff.add_argument("run_b", metavar="RUN_B", help="the run to compare it with")
+    diff.add_argument("--json", action="store_true", help="print JSON (see site/diff.md)")
+
     recover = commands.add_parser(
         "recover",
         help="finish the runs of a runner that stopped (killed, crashed)",

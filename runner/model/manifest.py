@@ -31,6 +31,9 @@ class ImageRecord:
     dockerfile_sha256: str | None
     context_sha256: str | None
     base_image: Mapping[str, str | None] | None
+    inventory: Mapping[str, Any] | None = (
+        None  # runner/engine/inventory.py's InventoryRef.as_manifest
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,9 +16,10 @@ from runner.cli.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.cli.commands.validate import validate
 from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
-from runner.engine.capture import artifact_store
+from runner.engine.capture import ArtifactStore, artifact_store
 from runner.engine.distribute import distribute
 from runner.engine.engines import connect_all
+from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
 from runner.engine.probe import ProbeResult
 from runner.gitops.gitinfo import code_info, current_user
@@ -104,8 +106,12 @@ def run(
             url: engine_facts(without_credentials(url), client.info(), client.version())
             for url, client in clients.items()
         }
+        store = artifact_store(
+            inventory.artifacts.path if inventory.artifacts else repo.root / DEFAULT_STORE,
+            repo.root,
+        )
         image_ids, records = _prepare_images(
-            experiment, repo, inventory, clients, strict=strict, reporter=reporter
+            experiment, repo, inventory, clients, strict=strict, reporter=reporter, store=store
         )
         emulator_images = _prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
         probes = _check_radios(
@@ -131,10 +137,7 @@ def run(
             images=image_ids,
             image_records=records,
             inputs=[file_facts(repo.root / p, shown=p) for p in experiment.inputs],
-            store=artifact_store(
-                inventory.artifacts.path if inventory.artifacts else repo.root / DEFAULT_STORE,
-                repo.root,
-            ),
+            store=store,
             inline_max=inventory.artifacts.inline_max_bytes
             if inventory.artifacts
             else DEFAULT_INLINE_MAX,
@@ -214,13 +217,15 @@ def _prepare_images(
     *,
     strict: bool,
     reporter: Reporter,
+    store: ArtifactStore | None = None,
 ) -> tuple[dict[tuple[str, str], str], list[ImageRecord]]:
     """The image ID each role runs on each engine, and what the manifest says of it.
 
     A repository image is built where it runs: without a registry, on every
     engine (the ID is recorded, no digest); with one, once, then pushed and
     pulled by digest everywhere. A registry reference is pulled by digest
-    (strict mode refuses a mutable tag).
+    (strict mode refuses a mutable tag). With a ``store``, each image's software
+    inventory is recorded there (runner/engine/inventory.py), once per image ID.
     """
     say = reporter.line
     ids: dict[tuple[str, str], str] = {}
@@ -261,8 +266,25 @@ def _prepare_images(
                     base_image=None,
                 )
         assert record is not None
+        if store is not None:
+            record = _with_inventory(record, clients, store, say)
         records.append(record)
     return ids, records
+
+
+def _with_inventory(
+    record: ImageRecord,
+    clients: dict[str, docker.DockerClient],
+    store: ArtifactStore,
+    say: Callable[[str], None],
+) -> ImageRecord:
+    """``record`` with its image's inventory; without, and said, when the engine fails."""
+    try:
+        found = image_inventory(clients[next(iter(clients))], record.image_id, store)
+    except (EnvironmentProblem, OSError) as exc:
+        say(f"{record.image}: its software inventory was not recorded: {exc}")
+        return record
+    return dataclasses.replace(record, inventory=found.as_manifest())
 
 
 def _check_radios(
