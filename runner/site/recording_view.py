@@ -1,16 +1,49 @@
-"""What a run page shows of one SigMF recording: its four plots and its metadata table."""
+"""What a run page shows of its outputs, and of each SigMF recording its four plots and metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runner.site.cache import BuildCache
 from runner.site.collect import Store
-from runner.site.downloads import Download, plotted_output
+from runner.site.downloads import Download, output_download, plotted_output
 from runner.site.plots import VIEWS, recording_plots
 from runner.site.sigmf_meta import MetaView, read_meta_file
+
+
+def output_items(
+    outputs: Sequence[Mapping[str, Any]],
+    run_dir: Path,
+    store: Store,
+    *,
+    cache: BuildCache,
+    offer: Callable[[Download], dict[str, Any]],
+    publish: Callable[[Path], str],
+) -> list[tuple[Mapping[str, Any], Download, dict[str, Any]]]:
+    """Each output's entry, download and what the run page shows of it (``offer``: its link).
+
+    A recording (an entry with ``sigmf``) also gets its plots and the
+    metadata of the ``.sigmf-meta`` output beside it (same container).
+    """
+    found = [(entry, output_download(entry, run_dir, store)) for entry in outputs]
+    by_path = {(e["role"], e["index"], e.get("origin"), e["path"]): d for e, d in found}
+    items = []
+    for entry, download in found:
+        item: dict[str, Any] = {"entry": entry, "download": offer(download)}
+        if entry["sigmf"] is not None:
+            place = (entry["role"], entry["index"], entry.get("origin"))
+            item["plots"] = recording_context(
+                entry,
+                download,
+                by_path.get((*place, entry["sigmf"]["meta_path"])),
+                store=store,
+                cache=cache,
+                publish=publish,
+            )
+        items.append((entry, download, item))
+    return items
 
 
 def recording_context(

@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from runner.site.spectrum import ComplexArray, FloatArray, UnsupportedRecording, sample_dtype
+from runner.site.spectrum import (
+    ComplexArray,
+    FloatArray,
+    UnsupportedRecording,
+    sample_dtype,
+    scale,
+)
 
 # one read is at most this many samples (8 MiB of cf32; 16 MiB once complex128)
 MAX_BLOCK = 1 << 20
@@ -87,13 +93,7 @@ class SampleFile:
 
     def scale(self, raw: npt.NDArray[np.generic]) -> FloatArray:
         """Stored values as floats; integers scaled to [-1, 1)."""
-        values: FloatArray = raw.astype(np.float64)
-        if self.dtype.kind == "u":
-            half = float(1 << (8 * self.dtype.itemsize - 1))
-            values = (values - half) / half
-        elif self.dtype.kind == "i":
-            values = values / float(1 << (8 * self.dtype.itemsize - 1))
-        return values
+        return scale(raw)
 
     def spread(self, blocks: int, size: int) -> list[ComplexArray]:
         """``blocks`` blocks of ``size`` samples evenly spaced from start to end.

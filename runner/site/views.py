@@ -17,10 +17,10 @@ from markupsafe import Markup
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
-from runner.site.downloads import Checked, Download, log_download, output_download
+from runner.site.downloads import Checked, Download, log_download
 from runner.site.plots import SweepPlot, sweep_plots
 from runner.site.readme import is_safe_url, render_markdown
-from runner.site.recording_view import recording_context
+from runner.site.recording_view import output_items
 
 LATEST_RUNS = 20
 RUNS_PER_DIGEST = 20  # the images page lists this many runs per digest, then a count
@@ -50,21 +50,15 @@ def run_context(
     if manifest is None:
         return context
     outputs, refused = [], []
-    found = [(e, output_download(e, run.directory, data.store)) for e in manifest["outputs"]]
-    by_path = {(e["role"], e["index"], e.get("origin"), e["path"]): d for e, d in found}
-    publish = functools.partial(_plot_href, links=links, page=page, copies=copies)
-    for entry, download in found:
-        item: dict[str, Any] = {"entry": entry, "download": _shown(download, links, page, copies)}
-        if entry["sigmf"] is not None:
-            place = (entry["role"], entry["index"], entry.get("origin"))
-            item["plots"] = recording_context(
-                entry,
-                download,
-                by_path.get((*place, entry["sigmf"]["meta_path"])),
-                store=data.store,
-                cache=cache,
-                publish=publish,
-            )
+    shown = output_items(
+        manifest["outputs"],
+        run.directory,
+        data.store,
+        cache=cache,
+        offer=functools.partial(_shown, links=links, page=page, copies=copies),
+        publish=functools.partial(_plot_href, links=links, page=page, copies=copies),
+    )
+    for entry, download, item in shown:
         outputs.append(item)
         if download.refused:
             refused.append(
