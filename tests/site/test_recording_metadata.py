@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,36 @@ def test_the_run_page_shows_four_plots_and_the_metadata_table(tmp_path: Path) ->
     assert "window.__pwned = 3</script>" not in page
     assert "1 SigMF annotations boxed" in page
     assert "1 annotations not drawn" in page
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "plotted"),
+    [
+        ("cf32_le", b"", False),  # empty
+        ("cf32_le", b"\0" * 8 * 8, False),  # 8 samples: too few
+        ("cf32_le", np.asarray(tone(), np.complex64).tobytes() + b"\1\2\3", True),  # a cut sample
+        ("cf32_le", np.asarray(tone() * 1e30, np.complex64).tobytes(), True),  # huge
+        # at the ends of the floats every power overflows: nothing left to draw, a note
+        ("cf64_le", np.full(4096, 1.7e308 - 1.7e308j).tobytes(), False),
+        ("ci16_le", np.full(8192, -32768, "<i2").tobytes(), True),  # a constant
+    ],
+)
+def test_odd_data_files_are_plotted_or_a_note(
+    tmp_path: Path, datatype: str, data: bytes, plotted: bool
+) -> None:
+    path = tmp_path / "rx.sigmf-data"
+    path.write_bytes(data)
+    sigmf = {"datatype": datatype, "sample_rate": 1e6}
+    made = recording_plots(path, sigmf, cache=BuildCache(tmp_path / "cache"))
+    assert (made.problem is None) == plotted, made.problem
+    for view in VIEWS if plotted else ():
+        text = getattr(made, view).read_text(encoding="utf-8")
+        assert not re.search(r'="[^"]*(?:nan|inf)', text), view
+
+
+def test_a_pipe_in_place_of_a_recording_is_a_note(tmp_path: Path) -> None:
+    path = tmp_path / "rx.sigmf-data"
+    os.mkfifo(path)
+    sigmf = {"datatype": "cf32_le", "sample_rate": 1e6}
+    made = recording_plots(path, sigmf, cache=BuildCache(tmp_path / "cache"), data_sha256="0" * 64)
+    assert made.problem == "not plotted: not a regular file"
