@@ -15,7 +15,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from docker.models.containers import Container
 
 from runner.engine.capture import (
     ArtifactStore,
@@ -31,31 +30,14 @@ from runner.engine.capture import (
     stream_logs,
 )
 from runner.model.errors import EnvironmentProblem
+from tests.testing.containers import OUT, run
 from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup
 
-OUT = "/radiops/out"
 MiB = 1 << 20
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def run(client: docker.DockerClient, cleanup: DockerCleanup, script: str) -> Container:
-    """A container that ran ``script`` as root (default capabilities) and exited 0."""
-    container = cleanup.container(
-        "default",
-        client.containers.create(
-            BASE_IMAGE,
-            ["sh", "-euc", f"mkdir -p {OUT}\ncd {OUT}\n{script}"],
-            network_mode="none",
-            labels=cleanup.labels,
-        ),
-    )
-    container.start()
-    result = container.wait(timeout=300)
-    assert result["StatusCode"] == 0, container.logs().decode()
-    return container
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:

@@ -19,7 +19,7 @@ from runner.model.radio_report import (
     parse_report,
 )
 from runner.pipeline.runs import device_report
-from tests.capture.test_capture import run
+from tests.testing.containers import run
 from tests.testing.testbed_fixtures import DockerCleanup
 
 WRITTEN = b'{"device": "simulated USRP", "uhd_version": "4.3.0.0+ds1-5", "uhd_abi": "4.3.0"}\n'
