@@ -44,7 +44,13 @@ def render_comparisons(comparisons: Sequence[PointComparison], *, base: str) -> 
     if not comparisons:
         return ""
     flagged = sum(len(c.flagged) for c in comparisons)
-    lines = [f"#### Metrics against {inert(base)}", ""]
+    lines = [
+        f"#### Metrics against {inert(base)}",
+        "",
+        "Tolerances: the scenario's `reproduce.metrics` as the base has them (the change's own "
+        "only for metrics the base gives none).",
+        "",
+    ]
     if flagged:
         lines += [f"**⚠ {flagged} metric change(s) beyond tolerance: see below.**", ""]
     for comparison in comparisons:

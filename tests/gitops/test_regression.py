@@ -30,7 +30,8 @@ from runner.model.regression import (
 from runner.model.regression_report import inert, mark_text, render_comparisons
 from tests.testing.repos import commit_all, git
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples/manifest/valid/simulated-hello.json"
+PROJECT = Path(__file__).resolve().parent.parent.parent
+EXAMPLE = PROJECT / "tests/examples/manifest/valid/simulated-hello.json"
 
 
 def manifest(run_id: str, metrics: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -208,15 +209,31 @@ def test_base_records_are_read_from_the_commit_and_checked(tmp_path: Path) -> No
     assert read_base_runs(repo, base, "absent") == read_base_runs(repo, base, "nothing")
 
 
-def test_new_runs_are_compared_with_the_base_commit(tmp_path: Path) -> None:
-    repo, base = base_repo(
-        tmp_path, {run_id(1): json.dumps(manifest(run_id(1), {"lines": 3})).encode()}
+def test_new_runs_are_judged_by_the_base_scenario_tolerances(tmp_path: Path) -> None:
+    base_record = manifest(run_id(1), {"lines": 3, "bytes": 45})
+    repo, base = base_repo(tmp_path, {run_id(1): json.dumps(base_record).encode()})
+    workdir = Path(repo.workdir)
+    # the base's scenario: lines within ±0, no tolerance for bytes
+    (workdir / "experiments/hello/experiment.yaml").write_text(
+        (PROJECT / "experiments/hello/experiment.yaml").read_text()
     )
+    base = commit_all(workdir, "the scenario")
     new_dir = tmp_path / "new"
     new_dir.mkdir()
-    (new_dir / "manifest.json").write_text(json.dumps(manifest(run_id(9), {"lines": 6})))
-    comparisons, notes = compare_new_runs(
-        repo, base, [("hello", new_dir)], {"hello": {"lines": Tolerance(absolute=1)}}
-    )
+    new = manifest(run_id(9), {"lines": 6, "bytes": 200}, parameters={"repeat": 6})
+    (new_dir / "manifest.json").write_text(json.dumps(new))
+    # the change loosens lines (not taken) and gives bytes one (taken: the base has none)
+    loosened = {"lines": Tolerance(absolute=100), "bytes": Tolerance(relative=0.5)}
+    comparisons, notes = compare_new_runs(repo, base, [("hello", new_dir)], {"hello": loosened})
     assert notes == []
-    assert [(m.base, m.new, m.mark) for m in comparisons[0].metrics] == [(3, 6, BEYOND)]
+    assert [(m.name, m.base, m.new, m.mark) for m in comparisons[0].metrics] == [
+        ("bytes", 45, 200, BEYOND),
+        ("lines", 3, 6, BEYOND),
+    ]
+    assert comparisons[0].metrics[1].tolerance == Tolerance(absolute=0)
+    assert comparisons[0].parameters == (("greeting", "hello", None), ("repeat", 3, 6))
+    # without a tolerance anywhere, the change is shown, not judged
+    (workdir / "experiments/hello/experiment.yaml").unlink()
+    base = commit_all(workdir, "no scenario")
+    comparisons, _ = compare_new_runs(repo, base, [("hello", new_dir)], {})
+    assert comparisons[0].metrics[0].mark == UNJUDGED
