@@ -34,8 +34,10 @@ def render(
     head: str,
     root: Path,
     site_url: str | None,
+    comparisons: str = "",
 ) -> str:
-    """Markdown: the table of runs, then what was skipped, deleted or renamed."""
+    """Markdown: the table of runs, then what was skipped, deleted or renamed, then
+    ``comparisons`` (runner/model/regression_report.py: the metrics against the base)."""
     lines = [f"### radiops: {len(rows)} run(s) for `{head[:12]}`", ""]
     if rows:
         lines += [
@@ -58,6 +60,8 @@ def render(
     if failed:
         lines += ["", "**Not succeeded:**"]
         lines += [f"- `{r.result.run_id}`: {_cell(r.result.reason)}" for r in failed]
+    if comparisons:
+        lines += ["", comparisons.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

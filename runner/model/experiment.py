@@ -101,6 +101,7 @@ class Output:
 class Tolerance:
     absolute: float | None = None
     relative: float | None = None
+    better: str | None = None  # higher | lower: which way a change is an improvement
 
 
 @dataclass(frozen=True, kw_only=True)

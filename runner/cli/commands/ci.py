@@ -18,6 +18,7 @@ import pygit2
 
 from runner.cli.commands.run import run
 from runner.cli.commands.validate import validate
+from runner.gitops.base_runs import compare_new_runs
 from runner.gitops.changes import Change, changed_experiments
 from runner.gitops.comment import render_waiting
 from runner.gitops.earlier_runs import earlier_runs
@@ -28,6 +29,7 @@ from runner.model.errors import UsageError
 from runner.model.experiment import SCENARIO_FILE, load_experiment
 from runner.model.manifest import MANIFEST, Trigger
 from runner.model.problems import ProblemsFound
+from runner.model.regression_report import inert, render_comparisons
 from runner.model.report import Reporter
 from runner.model.testbed import (
     TESTBED_FILE,
@@ -144,7 +146,15 @@ def ci(
         reporter.line(f"ci: pushed {len(rows)} run(s) to {remote}/{target} ({attempts} attempt(s))")
         pushed = True
     summary = render(
-        rows, changes=changes, skipped=skipped, head=head_id, root=root, site_url=site_url
+        rows,
+        changes=changes,
+        skipped=skipped,
+        head=head_id,
+        root=root,
+        site_url=site_url,
+        comparisons=_against_base(
+            repo, base, base_id, rows, scenarios=dict(zip(touched, scenarios, strict=True))
+        ),
     )
     if summary_path is not None:
         with summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
@@ -164,6 +174,27 @@ def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: I
         result: RunResult = row.result
         message = f"radiops: {row.experiment} run {result.run_id} {result.status}"
         commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
+
+
+def _against_base(
+    repo: pygit2.Repository,
+    base: str,
+    base_id: str,
+    rows: Sequence[Row],
+    *,
+    scenarios: dict[str, Path],
+) -> str:
+    """The new runs' metrics against the base's runs of the same points, as markdown."""
+    tolerances = {
+        name: load_experiment(scenarios[name]).metric_tolerances
+        for name in {row.experiment for row in rows}
+    }
+    new_runs = [(row.experiment, row.result.run_dir) for row in rows]
+    comparisons, notes = compare_new_runs(repo, base_id, new_runs, tolerances)
+    text = render_comparisons(comparisons, base=f"{base} ({base_id[:12]})")
+    if notes:
+        text += "\n" + "\n".join(f"- {inert(note)}" for note in notes) + "\n"
+    return text
 
 
 def _trusted_testbed(repo: pygit2.Repository, base: str) -> tuple[Testbed, str]:
