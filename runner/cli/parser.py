@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="set a parameter (replaces its matrix sweep); repeatable",
     )
+    run.add_argument(
+        "--repeat",
+        metavar="N",
+        help="run each matrix point N times (1..1000) with distinct seeds, as a group; "
+        "overrides the scenario's repeat",
+    )
     run.add_argument("--testbed", type=Path, metavar="FILE", help="use this inventory instead")
     run.add_argument(
         "--node",
