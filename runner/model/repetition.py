@@ -90,6 +90,15 @@ def repeated(plans: Sequence[RunPlan], count: int) -> list[RunPlan]:
     return result
 
 
+def fresh_seeds(
+    experiment: Experiment, first: Mapping[str, Scalar], skip: int, count: int
+) -> list[dict[str, int]]:
+    """Seeds for ``count`` more runs of a group whose first run had parameters ``first``:
+    the derived series continued past its first ``skip`` values (those the group used)."""
+    series = _seed_series(experiment, first, skip + count)
+    return [{name: s[skip + i] for name, s in series.items()} for i in range(count)]
+
+
 def _seed_series(
     experiment: Experiment, parameters: Mapping[str, Scalar], count: int
 ) -> dict[str, list[int]]:

@@ -14,6 +14,12 @@ tolerance" with 95% confidence, where a plain t-test that fails to reject
 would only say "no difference shown", which a noisy, small group always says.
 The tolerance is ``max(absolute, relative * |recorded mean|)``.
 
+The re-runs get fresh seeds: each seed parameter's derived series continued
+past the N values the group used (runner/model/repetition.py), and a fresh
+channel seed each. Welch's test needs two independent samples; re-running with
+the recorded seeds would replay the recorded samples on simulated radios (the
+same noise, the same bits), paired with the record rather than drawn anew.
+
 The other checks (images, outcome, outputs) are those of a single run,
 compared pairwise: repetition k of the re-run against repetition k of the
 record, each named by its repetition.
@@ -28,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.experiment import Experiment, Tolerance
-from runner.model.repetition import group_members
+from runner.model.plan import Repetition, RunPlan
+from runner.model.repetition import fresh_seeds, group_members
 from runner.model.report import Reporter
 from runner.model.stats import summarize, welch_difference
 from runner.reproduce.compare import FAIL, PASS, Check, OutputBytes, compare_runs
@@ -59,6 +66,25 @@ def group_checks(
     for name, tolerance in experiment.metric_tolerances.items():
         checks.append(metric_check(name, tolerance, _values(recorded, name), _values(new, name)))
     return checks
+
+
+def group_plans(
+    experiment: Experiment, members: Sequence[Mapping[str, Any]], group: str
+) -> list[RunPlan]:
+    """One plan per recorded member: its point and parameters, fresh seeds, a new group."""
+    first = members[0]  # the lowest index: repetition 1 when it is recorded
+    skip = max(len(members), first["repetition"]["of"])
+    seeds = fresh_seeds(experiment, first["parameters"], skip, len(members))
+    return [
+        RunPlan(
+            experiment=experiment,
+            matrix_point=dict(member["experiment"]["matrix_point"]),
+            parameters={**member["parameters"], **seeds[k - 1]},
+            overrides={},
+            repetition=Repetition(group=group, index=k, of=len(members)),
+        )
+        for k, member in enumerate(members, start=1)
+    ]
 
 
 def metric_check(

@@ -64,7 +64,12 @@ def test_a_repeated_point_is_a_group_shown_with_its_interval_and_reproduced(
     again = radiops(repo, "reproduce", "experiments/bpsk-ber", "--run", first["run_id"])
     assert again.returncode == 0, again.stdout + again.stderr
     assert re.search(r"^pass  metric ber: .*95% CI", again.stdout, re.M), again.stdout
-    assert len(_manifests(repo)) == 10
+    reruns = [m for m in _manifests(repo) if m["run_id"] not in {r["run_id"] for r in runs}]
+    assert len(reruns) == 5 and len({m["repetition"]["group"] for m in reruns}) == 1
+    assert reruns[0]["repetition"]["group"] != first["repetition"]["group"]
+    # fresh seeds: a new sample of the distribution, not the recorded one replayed
+    for key in ("seed", "channel"):
+        assert {m["seeds"][key] for m in reruns}.isdisjoint(m["seeds"][key] for m in runs)
     report = next((repo / "experiments/bpsk-ber/runs").glob("*/reproduction.md")).read_text()
     assert "- test: Welch's two-sample 95% confidence interval" in report
 

@@ -16,7 +16,7 @@ from runner.model.manifest import read_manifest
 from runner.model.plan import expand
 from runner.model.repetition import derived_seeds, group_members, repeated
 from runner.model.report import progress_line
-from runner.reproduce.group import metric_check
+from runner.reproduce.group import group_plans, metric_check
 from tests.testing.repos import EXAMPLES, radiops_in_process
 
 SCENARIO = """\
@@ -150,6 +150,32 @@ def test_a_sound_group_is_valid_and_its_members_are_found(tmp_path: Path) -> Non
                 other)  # fmt: skip
     members = group_members(tmp_path / "runs", group)
     assert [m["repetition"]["index"] for _, m in members] == [1, 2]
+
+
+def test_a_groups_reproduction_draws_fresh_seeds_past_those_the_group_used(
+    sweep: Experiment,
+) -> None:
+    recorded = [
+        {
+            "experiment": {"matrix_point": dict(p.matrix_point)},
+            "parameters": dict(p.parameters),
+            "repetition": p.repetition.record() if p.repetition else None,
+        }
+        for p in repeated(expand(sweep, {"gain": 0}), 2)  # data_seed: 5 values, 4 used
+    ]
+    plans = group_plans(sweep, recorded, "20261204T070000Z-00000001")
+    used = {m["parameters"]["seed"] for m in recorded}
+    fresh = [p.parameters["seed"] for p in plans]
+    assert len(set(fresh)) == 2 and not used & set(fresh)
+    assert {p.parameters["data_seed"] for p in plans}.isdisjoint(
+        m["parameters"]["data_seed"] for m in recorded
+    )
+    assert fresh == [p.parameters["seed"] for p in group_plans(sweep, recorded, "x")]
+    assert all(p.seeds == {} for p in plans)  # the channel seed is drawn anew
+    assert [p.repetition.index for p in plans if p.repetition] == [1, 2]
+    assert {p.parameters["gain"] for p in plans} == {0}
+    with pytest.raises(UsageError, match="data_seed allows 5 values"):  # 2 used + 4 fresh
+        group_plans(sweep, recorded + recorded, "x")
 
 
 def test_progress_counts_the_repetitions() -> None:

@@ -10,7 +10,9 @@ are needed, and the re-run lands in ``reproductions/<experiment>/``.
 
 Either way the re-run uses the recorded parameters, matrix point and seeds on
 the given testbed (default: the local simulated one), and ``reproduction.md``
-and ``reproduction.json`` are written beside it.
+and ``reproduction.json`` are written beside it. A run that is one of a
+repeated group (``repetition`` in its manifest) is re-run once per recorded
+run of the group and judged on the distributions (runner/reproduce/group.py).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.files import LinkInTheWay, write_atomic
 from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
-from runner.model.plan import Repetition, RunPlan, new_run_id
+from runner.model.plan import RunPlan, new_run_id
 from runner.model.repo import find_repository, links_where_written
 from runner.model.report import Reporter
 from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
@@ -44,7 +46,7 @@ from runner.reproduce.bundle import loaded_images, unpack, write_bundle
 from runner.reproduce.compare import Check, compare_runs, report_json, report_markdown, reproduced
 from runner.reproduce.group import LEVEL as GROUP_LEVEL
 from runner.reproduce.group import TEST as GROUP_TEST
-from runner.reproduce.group import group_checks, recorded_group
+from runner.reproduce.group import group_checks, group_plans, recorded_group
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
@@ -207,10 +209,11 @@ def _rerun_and_judge(
         cancel=cancel,
         testbed=(inventory, shown),
         trigger=Trigger(kind="reproduce"),
-        plans_of=lambda experiment: [
-            _plan(experiment, manifest, group, k, len(members))
-            for k, (_, manifest) in enumerate(members, start=1)
-        ],
+        plans_of=lambda experiment: (
+            group_plans(experiment, [m for _, m in members], group)
+            if group
+            else [_plan(experiment, recorded)]
+        ),
         code=source.code,
     )
     news = []
@@ -292,17 +295,13 @@ def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, An
     return path.parent, recorded
 
 
-def _plan(
-    experiment: Experiment, recorded: Mapping[str, Any], group: str | None, index: int, of: int
-) -> RunPlan:
-    """A recorded run's point, parameters and seeds; in a new group for a repeated one."""
+def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
     return RunPlan(
         experiment=experiment,
         matrix_point=dict(recorded["experiment"]["matrix_point"]),
         parameters=dict(recorded["parameters"]),
         overrides={},
         seeds=dict(recorded["seeds"]),
-        repetition=Repetition(group=group, index=index, of=of) if group else None,
     )
 
 
