@@ -60,12 +60,12 @@ from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, Device
 from runner.model.repo import RUNS
 from runner.model.report import Reporter
 from runner.model.schedule import place, uses_simulated_radio
+from runner.model.sigmf import META_MAX_BYTES, annotate
 from runner.model.testbed import ChannelSettings, Node
 from runner.model.units import finite_number
 from runner.pipeline.manifest_builder import build_manifest, decide_outcome
 from runner.pipeline.outputs import output_path
 from runner.pipeline.pending import PENDING, write_pending
-from runner.pipeline.sigmf import META_MAX_BYTES, annotate
 
 METRICS_MAX_BYTES = 1 << 20
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room

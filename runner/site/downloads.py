@@ -109,6 +109,20 @@ def output_download(entry: Mapping[str, Any], run_dir: Path, store: Store) -> Do
     return Download(name=name, file=checked, site_path=site_file(digest, ".bin"))
 
 
+def plotted_output(entry: Mapping[str, Any], store: Store) -> Checked | None:
+    """A store output on this machine that is not copied (too big, or published at the
+    store's URL), checked as ``check_file`` does, for plotting only; None when there is none.
+    """
+    match = _CAS.match(str(entry["storage"]["location"]))
+    if store.path is None or match is None or match.group(1) != entry["sha256"]:
+        return None
+    digest = match.group(1)
+    try:
+        return check_file(store.path, f"sha256/{digest[:2]}/{digest}", digest)
+    except (FileNotFoundError, NotPublished):
+        return None
+
+
 def log_download(entry: Mapping[str, Any], run_dir: Path) -> Download:
     """How to get one ``logs[]`` entry: always inline."""
     name = f"{entry['role']}-{entry['index']}-{entry['stream']}.log"

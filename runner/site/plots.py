@@ -1,4 +1,4 @@
-"""The site's plots: PSD and spectrogram of recordings (cached), metrics against a sweep."""
+"""The site's plots: the four views of recordings (cached), metrics against a sweep."""
 
 from __future__ import annotations
 
@@ -12,30 +12,56 @@ from typing import Any
 import numpy as np
 
 from runner.site.cache import BuildCache, content_key
-from runner.site.png import colorize, encode_png
-from runner.site.spectrum import UnsupportedRecording, psd, read_samples, spectrogram
+from runner.site.recording_data import (
+    PSD_BLOCK,
+    PSD_BLOCKS,
+    check_finite,
+    constellation,
+    spread_psd,
+    spread_spectrogram,
+)
+from runner.site.recording_svg import (
+    constellation_svg,
+    envelope_svg,
+    frequency_unit,
+    spectrogram_svg,
+)
+from runner.site.sigmf_meta import Annotation
+from runner.site.spectrum import UnsupportedRecording
+from runner.site.strides import SampleFile
 from runner.site.svg import line_plot
 
-PLOT_VERSION = "1"  # change when the plots below change: cached plots are then remade
+PLOT_VERSION = "2"  # change when the plots below change: cached plots are then remade
+#: the recording views, by the suffix of their cached file
+VIEWS = ("psd", "spectrogram", "time", "constellation")
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecordingPlots:
-    """The cached plot files of one recording, or why there are none."""
+    """The cached plot files of one recording (SVG), or why there are none."""
 
     psd: Path | None = None
     spectrogram: Path | None = None
+    time: Path | None = None
+    constellation: Path | None = None
     problem: str | None = None
 
 
 def recording_plots(
-    data: Path, sigmf: Mapping[str, Any], *, cache: BuildCache, data_sha256: str | None = None
+    data: Path,
+    sigmf: Mapping[str, Any],
+    *,
+    cache: BuildCache,
+    data_sha256: str | None = None,
+    annotations: Sequence[Annotation] = (),
 ) -> RecordingPlots:
-    """PSD (SVG) and spectrogram (PNG) of the ``.sigmf-data`` file ``data``.
+    """PSD, spectrogram, I/Q against time and constellation of the ``.sigmf-data`` file ``data``.
 
+    Each spans the whole recording, read in bounded blocks (``strides``).
     Cached by the data's sha256 (``data_sha256`` when the caller knows it,
-    e.g. a content-addressed store object), the recording's metadata and
-    PLOT_VERSION: an unchanged recording is never plotted twice.
+    e.g. a content-addressed store object), the recording's metadata, the
+    annotations drawn and PLOT_VERSION: an unchanged recording is never
+    plotted twice.
     """
     try:
         digest = data_sha256 or _file_sha256(data)
@@ -44,43 +70,62 @@ def recording_plots(
     datatype = str(sigmf["datatype"])
     rate = float(sigmf["sample_rate"])
     center = float(sigmf.get("center_frequency") or 0.0)
-    key = content_key(digest, datatype, repr(rate), repr(center), PLOT_VERSION)
-    psd_path = cache.path("plots", key, "-psd.svg")
-    spectrogram_path = cache.path("plots", key, "-spectrogram.png")
-    if psd_path.is_file() and spectrogram_path.is_file():
-        return RecordingPlots(psd=psd_path, spectrogram=spectrogram_path)
+    noted = repr([tuple(vars(note).values()) for note in annotations])
+    key = content_key(digest, datatype, repr(rate), repr(center), noted, PLOT_VERSION)
+    paths = {view: cache.path("plots", key, f"-{view}.svg") for view in VIEWS}
+    made = RecordingPlots(
+        psd=paths["psd"],
+        spectrogram=paths["spectrogram"],
+        time=paths["time"],
+        constellation=paths["constellation"],
+    )
+    if all(path.is_file() for path in paths.values()):
+        return made
     try:
-        svg, png = _draw_recording(data, datatype, rate, center)
+        drawn = _draw_recording(data, datatype, rate, center, annotations)
     except (UnsupportedRecording, OSError) as error:
         return RecordingPlots(problem=f"not plotted: {error}")
     except Exception as error:  # container data: whatever it breaks stays in this plot
         return RecordingPlots(problem=f"not plotted: {_failure(error)}")
-    cache.write(psd_path, svg.encode("utf-8"))
-    cache.write(spectrogram_path, png)
-    return RecordingPlots(psd=psd_path, spectrogram=spectrogram_path)
+    for view, path in paths.items():
+        cache.write(path, drawn[view].encode("utf-8"))
+    return made
 
 
-def _draw_recording(data: Path, datatype: str, rate: float, center: float) -> tuple[str, bytes]:
-    """The PSD (SVG text) and the spectrogram (PNG bytes) of a recording."""
-    samples = read_samples(data, datatype)
-    finite = np.isfinite(samples)
-    if not finite.all():
-        bad = int(np.count_nonzero(~finite))
-        raise UnsupportedRecording(
-            f"{bad} of {len(samples)} samples read are not finite numbers (NaN or infinity)"
-        )
-    with np.errstate(all="ignore"):  # huge samples overflow to inf: left out below
-        spectrum = psd(samples, sample_rate=rate, center=center)
-        power = spectrogram(samples)
-    unit, scale = ("MHz", 1e6) if center or rate >= 1e6 else ("kHz", 1e3)
-    svg = line_plot(
+def _draw_recording(
+    data: Path, datatype: str, rate: float, center: float, annotations: Sequence[Annotation]
+) -> dict[str, str]:
+    """The four views of a recording as SVG text, by name."""
+    if not (math.isfinite(rate) and rate > 0 and math.isfinite(center)):
+        raise UnsupportedRecording("the sample rate or centre frequency is not a finite number")
+    with SampleFile.open(data, datatype) as samples:
+        blocks = samples.spread(PSD_BLOCKS, PSD_BLOCK)
+        check_finite(blocks)
+        with np.errstate(all="ignore"):  # huge samples overflow to inf: left out below
+            spectrum = spread_psd(blocks, sample_rate=rate, center=center)
+            power = spread_spectrogram(samples)
+            envelope = samples.envelope()
+            density = constellation(blocks)
+    unit, scale = frequency_unit(center, rate)
+    psd_svg = line_plot(
         list(spectrum.frequencies / scale),
         list(spectrum.power_db),
-        title="Power spectral density",
+        title="Power spectral density (over the whole recording)",
         x_label=f"frequency ({unit})",
         y_label="power (dB/Hz)",
     )
-    return svg, encode_png(colorize(_normalize(power)))
+    return {
+        "psd": psd_svg,
+        "spectrogram": spectrogram_svg(
+            power,
+            _levels(power.power_db),
+            sample_rate=rate,
+            center=center,
+            annotations=annotations,
+        ),
+        "time": envelope_svg(envelope, sample_rate=rate),
+        "constellation": constellation_svg(density),
+    }
 
 
 def _failure(error: Exception) -> str:
@@ -160,20 +205,14 @@ def _sweep_svg(
     )
 
 
-def _normalize(
-    power: np.ndarray[Any, np.dtype[np.float64]],
-) -> np.ndarray[Any, np.dtype[np.float64]]:
+def _levels(power: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, float]:
+    """The power (dB) at the dark and bright ends of the spectrogram's ramp."""
     finite = power[np.isfinite(power)]
     if finite.size == 0:
-        return np.zeros_like(power)
+        return 0.0, 1.0
     high = float(np.max(finite))
     low = max(float(np.percentile(finite, 5)), high - 80.0)
-    if high - low < 1e-9:
-        return np.zeros_like(power)
-    # an overflowed (infinite) power is the brightest; NaN the darkest
-    clipped = np.nan_to_num(power, nan=low, posinf=high, neginf=low)
-    result: np.ndarray[Any, np.dtype[np.float64]] = (clipped - low) / (high - low)
-    return result
+    return (low, high) if high - low >= 1e-9 else (high - 1.0, high)
 
 
 def _file_sha256(path: Path) -> str:

@@ -9,17 +9,17 @@ import numpy as np
 import numpy.typing as npt
 
 # A perceptually ordered dark-to-bright ramp (viridis' end points and three between).
-_RAMP = np.array(
+RAMP = np.array(
     [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)], dtype=np.float64
 )
 
 
 def colorize(values: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
     """Values in [0, 1] (clipped) to RGB along the ramp; shape (h, w) -> (h, w, 3)."""
-    position = np.clip(values, 0.0, 1.0) * (len(_RAMP) - 1)
-    low = np.floor(position).astype(np.int64).clip(0, len(_RAMP) - 2)
+    position = np.clip(values, 0.0, 1.0) * (len(RAMP) - 1)
+    low = np.floor(position).astype(np.int64).clip(0, len(RAMP) - 2)
     fraction = (position - low)[..., None]
-    rgb = _RAMP[low] * (1.0 - fraction) + _RAMP[low + 1] * fraction
+    rgb = RAMP[low] * (1.0 - fraction) + RAMP[low + 1] * fraction
     result: npt.NDArray[np.uint8] = np.rint(rgb).astype(np.uint8)
     return result
 
@@ -35,7 +35,7 @@ def encode_png(rgb: npt.NDArray[np.uint8]) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), 9))
+        + _chunk(b"IDAT", zlib.compress(filtered.tobytes(), 6))
         + _chunk(b"IEND", b"")
     )
 

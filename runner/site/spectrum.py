@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-MAX_SAMPLES = 1 << 20  # plots read at most this many samples from the start of a recording
+MAX_SAMPLES = 1 << 20  # read_samples reads at most this many from the start (the plots: strides)
 PSD_BINS = 1024
 SPECTROGRAM_BINS = 256
 SPECTROGRAM_ROWS = 200
@@ -47,17 +47,22 @@ def sample_dtype(datatype: str) -> tuple[bool, np.dtype[np.generic]]:
 def read_samples(path: Path, datatype: str, *, limit: int = MAX_SAMPLES) -> ComplexArray:
     """The first ``limit`` samples as complex numbers, integers scaled to [-1, 1)."""
     is_complex, dtype = sample_dtype(datatype)
-    raw = np.fromfile(path, dtype=dtype, count=limit * (2 if is_complex else 1))
-    values = raw.astype(np.float64)
-    if dtype.kind == "u":
-        half = float(1 << (8 * dtype.itemsize - 1))
-        values = (values - half) / half
-    elif dtype.kind == "i":
-        values = values / float(1 << (8 * dtype.itemsize - 1))
+    values = scale(np.fromfile(path, dtype=dtype, count=limit * (2 if is_complex else 1)))
     if is_complex:
         values = values[: len(values) // 2 * 2]
         return values[0::2] + 1j * values[1::2]
     return values.astype(np.complex128)
+
+
+def scale(raw: npt.NDArray[np.generic]) -> FloatArray:
+    """Stored sample values as floats; integers scaled to [-1, 1)."""
+    values: FloatArray = raw.astype(np.float64)
+    if raw.dtype.kind == "u":
+        half = float(1 << (8 * raw.dtype.itemsize - 1))
+        values = (values - half) / half
+    elif raw.dtype.kind == "i":
+        values = values / float(1 << (8 * raw.dtype.itemsize - 1))
+    return values
 
 
 def psd(

@@ -6,6 +6,7 @@ data, so its hash says whether the page changed (see ``pages``).
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,10 +17,11 @@ from markupsafe import Markup
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
-from runner.site.downloads import Checked, Download, log_download, output_download
+from runner.site.downloads import Checked, Download, log_download
 from runner.site.groups import collapse_groups, run_group_view
-from runner.site.plots import SweepPlot, recording_plots, sweep_plots
+from runner.site.plots import SweepPlot, sweep_plots
 from runner.site.readme import is_safe_url, render_markdown
+from runner.site.recording_view import output_items
 
 LATEST_RUNS = 20
 RUNS_PER_DIGEST = 20  # the images page lists this many runs per digest, then a count
@@ -50,11 +52,15 @@ def run_context(
         return context
     context["group"] = run_group_view(manifest, [r.manifest for r in experiment.runs if r.manifest])
     outputs, refused = [], []
-    for entry in manifest["outputs"]:
-        download = output_download(entry, run.directory, data.store)
-        item: dict[str, Any] = {"entry": entry, "download": _shown(download, links, page, copies)}
-        if entry["sigmf"] is not None:
-            item["plots"] = _recording(entry, download, links, page, cache, copies)
+    shown = output_items(
+        manifest["outputs"],
+        run.directory,
+        data.store,
+        cache=cache,
+        offer=functools.partial(_shown, links=links, page=page, copies=copies),
+        publish=functools.partial(_plot_href, links=links, page=page, copies=copies),
+    )
+    for entry, download, item in shown:
         outputs.append(item)
         if download.refused:
             refused.append(
@@ -378,31 +384,3 @@ def _shown(
         copies.setdefault(download.site_path, download.file)
         href = links.href(download.site_path, page=page)
     return {"name": download.name, "href": href, "why_not": download.why_not}
-
-
-def _recording(
-    entry: Mapping[str, Any],
-    download: Download,
-    links: urls.Links,
-    page: str,
-    cache: BuildCache,
-    copies: dict[str, Path | Checked],
-) -> dict[str, Any]:
-    if download.file is None:
-        why = (
-            "not plotted: the recording is not published"
-            if download.refused
-            else "not plotted: the recording is not on this machine"
-        )
-        return {"psd": None, "spectrogram": None, "problem": why}
-    # its bytes were just hashed (check_file): no need to read them again for the key
-    plots = recording_plots(
-        download.file.path, entry["sigmf"], cache=cache, data_sha256=download.file.sha256
-    )
-    if plots.psd is None or plots.spectrogram is None:
-        return {"psd": None, "spectrogram": None, "problem": plots.problem}
-    return {
-        "psd": _plot_href(plots.psd, links, page, copies),
-        "spectrogram": _plot_href(plots.spectrogram, links, page, copies),
-        "problem": None,
-    }

@@ -1,4 +1,4 @@
-"""SigMF recordings among a run's outputs (runner/pipeline/sigmf.py): read as untrusted metadata."""
+"""SigMF recordings among a run's outputs (runner/model/sigmf.py): read as untrusted metadata."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.pipeline.sigmf import META_MAX_BYTES, NotSigMF, annotate, core_fields, sample_bytes
+from runner.model.sigmf import META_MAX_BYTES, NotSigMF, annotate, core_fields, sample_bytes
 
 META = {
     "global": {

@@ -1,6 +1,7 @@
 """The built site in headless Chromium (Debian's), served over HTTP as a web host would.
 
-Walks home -> experiment -> run, downloads an output, loads the PSD plot,
+Walks home -> experiment -> run, downloads an output, loads the PSD plot and
+a recording's I/Q-against-time and constellation plots,
 searches, checks that hostile text stays text and that README links written
 to run script (character references, odd case, tabs in the scheme, raw HTML)
 run nothing when clicked, and saves a screenshot of a run page under
@@ -144,6 +145,43 @@ def test_home_to_run_download_and_plot(site_url: tuple[str, Path], page: object)
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     print(f"run page screenshot: {SCREENSHOT}")
+
+
+def test_a_recordings_time_and_constellation_plots_are_shown(
+    site_url: tuple[str, Path], page: object
+) -> None:
+    base, _ = site_url
+    page.goto(f"{base}experiments/link/runs/{LINK_RUN}/")
+    for view in ("time", "constellation", "spectrogram"):
+        plot = page.locator(f"img.radiops-{view}")
+        plot.scroll_into_view_if_needed()
+        assert plot.is_visible(), view
+        page.wait_for_function(f"document.querySelector('img.radiops-{view}').complete")
+        box = plot.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 100, view
+        assert plot.evaluate("img => img.naturalWidth * img.naturalHeight") > 0, view
+        # drawn for real: the plot's colours, not only a white page, reach the screen
+        # (the constellation's and spectrogram's rasters are PNGs inside the SVG)
+        colours = plot.evaluate(
+            """img => {
+                const canvas = document.createElement('canvas');
+                canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+                const context = canvas.getContext('2d');
+                context.drawImage(img, 0, 0);
+                const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+                const seen = new Set();
+                for (let i = 0; i < pixels.length; i += 4 * 7) {
+                    seen.add(pixels[i] + ',' + pixels[i + 1] + ',' + pixels[i + 2]);
+                }
+                return Array.from(seen);
+            }"""
+        )
+        assert len(colours) > 10, view
+        if view != "time":  # the ramp's dark end fills most of a raster
+            assert "68,1,84" in colours, view
+        else:  # I's blue band, half transparent over white
+            rgb = [tuple(map(int, c.split(","))) for c in colours]
+            assert any(b > r + 40 for r, _, b in rgb), view
 
 
 def test_search_finds_an_experiment_by_a_word_of_its_title(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runner.site.plots import VIEWS
 from tests.testing.sites import (
     HOSTILE,
     add_run,
@@ -26,7 +27,7 @@ LINK_RUN = "experiments/link/runs/20261122T101502Z-9f8e7d6c"
 def _plots(repo: Path) -> dict[Path, int]:
     """The cached recording plots and their modification times."""
     folder = repo / ".cache/radiops-site/plots"
-    found = [*folder.glob("*/*-psd.svg"), *folder.glob("*/*-spectrogram.png")]
+    found = [path for view in VIEWS for path in folder.glob(f"*/*-{view}.svg")]
     return {path: path.stat().st_mtime_ns for path in found}
 
 
@@ -91,7 +92,7 @@ def test_plots_are_cached_and_made_again_when_the_data_changes(tmp_path: Path) -
     repo = make_example_site_repo(tmp_path)
     build_site(repo)
     first = _plots(repo)
-    assert len(first) == 2  # PSD and spectrogram of the one recording
+    assert len(first) == 4  # PSD, spectrogram, time and constellation of the one recording
     _, printed = build_site(repo)
     assert _plots(repo) == first
     # unchanged run (5) and experiment (3) pages are copied, not rendered
@@ -108,7 +109,7 @@ def test_plots_are_cached_and_made_again_when_the_data_changes(tmp_path: Path) -
     set_output_sha256(repo / LINK_RUN, "rx.sigmf-data", samples)
     build_site(repo)
     second = _plots(repo)
-    assert len(second) == 2 and not set(second) & set(first)  # new plots, old ones pruned
+    assert len(second) == 4 and not set(second) & set(first)  # new plots, old ones pruned
 
 
 def test_a_new_run_renders_only_its_own_page(tmp_path: Path) -> None:

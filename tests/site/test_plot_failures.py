@@ -106,7 +106,7 @@ def test_a_recording_that_breaks_the_plot_code_is_a_note(
     def broken(*args: object, **kwargs: object) -> None:
         raise FloatingPointError("overflow encountered")
 
-    monkeypatch.setattr(plots, "spectrogram", broken)
+    monkeypatch.setattr(plots, "spread_spectrogram", broken)
     sigmf = {"datatype": "cf32_le", "sample_rate": 1e6, "center_frequency": 2.45e9}
     made = plots.recording_plots(data, sigmf, cache=BuildCache(tmp_path / "cache"))
     assert made.psd is None and made.problem is not None

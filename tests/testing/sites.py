@@ -90,6 +90,7 @@ def add_run(
     stdout: str = "wrote greeting.txt\n",
     recording: np.ndarray | None = None,
     sample_rate: float = 1e6,
+    meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """experiments/<name>/runs/<run_id>/ with its manifest, logs and inline outputs."""
     run_dir = repo / "experiments" / name / "runs" / run_id
@@ -115,7 +116,7 @@ def add_run(
     outputs = [_inline(run_dir, "greeting.txt", b"hello\nhello\nhello\n", "text/plain")]
     if recording is not None:
         data = np.asarray(recording, dtype=np.complex64).tobytes()
-        meta = json.dumps({"global": {"core:datatype": "cf32_le"}}).encode()
+        document = meta if meta is not None else {"global": {"core:datatype": "cf32_le"}}
         entry = _inline(run_dir, "rx.sigmf-data", data, "application/octet-stream")
         entry["sigmf"] = {
             "sample_rate": sample_rate,
@@ -124,7 +125,8 @@ def add_run(
             "num_samples": len(recording),
             "meta_path": "rx.sigmf-meta",
         }
-        outputs += [entry, _inline(run_dir, "rx.sigmf-meta", meta, "application/json")]
+        meta_bytes = json.dumps(document).encode()
+        outputs += [entry, _inline(run_dir, "rx.sigmf-meta", meta_bytes, "application/json")]
     manifest["outputs"] = outputs
     manifest["logs"] = [_log(run_dir, "stdout", stdout), _log(run_dir, "stderr", "")]
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
