@@ -244,6 +244,7 @@ def _run_command(args: argparse.Namespace, cwd: Path) -> int:
             args.experiment,
             cwd=cwd,
             sets=args.sets,
+            repeat=args.repeat,
             testbed_file=args.testbed,
             node_names=args.nodes,
             strict=args.strict,

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="set a parameter (replaces its matrix sweep); repeatable",
     )
+    run.add_argument(
+        "--repeat",
+        metavar="N",
+        help="run each matrix point N times (1..1000) with distinct seeds, as a group; "
+        "overrides the scenario's repeat",
+    )
     run.add_argument("--testbed", type=Path, metavar="FILE", help="use this inventory instead")
     run.add_argument(
         "--node",
@@ -106,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the run in a bundle), with its parameters and seeds, on the given testbed (default: the "
         "local simulated one), and compare: images, outcome, metrics within the scenario's "
         "tolerances, outputs by sha256 or PSD distance. Writes reproduction.md and "
-        "reproduction.json beside the new run. Exits 0 only when the run reproduced.",
+        "reproduction.json beside the new run. A run of a repeated group (repeat: N) re-runs "
+        "the whole group and judges each metric by Welch's 95% confidence interval of the "
+        "difference of means, within the tolerance. Exits 0 only when the run reproduced.",
     )
     reproduce.add_argument(
         "experiment", type=Path, nargs="?", metavar="EXPERIMENT", help="e.g. experiments/hello"

@@ -139,6 +139,8 @@ class Experiment:
     output_comparisons: Mapping[str, OutputComparison]
     pacing: str = "realtime"
     """How simulated radios stream: realtime, or fast (as fast as the CPUs allow)."""
+    repeat: int = 1
+    """How many times each matrix point runs (runner/model/repetition.py)."""
 
     @property
     def directory(self) -> Path:
@@ -370,6 +372,7 @@ def _build(data: dict[str, Any], path: Path) -> Experiment:
             glob: OutputComparison(**cmp) for glob, cmp in reproduce.get("outputs", {}).items()
         },
         pacing=data.get("pacing", "realtime"),
+        repeat=data.get("repeat", 1),
     )
 
 

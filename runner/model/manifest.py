@@ -14,7 +14,9 @@ from typing import Any
 from runner.model.errors import FatalError
 from runner.model.files import write_atomic
 from runner.model.loader import Read, read_checked
+from runner.model.problems import Problem
 from runner.model.schemas import data_errors
+from runner.model.yamldoc import YamlDocument
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -85,9 +87,21 @@ def read_manifest(path: Path, *, display: str | None = None) -> Read[dict[str, A
         display=display,
         schema="manifest",
         not_a_mapping="a manifest must be a JSON object",
-        semantic=lambda _document: [],
+        semantic=_repetition_problems,
         build=dict,
     )
+
+
+def _repetition_problems(document: YamlDocument) -> list[Problem]:
+    """A repetition's index must lie within 1..of (its schema checks the rest)."""
+    record = document.data.get("repetition") if isinstance(document.data, dict) else None
+    if not isinstance(record, dict):
+        return []
+    index, of = record.get("index"), record.get("of")
+    if isinstance(index, int) and isinstance(of, int) and not 1 <= index <= of:
+        message = f"repetition index {index} is not within 1..{of} (of: the size of its group)"
+        return [document.problem(("repetition", "index"), message)]
+    return []
 
 
 def write_manifest(run_dir: Path, manifest: Mapping[str, Any]) -> Path:

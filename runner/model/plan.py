@@ -35,6 +35,19 @@ class Instance:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Repetition:
+    """Run ``index`` (1..``of``) of the ``of`` runs of one matrix point; ``group`` is shared."""
+
+    group: str
+    index: int
+    of: int
+
+    def record(self) -> dict[str, str | int]:
+        """As the manifest's ``repetition``."""
+        return {"group": self.group, "index": self.index, "of": self.of}
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunPlan:
     """One point of the matrix, ready to be placed on nodes."""
 
@@ -43,6 +56,7 @@ class RunPlan:
     parameters: Mapping[str, Scalar]
     overrides: Mapping[str, Scalar]
     seeds: Mapping[str, int] = field(default_factory=dict)  # fixed seeds (a reproduction)
+    repetition: Repetition | None = None  # one of the runs of a repeated point
 
     @property
     def instances(self) -> tuple[Instance, ...]:

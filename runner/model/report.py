@@ -35,13 +35,17 @@ class LineReporter:
             self.stream.flush()
 
 
-def progress_line(name: str, done: int, total: int, elapsed_s: float) -> str:
+def progress_line(name: str, done: int, total: int, elapsed_s: float, *, repeat: int = 1) -> str:
     """``sweep: 2 of 6 runs done in 1m10s, about 2m20s left``: a sweep's overall progress.
 
-    The time left assumes the runs still to come take as long, on average, as those done
-    (their parallelism included).
+    Repeated runs count one by one: ``sweep: 4 of 15 runs (3 points x 5 repetitions) done
+    in ...``. The time left assumes the runs still to come take as long, on average, as
+    those done (their parallelism included).
     """
-    text = f"{name}: {done} of {total} runs done in {format_duration(elapsed_s)}"
+    points = total // repeat
+    shape = f" ({points} point{'s' if points != 1 else ''} x {repeat} repetitions)"
+    shape = shape if repeat > 1 else ""
+    text = f"{name}: {done} of {total} runs{shape} done in {format_duration(elapsed_s)}"
     if 0 < done < total:
         text += f", about {format_duration(elapsed_s / done * (total - done))} left"
     return text

@@ -133,6 +133,7 @@ def build_manifest(
         "images": [asdict(record) for record in images],  # fields = manifest keys
         "parameters": dict(plan.parameters),
         "seeds": dict(seeds or {}),
+        **({"repetition": plan.repetition.record()} if plan.repetition else {}),
         "inputs": list(inputs),
         "placements": [
             _placement(

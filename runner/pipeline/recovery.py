@@ -30,7 +30,7 @@ from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
-from runner.model.plan import Instance, RunPlan
+from runner.model.plan import Instance, Repetition, RunPlan
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
@@ -129,6 +129,7 @@ def _finish(
         parameters=record["parameters"],
         overrides=record["overrides"],
         seeds=record["seeds"],
+        repetition=Repetition(**record["repetition"]) if record.get("repetition") else None,
     )
     by_name = {node.name: node for node in nodes}
     placed: list[Placed] = []

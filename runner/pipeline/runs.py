@@ -128,6 +128,10 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
     run_id, run_dir = _new_run_dir(plan, context.repo_root)
     say = context.reporter.line
     point = ", ".join(f"{k}={v}" for k, v in plan.matrix_point.items())
+    if plan.repetition is not None:
+        point += (
+            f"{', ' if point else ''}repetition {plan.repetition.index} of {plan.repetition.of}"
+        )
     say(f"{plan.experiment.name} {run_id}: queued" + (f" ({point})" if point else ""))
     placed: list[Placed] = []
     medium: _Medium | None = None
@@ -181,6 +185,7 @@ def pending_record(
         "parameters": dict(plan.parameters),
         "overrides": dict(plan.overrides),
         "seeds": {**plan.seeds, "channel": seed},
+        "repetition": plan.repetition.record() if plan.repetition else None,
         "queued": queued.isoformat(),
         "scenario_path": context.scenario_path,
         "scenario_sha256": context.scenario_sha256,

@@ -160,6 +160,7 @@ def report_markdown(checks: Sequence[Check], summary: Mapping[str, Any]) -> str:
         f"- re-run: {summary['new_run']}",
         f"- commit: {summary['commit']}",
         f"- testbed: {summary['testbed']}",
+        *(f"- {key}: {summary[key]}" for key in ("group", "test", "level") if key in summary),
         "",
         "| check | expected | got | verdict |",
         "|---|---|---|---|",

@@ -144,7 +144,10 @@ class SweepPlot:
 LOG_AXIS_SPAN = 100.0
 
 
-def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]]) -> list[SweepPlot]:
+def sweep_plots(
+    points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]],
+    errors: Sequence[Mapping[str, float]] | None = None,  # per point: a half-width by metric
+) -> list[SweepPlot]:
     """One plot per (swept parameter, metric): each run's metric at its parameter value.
 
     ``points`` holds each run's matrix point and metrics. A parameter is swept
@@ -161,8 +164,8 @@ def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]])
         xs = [float(v) if numeric else float(labels.index(str(v))) for v in values]  # type: ignore[arg-type]
         for metric in metrics:
             pairs = sorted(
-                (x, float(found[metric]))
-                for x, (_, found) in zip(xs, points, strict=True)
+                (x, float(found[metric]), float((errors or [{}] * len(xs))[i].get(metric, 0.0)))
+                for i, (x, (_, found)) in enumerate(zip(xs, points, strict=True))
                 if metric in found and math.isfinite(float(found[metric]))
             )
             if not pairs:
@@ -180,14 +183,17 @@ def sweep_plots(points: Sequence[tuple[Mapping[str, Any], Mapping[str, float]]])
 
 
 def _sweep_svg(
-    pairs: Sequence[tuple[float, float]], parameter: str, metric: str, names: list[str] | None
+    pairs: Sequence[tuple[float, float, float]],
+    parameter: str,
+    metric: str,
+    names: list[str] | None,
 ) -> str:
-    ys = [y for _, y in pairs]
+    ys = [y for _, y, _ in pairs]
     # spanning decades (an error rate): a log axis, or the small values look like zero
     # (compared as a product: max / min overflows for a tiny min)
     log_y = min(ys) > 0 and max(ys) >= min(ys) * LOG_AXIS_SPAN
     return line_plot(
-        [x for x, _ in pairs],
+        [x for x, _, _ in pairs],
         ys,
         title=f"{metric} against {parameter}",
         x_label=parameter,
@@ -195,6 +201,7 @@ def _sweep_svg(
         x_names=names,
         markers=True,
         log_y=log_y,
+        y_errors=[half for _, _, half in pairs],
     )
 
 

@@ -23,19 +23,30 @@ def line_plot(
     x_names: Sequence[str] | None = None,
     markers: bool = False,
     log_y: bool = False,
+    y_errors: Sequence[float] | None = None,
 ) -> str:
     """An SVG line through (xs[i], ys[i]); ``x_names`` labels categorical x positions.
 
     ``log_y``: a logarithmic y axis with a tick per decade (points at or below
-    zero are left out), for quantities such as error rates.
+    zero are left out), for quantities such as error rates. ``y_errors``: a
+    half-width per point (0 or NaN: none), drawn as an error bar y ± half-width.
     """
-    points = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    halves = list(y_errors) if y_errors is not None else [0.0] * len(ys)
+    kept = [
+        (x, y, h if math.isfinite(h) else 0.0)
+        for x, y, h in zip(xs, ys, halves, strict=True)
+        if math.isfinite(x) and math.isfinite(y)
+    ]
     if log_y:
-        points = [(x, math.log10(y)) for x, y in points if y > 0]
+        kept = [(x, y, h) for x, y, h in kept if y > 0]
+    bars = [_bar(x, y, h, log_y) for x, y, h in kept if h > 0]
+    points = [(x, math.log10(y) if log_y else y) for x, y, _ in kept]
     if not points:
         raise ValueError("nothing to plot: no finite point")
     x_low, x_high = _span([x for x, _ in points])
-    y_low, y_high = _span([y for _, y in points])
+    y_low, y_high = _span(
+        [y for _, y in points] + [v for _, low, high in bars for v in (low, high)]
+    )
     plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
 
     def at(x: float, y: float) -> tuple[float, float]:
@@ -85,6 +96,13 @@ def line_plot(
     )
     path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (at(x, y) for x, y in points))
     parts.append(f'<polyline points="{path}" fill="none" stroke="#3f51b5" stroke-width="1.2"/>')
+    for x, low, high in bars:
+        px, top = at(x, high)
+        _, bottom = at(x, low)
+        parts.append(
+            f'<path d="M{px - 4:.1f},{top:.1f}h8M{px:.1f},{top:.1f}V{bottom:.1f}'
+            f'M{px - 4:.1f},{bottom:.1f}h8" stroke="#3f51b5" fill="none" class="error-bar"/>'
+        )
     if markers:
         parts.extend(
             f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#3f51b5"/>'
@@ -92,6 +110,15 @@ def line_plot(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _bar(x: float, y: float, half: float, log_y: bool) -> tuple[float, float, float]:
+    """An error bar's x and its ends (on a log axis, in decades; a low end at or below
+    zero is drawn a decade below the point)."""
+    if not log_y:
+        return x, y - half, y + half
+    low = math.log10(y - half) if y - half > 0 else math.log10(y) - 1
+    return x, low, math.log10(y + half)
 
 
 def _span(values: Sequence[float]) -> tuple[float, float]:

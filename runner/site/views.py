@@ -18,6 +18,7 @@ from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
 from runner.site.downloads import Checked, Download, log_download
+from runner.site.groups import collapse_groups, run_group_view
 from runner.site.plots import SweepPlot, sweep_plots
 from runner.site.readme import is_safe_url, render_markdown
 from runner.site.recording_view import output_items
@@ -49,6 +50,7 @@ def run_context(
     manifest = run.manifest
     if manifest is None:
         return context
+    context["group"] = run_group_view(manifest, [r.manifest for r in experiment.runs if r.manifest])
     outputs, refused = [], []
     shown = output_items(
         manifest["outputs"],
@@ -114,9 +116,7 @@ def experiment_context(
 ) -> dict[str, Any]:
     page = urls.experiment_page(experiment.name)
     valid = [run for run in experiment.runs if run.manifest is not None]
-    sweeps = sweep_plots(
-        [(r.manifest["experiment"]["matrix_point"], r.manifest["metrics"]) for r in valid]  # type: ignore[index]
-    )
+    sweeps = sweep_plots(*collapse_groups([r.manifest for r in valid if r.manifest]))
     scenario = experiment.scenario
     metric_names = sorted({k for run in valid for k in run.manifest["metrics"]})  # type: ignore[index]
     return {

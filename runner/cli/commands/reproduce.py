@@ -10,7 +10,9 @@ are needed, and the re-run lands in ``reproductions/<experiment>/``.
 
 Either way the re-run uses the recorded parameters, matrix point and seeds on
 the given testbed (default: the local simulated one), and ``reproduction.md``
-and ``reproduction.json`` are written beside it.
+and ``reproduction.json`` are written beside it. A run that is one of a
+repeated group (``repetition`` in its manifest) is re-run once per recorded
+run of the group and judged on the distributions (runner/reproduce/group.py).
 """
 
 from __future__ import annotations
@@ -35,13 +37,16 @@ from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.files import LinkInTheWay, write_atomic
 from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
-from runner.model.plan import RunPlan
+from runner.model.plan import RunPlan, new_run_id
 from runner.model.repo import find_repository, links_where_written
 from runner.model.report import Reporter
 from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
 from runner.pipeline.outputs import output_reader
 from runner.reproduce.bundle import loaded_images, unpack, write_bundle
 from runner.reproduce.compare import Check, compare_runs, report_json, report_markdown, reproduced
+from runner.reproduce.group import LEVEL as GROUP_LEVEL
+from runner.reproduce.group import TEST as GROUP_TEST
+from runner.reproduce.group import group_checks, group_plans, recorded_group
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
@@ -64,6 +69,7 @@ class _Source:
     recorded_store: ArtifactStore
     code: CodeInfo
     runs: Path  # where the re-run goes
+    members: tuple[tuple[Path, Mapping[str, Any]], ...] = ()  # a repeated run's group
 
 
 def reproduce(
@@ -105,6 +111,7 @@ def reproduce(
             recorded_store=_store(inventory),
             code=commit_info(repo.root, commit),
             runs=run_dir.parent,
+            members=recorded_group(run_dir, recorded, reporter),
         )
         return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
 
@@ -189,27 +196,39 @@ def _rerun_and_judge(
     cancel: threading.Event,
 ) -> Reproduction:
     recorded = source.recorded
+    members = source.members or ((source.recorded_dir, recorded),)
     scenario = source.root / "experiments" / source.name / SCENARIO_FILE
     if not scenario.is_file():
         raise InvalidInput(f"the recorded commit has no experiments/{source.name}/{SCENARIO_FILE}")
     shutil.rmtree(scenario.parent / "runs", ignore_errors=True)  # results are not code
-    (result,) = run(
+    group = new_run_id() if len(members) > 1 else None
+    results = run(
         scenario,
         cwd=source.root,
         reporter=reporter,
         cancel=cancel,
         testbed=(inventory, shown),
         trigger=Trigger(kind="reproduce"),
-        plans_of=lambda experiment: [_plan(experiment, recorded)],
+        plans_of=lambda experiment: (
+            group_plans(experiment, [m for _, m in members], group)
+            if group
+            else [_plan(experiment, recorded)]
+        ),
         code=source.code,
     )
-    new_dir = source.runs / result.run_id
-    shutil.move(str(result.run_dir), str(new_dir))
-    _, new, problems = read_manifest(new_dir / MANIFEST)
-    if new is None:
-        raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
+    news = []
+    for result in results:
+        new_dir = source.runs / result.run_id
+        shutil.move(str(result.run_dir), str(new_dir))
+        _, new, problems = read_manifest(new_dir / MANIFEST)
+        if new is None:
+            raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
+        news.append((new_dir, new))
     scenario_sha256 = file_facts(scenario, shown="")["sha256"]
     expected = recorded["experiment"]["scenario_sha256"]
+    experiment = load_experiment(scenario)
+    recorded_bytes = [output_reader(d, source.recorded_store) for d, _ in members]
+    new_bytes = [output_reader(d, _store(inventory)) for d, _ in news]
     checks = [
         Check(
             name="scenario",
@@ -217,24 +236,39 @@ def _rerun_and_judge(
             got=scenario_sha256,
             verdict="pass" if scenario_sha256 == expected else "fail",
         ),
-        *compare_runs(
-            load_experiment(scenario),
-            recorded,
-            new,
-            recorded_bytes=output_reader(source.recorded_dir, source.recorded_store),
-            new_bytes=output_reader(new_dir, _store(inventory)),
+        *(
+            group_checks(
+                experiment,
+                [m for _, m in members],
+                [m for _, m in news],
+                recorded_bytes=recorded_bytes,
+                new_bytes=new_bytes,
+            )
+            if group
+            else compare_runs(
+                experiment,
+                recorded,
+                news[0][1],
+                recorded_bytes=recorded_bytes[0],
+                new_bytes=new_bytes[0],
+            )
         ),
     ]
     summary: dict[str, Any] = {
         "experiment": source.name,
         "recorded_run": recorded["run_id"],
-        "new_run": result.run_id,
+        "new_run": ", ".join(m["run_id"] for _, m in news),
         "commit": recorded["code"]["commit"],
         "testbed": shown,
     }
-    write_atomic(new_dir / "reproduction.json", report_json(checks, summary))
-    write_atomic(new_dir / "reproduction.md", report_markdown(checks, summary))
-    return Reproduction(reproduced=reproduced(checks), checks=tuple(checks), run_dir=new_dir)
+    if group:
+        recorded_group = recorded["repetition"]["group"]
+        summary |= {"group": f"{recorded_group} ({len(members)} runs), re-run as {group}"}
+        summary |= {"test": GROUP_TEST, "level": GROUP_LEVEL}
+    for new_dir, _ in news:
+        write_atomic(new_dir / "reproduction.json", report_json(checks, summary))
+        write_atomic(new_dir / "reproduction.md", report_markdown(checks, summary))
+    return Reproduction(reproduced=reproduced(checks), checks=tuple(checks), run_dir=news[0][0])
 
 
 def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:

@@ -29,6 +29,7 @@ from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import CodeInfo, ImageRecord, Trigger, file_facts
 from runner.model.plan import RunPlan, expand, parse_overrides
 from runner.model.remotes import without_credentials
+from runner.model.repetition import repeat_problem, repeated
 from runner.model.repo import STATE, Repository, find_repository
 from runner.model.report import Reporter, progress_line
 from runner.model.schedule import restrict, role_can_use, unplaceable_reason
@@ -48,6 +49,7 @@ def run(
     *,
     cwd: Path,
     sets: Sequence[str] = (),
+    repeat: str | int | None = None,
     testbed_file: Path | None = None,
     node_names: Sequence[str] = (),
     strict: bool = False,
@@ -66,6 +68,7 @@ def run(
 
     ``plans_of`` replaces the matrix with given plans and ``code`` the checkout's
     provenance (a reproduction re-runs one recorded point, from its commit).
+    ``repeat`` (``--repeat``) overrides the scenario's ``repeat``.
     """
     scenario = _scenario(target, cwd)
     repo = find_repository(scenario.parent)
@@ -82,7 +85,10 @@ def run(
     plans = (
         plans_of(experiment)
         if plans_of is not None
-        else expand(experiment, parse_overrides(sets, experiment))
+        else repeated(
+            expand(experiment, parse_overrides(sets, experiment)),
+            _repeat_count(repeat, experiment),
+        )
     )
     for plan in plans:
         reason = unplaceable_reason(plan, nodes)
@@ -161,6 +167,19 @@ def run(
             client.close()
 
 
+def _repeat_count(given: str | int | None, experiment: Experiment) -> int:
+    """``--repeat N`` checked, else the scenario's ``repeat``."""
+    if given is None:
+        return experiment.repeat
+    text = str(given).strip()
+    value: object = int(text) if text.lstrip("-").isdigit() else text
+    problem = repeat_problem(value, f"--repeat {given}")
+    if problem:
+        raise UsageError(problem)
+    assert isinstance(value, int)
+    return value
+
+
 def _run_all(plans: Sequence[Any], context: RunContext) -> list[RunResult]:
     book = NodeBook()
     workers = max(1, min(len(plans), len(context.nodes)))
@@ -178,7 +197,10 @@ def _run_all(plans: Sequence[Any], context: RunContext) -> list[RunResult]:
                 name = plans[0].experiment.name
                 elapsed = time.monotonic() - started
                 finished = len(plans) - len(pending)
-                context.reporter.line(progress_line(name, finished, len(plans), elapsed))
+                repeat = plans[0].repetition.of if plans[0].repetition else 1
+                context.reporter.line(
+                    progress_line(name, finished, len(plans), elapsed, repeat=repeat)
+                )
         return [future.result() for future in futures]
 
 
