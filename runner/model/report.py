@@ -45,7 +45,7 @@ def progress_line(name: str, done: int, total: int, elapsed_s: float, *, repeat:
     points = total // repeat
     shape = f" ({points} point{'s' if points != 1 else ''} x {repeat} repetitions)"
     shape = shape if repeat > 1 else ""
-    text = f"{name}: {done} of {total} runs{shape} done in {format_duration(elapsed_s)}"
-    if 0 < done < total:
-        text += f", about {format_duration(elapsed_s / done * (total - done))} left"
+    text = f"{name}: {done} of {total} runs{shape} done in {format_duration(round(elapsed_s))}"
+    if 0 < done < total:  # whole seconds: a sweep's estimate is not better than that
+        text += f", about {format_duration(round(elapsed_s / done * (total - done)))} left"
     return text
