@@ -23,6 +23,7 @@ from localtestbed.errors import PROG, TestbedError
 from localtestbed.images import ensure_base_image, ensure_suite
 from localtestbed.inventory import write_inventory
 from localtestbed.layout import BASE_IMAGE, DEFAULT_ENGINE, describe
+from localtestbed.podman import podman_node
 from localtestbed.probes import engine_answers
 from localtestbed.registry import registry
 from localtestbed.settings import Settings
@@ -122,7 +123,10 @@ def down(settings: Settings, *, purge: bool) -> str:
         stopped = [c.name for c in stop_all(nodes)]
         for node in nodes:
             clean_after_stop(settings, node)
-        stopped += [c.name for c in stop_all([registry(settings), default_engine(settings)])]
+        rest = [registry(settings), default_engine(settings)]
+        if settings.podman:
+            rest.insert(0, podman_node(settings))
+        stopped += [c.name for c in stop_all(rest)]
     what = " ".join(stopped) or "nothing"
     if not purge:
         return f"radiops testbed down: stopped {what} (data kept in {settings.state_dir})"

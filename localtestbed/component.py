@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -45,6 +45,8 @@ class Component:
     marker: Path | None = None
     """For a component someone else may run in its place (the default engine): the file
     that holds the pid this testbed started; without it, :attr:`pidfile` says so."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Variables set for its process, on top of this one's."""
     prepare: Callable[[], None] = _nothing
     """Before a launch: leftovers of a dead process removed, configuration written."""
     stop_grace: float = 10.0
@@ -82,7 +84,8 @@ class Component:
         processes.remove(self.pidfile, self.owner_file)
         self.prepare()
         note(f"starting {self.name} on {self.address} (log: {self.log})")
-        pid = processes.spawn(list(self.command), self.log, f"{PROG} up: starting {self.name}")
+        banner = f"{PROG} up: starting {self.name}"
+        pid = processes.spawn(list(self.command), self.log, banner, self.environment)
         if self.marker is not None or not self.writes_pidfile:
             self.owner_file.write_text(f"{pid}\n")
         return Launch(component=self, action="started", pid=pid)

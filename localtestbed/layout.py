@@ -60,12 +60,23 @@ def node_engine(settings: Settings, name: str) -> str:
     return f"unix://{node_run_dir(settings, name)}/docker.sock"
 
 
+#: the Podman node's name (RADIOPS_TESTBED_PODMAN=1)
+PODMAN_NODE = "podman"
+
+
+def podman_engine(settings: Settings) -> str:
+    return f"unix://{settings.run_dir / PODMAN_NODE}/podman.sock"
+
+
 def describe(settings: Settings | None = None) -> Testbed:
     """The testbed these settings describe (starts and asks nothing)."""
     settings = settings or Settings.from_env()
+    nodes = {name: node_engine(settings, name) for name in settings.node_names}
+    if settings.podman:  # opt-in: RADIOPS_TESTBED_PODMAN=1
+        nodes[PODMAN_NODE] = podman_engine(settings)
     return Testbed(
         default_engine=DEFAULT_ENGINE,
-        node_engines={name: node_engine(settings, name) for name in settings.node_names},
+        node_engines=nodes,
         registry=settings.registry,
         testbed_file=settings.testbed_file,
     )

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def spawn(command: list[str], log: Path, banner: str) -> int:
+def spawn(command: list[str], log: Path, banner: str, environment: Mapping[str, str]) -> int:
     """Start ``command`` in a session of its own, output appended to ``log``; its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -59,6 +60,7 @@ def spawn(command: list[str], log: Path, banner: str) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, **environment},
         )
     return process.pid
 

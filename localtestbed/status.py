@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from localtestbed.component import Component, ComponentStatus
 from localtestbed.engines import default_engine, node_engines
 from localtestbed.errors import PROG
+from localtestbed.podman import podman_node
 from localtestbed.registry import registry
 from localtestbed.settings import Settings
 
@@ -17,7 +18,10 @@ def components(settings: Settings, *, only_default: bool = False) -> list[Compon
     """Every component of the testbed, in the order ``up`` starts them."""
     if only_default:
         return [default_engine(settings)]
-    return [default_engine(settings), *node_engines(settings), registry(settings)]
+    nodes = node_engines(settings)
+    if settings.podman:
+        nodes.append(podman_node(settings))
+    return [default_engine(settings), *nodes, registry(settings)]
 
 
 @dataclass(frozen=True, kw_only=True)
