@@ -7,12 +7,15 @@ the inventory. Results are cached per node (engine and inventory unchanged).
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 
+from runner.cli.command import Command, Context
 from runner.engine.distribute import distribute
 from runner.engine.engines import connect
 from runner.engine.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
@@ -83,3 +86,35 @@ def probe_nodes(
         problems = tuple(compare(node, result))
         found.append(Probed(node=node, result=result, problems=problems, cached=cached))
     return found
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("nodes", nargs="*", metavar="NODE", help="nodes to probe (default: all)")
+    parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="reuse a cached probe this young (default 3600; 0 probes again)",
+    )
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    probed = probe(args.nodes, cwd=context.cwd, testbed_file=args.testbed, max_age_s=args.max_age)
+    for item in probed:
+        note = " (cached)" if item.cached else ""
+        print(f"{item.node.name}: {item.result.describe()}{note}")
+    problems = [problem for item in probed for problem in item.problems]
+    for problem in problems:
+        print(f"radiops: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+COMMAND = Command(
+    description="Run UHD's discovery on each node (in a hardened container from "
+    "images/sdr-base, with the node's radio devices) and compare what it finds with "
+    "testbed.yaml. Exits 1 when a node lacks a radio the file claims.",
+    add_arguments=_arguments,
+    main=_main,
+)
