@@ -22,8 +22,8 @@ from pathlib import Path
 import pygit2
 
 from runner.cli.command import Command, Context
-from runner.cli.commands.ci import CiReport, ci
 from runner.cli.signals import cancellable
+from runner.gitops.ci_job import CiReport, ci
 from runner.gitops.publish import BOT, Identity
 from runner.model.errors import EnvironmentProblem, FatalError, UsageError
 from runner.model.files import write_atomic
