@@ -73,6 +73,11 @@ COMMANDS: tuple[Leaf | Group, ...] = (
         module=_C + "ci",
     ),
     Leaf(name="changed", help="list the experiments a change touches", module=_C + "changed"),
+    Leaf(
+        name="comment",
+        help="post or update the summary comment of a pull request (the CI job)",
+        module=_C + "comment",
+    ),
     Group(
         name="testbed",
         help="look at the testbed's nodes",
