@@ -12,7 +12,7 @@ import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
@@ -56,6 +56,29 @@ class CiReport:
         return all(row.result.status == "succeeded" for row in self.rows)
 
 
+@dataclass(frozen=True, kw_only=True)
+class CiOptions:
+    """How the CI job runs, commits and reports (``radiops ci``'s flags)."""
+
+    rerun: bool = False
+    """Run again what already ran at the base."""
+    publish: bool = False
+    """Push the result commits."""
+    remote: str = "origin"
+    branch: str | None = None
+    """The branch to commit to (default: the checked-out one)."""
+    bot: Identity = BOT
+    testbed_file: Path | None = None
+    """An inventory instead of the base commit's testbed.yaml."""
+    trigger: Trigger = field(default_factory=lambda: Trigger(kind="push"))
+    site_url: str | None = None
+    summary_path: Path | None = None
+    """A file the summary is appended to (``GITHUB_STEP_SUMMARY``)."""
+    comment: Callable[[str], None] | None = None
+    """Receives the pull request's comment as it should read now: when the job starts,
+    whenever a run starts waiting for a busy node, and at the end."""
+
+
 def ci(
     *,
     cwd: Path,
@@ -63,34 +86,62 @@ def ci(
     head: str,
     reporter: Reporter,
     cancel: threading.Event,
-    rerun: bool = False,
-    publish: bool = False,
-    remote: str = "origin",
-    branch: str | None = None,
-    bot: Identity = BOT,
-    testbed_file: Path | None = None,
-    trigger: Trigger = Trigger(kind="push"),  # noqa: B008 - frozen, so safe to share
-    site_url: str | None = None,
-    summary_path: Path | None = None,
-    comment: Callable[[str], None] | None = None,
+    options: CiOptions = CiOptions(),
 ) -> CiReport:
-    """Run every experiment the change base..head touches; commit (and push) the results.
-
-    ``comment`` receives the pull request's comment as it should read now: when
-    the job starts, whenever a run starts waiting for a busy node, and at the end.
-    """
+    """Run every experiment the change base..head touches; commit (and push) the results."""
     repo = open_repository(cwd)
     root = Path(repo.workdir or cwd).resolve()
-    head_id, target = _checked_out(repo, head, branch=branch, publish=publish)
+    head_id, target = _checked_out(repo, head, branch=options.branch, publish=options.publish)
     base_id = _resolve(repo, base)
-    check_run_edits(repo, base_id, head_id, bot=bot)  # before anything runs
-
+    check_run_edits(repo, base_id, head_id, bot=options.bot)  # before anything runs
     inventory = (
         _trusted_testbed(repo, base)
-        if testbed_file is None
-        else resolve_testbed(root, testbed_file, cwd=cwd)
+        if options.testbed_file is None
+        else resolve_testbed(root, options.testbed_file, cwd=cwd)
     )
     changes = tuple(changed_experiments(root, base, head))
+    scenarios = _touched(changes, root, head_id, reporter)
+    say = options.comment or (lambda _body: None)
+    run_options = RunOptions(
+        provenance=code_info,
+        actor=current_user(),
+        testbed=inventory,
+        strict=True,
+        trigger=options.trigger,
+    )
+    rows, skipped = _run_touched(
+        repo,
+        (root, base_id, head_id),
+        scenarios,
+        run_options,
+        rerun=options.rerun,
+        say=say,
+        reporter=reporter,
+        cancel=cancel,
+    )
+    pushed = target is not None and _record(repo, rows, target, options, reporter)
+    summary = render(
+        rows,
+        changes=changes,
+        skipped=skipped,
+        head=head_id,
+        root=root,
+        site_url=options.site_url,
+        comparisons=_against_base(repo, base, base_id, rows, scenarios=scenarios),
+    )
+    if options.summary_path is not None:
+        with options.summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
+            out.write(summary)
+    say(summary)
+    return CiReport(
+        rows=tuple(rows), changes=changes, skipped=tuple(skipped), summary=summary, pushed=pushed
+    )
+
+
+def _touched(
+    changes: Sequence[Change], root: Path, head_id: str, reporter: Reporter
+) -> dict[str, Path]:
+    """The scenarios of the experiments the change touched, validated (strict)."""
     touched = [c.experiment for c in changes if c.kind == "touched"]
     reporter.line(
         f"ci {head_id[:12]}: {len(touched)} touched experiment(s)"
@@ -99,45 +150,24 @@ def ci(
     scenarios = {name: root / "experiments" / name / SCENARIO_FILE for name in touched}
     if scenarios:
         validate(list(scenarios.values()), cwd=root)
-    say = comment or (lambda _body: None)
-    options = RunOptions(
-        provenance=code_info, actor=current_user(), testbed=inventory, strict=True, trigger=trigger
-    )
-    rows, skipped = _run_touched(
-        repo,
-        root,
-        base_id,
-        scenarios,
-        options,
-        rerun=rerun,
-        say=say,
-        head_id=head_id,
-        reporter=reporter,
-        cancel=cancel,
-    )
-    if target is not None:
-        _commit(repo, rows, branch=target, bot=bot)
-    pushed = False
-    if publish and target is not None and rows:
-        attempts = push(repo, remote_name=remote, branch=target, on_retry=reporter.line)
-        reporter.line(f"ci: pushed {len(rows)} run(s) to {remote}/{target} ({attempts} attempt(s))")
-        pushed = True
-    summary = render(
-        rows,
-        changes=changes,
-        skipped=skipped,
-        head=head_id,
-        root=root,
-        site_url=site_url,
-        comparisons=_against_base(repo, base, base_id, rows, scenarios=scenarios),
-    )
-    if summary_path is not None:
-        with summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
-            out.write(summary)
-    say(summary)
-    return CiReport(
-        rows=tuple(rows), changes=changes, skipped=tuple(skipped), summary=summary, pushed=pushed
-    )
+    return scenarios
+
+
+def _record(
+    repo: pygit2.Repository,
+    rows: Sequence[Row],
+    target: str,
+    options: CiOptions,
+    reporter: Reporter,
+) -> bool:
+    """Commit each run directory to ``target``; push when asked. True when pushed."""
+    _commit(repo, rows, branch=target, bot=options.bot)
+    if not (options.publish and rows):
+        return False
+    remote = options.remote
+    attempts = push(repo, remote_name=remote, branch=target, on_retry=reporter.line)
+    reporter.line(f"ci: pushed {len(rows)} run(s) to {remote}/{target} ({attempts} attempt(s))")
+    return True
 
 
 def _checked_out(
@@ -158,18 +188,19 @@ def _checked_out(
 
 def _run_touched(
     repo: pygit2.Repository,
-    root: Path,
-    base_id: str,
+    where: tuple[Path, str, str],
     scenarios: dict[str, Path],
     options: RunOptions,
     *,
     rerun: bool,
     say: Callable[[str], None],
-    head_id: str,
     reporter: Reporter,
     cancel: threading.Event,
 ) -> tuple[list[Row], list[tuple[str, str]]]:
-    """Run each touched experiment that did not already run at the base; what ran, what not."""
+    """Run each touched experiment that did not already run at the base; what ran, what not.
+
+    ``where`` is the work tree's root, the base commit and the head commit."""
+    root, base_id, head_id = where
     heading = f"### radiops: running {len(scenarios)} experiment(s) for `{head_id[:12]}`\n"
     say(heading)
     waiting: dict[str, str] = {}

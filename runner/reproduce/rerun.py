@@ -18,7 +18,6 @@ run of the group and judged on the distributions (runner/reproduce/group.py).
 from __future__ import annotations
 
 import dataclasses
-import re
 import shutil
 import tempfile
 import threading
@@ -39,16 +38,15 @@ from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_
 from runner.model.plan import RunPlan, new_run_id
 from runner.model.repo import find_repository, links_where_written
 from runner.model.report import Reporter
-from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
-from runner.pipeline.experiment_run import DEFAULT_STORE, RunOptions, run_experiment
+from runner.model.testbed import Testbed, local_default
+from runner.pipeline.experiment_run import RunOptions, run_experiment
 from runner.pipeline.outputs import output_reader
 from runner.reproduce.bundle import loaded_images, unpack, write_bundle
 from runner.reproduce.compare import Check, compare_runs, report_json, report_markdown, reproduced
 from runner.reproduce.group import LEVEL as GROUP_LEVEL
 from runner.reproduce.group import TEST as GROUP_TEST
 from runner.reproduce.group import group_checks, group_plans, recorded_group
-
-RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+from runner.reproduce.published import RUN_ID, published_run, reproduction_testbed, store_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +81,7 @@ def reproduce(
 ) -> Reproduction:
     """Reproduce run ``run_id`` of experiment ``target`` of the repository at ``cwd``."""
     repo = find_repository(cwd)
-    run_dir, recorded = _published(repo.root, target, run_id)
+    run_dir, recorded = published_run(repo.root, target, run_id)
     links = links_where_written(repo, run_dir.parent.parent)  # the re-run goes beside it
     if links:
         raise LinkInTheWay(links[0])
@@ -91,7 +89,7 @@ def reproduce(
     name = recorded["experiment"]["name"]
     if recorded["code"]["dirty"]:
         reporter.line(f"note: run {run_id} was made from a working tree with uncommitted changes")
-    inventory, shown = _testbed(testbed_file, cwd, default_store=repo.root)
+    inventory, shown = reproduction_testbed(testbed_file, cwd, default_store=repo.root)
     inventory = _obtain_recorded_images(recorded, inventory, reporter)
     with tempfile.TemporaryDirectory(prefix="radiops-reproduce-") as scratch:
         root = Path(scratch)
@@ -108,7 +106,7 @@ def reproduce(
             root=root,
             recorded=recorded,
             recorded_dir=run_dir,
-            recorded_store=_store(inventory),
+            recorded_store=store_of(inventory),
             code=commit_info(repo.root, commit),
             runs=run_dir.parent,
             members=recorded_group(run_dir, recorded, reporter),
@@ -128,7 +126,7 @@ def reproduce_bundle(
     path = bundle if bundle.is_absolute() else cwd / bundle
     if not path.is_file():
         raise UsageError(f"--bundle {bundle}: no such file")
-    inventory, shown = _testbed(testbed_file, cwd, default_store=cwd)
+    inventory, shown = reproduction_testbed(testbed_file, cwd, default_store=cwd)
     with tempfile.TemporaryDirectory(prefix="radiops-bundle-") as scratch:
         root = Path(scratch)
         index = unpack(path, root)
@@ -167,9 +165,9 @@ def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -
     found = sorted((repo.root / "experiments").glob(f"*/runs/{run_id}/{MANIFEST}"))
     if not found:
         raise UsageError(f"no experiment has a run {run_id} (experiments/*/runs/{run_id}/)")
-    run_dir, recorded = _published(repo.root, found[0].parent.parent.parent.name, run_id)
+    run_dir, recorded = published_run(repo.root, found[0].parent.parent.parent.name, run_id)
     target = output or cwd / f"{recorded['experiment']['name']}-{run_id}.radiops-bundle.tar"
-    inventory, _ = _testbed(None, cwd, default_store=repo.root)
+    inventory, _ = reproduction_testbed(None, cwd, default_store=repo.root)
     client = connect(next(iter(local_default().nodes.values())))
     try:
         tags = write_bundle(
@@ -177,7 +175,7 @@ def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -
             repo_root=repo.root,
             run_dir=run_dir,
             manifest=recorded,
-            store=_store(inventory),
+            store=store_of(inventory),
             client=client,
         )
     finally:
@@ -256,7 +254,7 @@ def _judge(
     expected = source.recorded["experiment"]["scenario_sha256"]
     experiment = load_experiment(scenario)
     recorded_bytes = [output_reader(d, source.recorded_store) for d, _ in members]
-    new_bytes = [output_reader(d, _store(inventory)) for d, _ in news]
+    new_bytes = [output_reader(d, store_of(inventory)) for d, _ in news]
     return [
         Check(
             name="scenario",
@@ -282,30 +280,6 @@ def _judge(
             )
         ),
     ]
-
-
-def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:
-    """The run directory and manifest of a published run; clear errors otherwise."""
-    name = Path(target).name
-    if not (root / "experiments" / name / SCENARIO_FILE).is_file():
-        raise UsageError(
-            f"{target}: no experiment here; give its directory, e.g. experiments/hello"
-        )
-    if not RUN_ID.match(run_id):
-        raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    path = root / "experiments" / name / "runs" / run_id / MANIFEST
-    if not path.is_file():
-        raise UsageError(f"{name} has no run {run_id} ({path} does not exist)")
-    _, recorded, problems = read_manifest(path)
-    if recorded is None:
-        raise InvalidInput(
-            f"{path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
-        )
-    if recorded["code"]["commit"] is None:
-        raise InvalidInput(
-            f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
-        )
-    return path.parent, recorded
 
 
 def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
@@ -368,11 +342,6 @@ def _obtain_recorded_images(
     return inventory
 
 
-def _store(inventory: Testbed) -> ArtifactStore:
-    assert inventory.artifacts is not None
-    return ArtifactStore(inventory.artifacts.path)
-
-
 def _differs(root: Path, exported: Path, name: str) -> list[str]:
     """Files of the experiment and images that differ between the checkout and the export."""
     changed = []
@@ -388,21 +357,3 @@ def _differs(root: Path, exported: Path, name: str) -> list[str]:
             if not (a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()):
                 changed.append(path)
     return changed[:10]
-
-
-def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Testbed, str]:
-    """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
-    if path is None:
-        inventory, shown = local_default(), "the local default testbed"
-    else:
-        full = path if path.is_absolute() else cwd / path
-        if not full.is_file():
-            raise UsageError(f"--testbed {path}: no such file")
-        _, loaded, problems = read_testbed(full, display=str(path))
-        if loaded is None:
-            raise InvalidInput("; ".join(str(p) for p in problems[:5]))
-        inventory, shown = loaded, str(path)
-    if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / DEFAULT_STORE)
-        inventory = dataclasses.replace(inventory, artifacts=default)
-    return inventory, shown

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from runner.cli.command import Command, Context
 from runner.cli.signals import cancellable
-from runner.gitops.ci_job import ci
+from runner.gitops.ci_job import CiOptions, ci
 from runner.gitops.comment import DEFAULT_API_URL, GitHub, upsert_comment
 from runner.gitops.publish import Identity
 from runner.model.errors import FatalError
@@ -46,22 +46,24 @@ def _main(args: argparse.Namespace, context: Context) -> int:
             head=args.head,
             reporter=reporter,
             cancel=cancel,
-            rerun=args.rerun,
-            publish=args.push,
-            remote=args.remote,
-            branch=args.branch,
-            bot=Identity(name=args.bot_name, email=args.bot_email),
-            testbed_file=args.testbed,
-            trigger=Trigger(
-                kind="pull_request"
-                if pull_request or os.environ.get("RADIOPS_PR_NUMBER")
-                else "push",
-                actor=os.environ.get("RADIOPS_PR_AUTHOR") or None,
-                pull_request=pull_request,
+            options=CiOptions(
+                rerun=args.rerun,
+                publish=args.push,
+                remote=args.remote,
+                branch=args.branch,
+                bot=Identity(name=args.bot_name, email=args.bot_email),
+                testbed_file=args.testbed,
+                trigger=Trigger(
+                    kind="pull_request"
+                    if pull_request or os.environ.get("RADIOPS_PR_NUMBER")
+                    else "push",
+                    actor=os.environ.get("RADIOPS_PR_AUTHOR") or None,
+                    pull_request=pull_request,
+                ),
+                site_url=args.site_url,
+                summary_path=args.summary,
+                comment=_pull_request_comment(pull_request, reporter),
             ),
-            site_url=args.site_url,
-            summary_path=args.summary,
-            comment=_pull_request_comment(pull_request, reporter),
         )
     print(report.summary, end="")
     if received:

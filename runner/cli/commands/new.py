@@ -54,12 +54,6 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
         if problems:
             raise UsageError(f"--image {image_ref}: {problems[0]}")
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("runner", "templates/new"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - YAML, Markdown and shell, not HTML; values go through tojson
-    )
     values = {
         "name": name,
         "title": title or name.replace("-", " ").capitalize(),
@@ -74,9 +68,25 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
     if make_image:
         plan[image_dir / "Dockerfile"] = "Dockerfile.j2"
         plan[image_dir / "run.sh"] = "run.sh.j2"
+    _write(plan, values, (directory, image_dir) if make_image else (directory,))
+    return Created(
+        directory=Path(_shown(directory, repo, cwd)),
+        scenario=Path(_shown(directory / SCENARIO_FILE, repo, cwd)),
+        files=tuple(Path(_shown(p, repo, cwd)) for p in plan),
+    )
+
+
+def _write(plan: dict[Path, str], values: dict[str, str], folders: tuple[Path, ...]) -> None:
+    """Render each template of ``plan`` into new ``folders``; on failure, remove them again."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("runner", "templates/new"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, Markdown and shell, not HTML; values go through tojson
+    )
     made: list[Path] = []
     try:
-        for target in (directory, image_dir) if make_image else (directory,):
+        for target in folders:
             target.mkdir(parents=True)
             made.append(target)
         for path, template in plan.items():
@@ -85,11 +95,6 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
         for folder in reversed(made):
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    return Created(
-        directory=Path(_shown(directory, repo, cwd)),
-        scenario=Path(_shown(directory / SCENARIO_FILE, repo, cwd)),
-        files=tuple(Path(_shown(p, repo, cwd)) for p in plan),
-    )
 
 
 def _shown(path: Path, repo: Repository, cwd: Path) -> str:

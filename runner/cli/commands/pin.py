@@ -83,16 +83,7 @@ def pin(
     """
     repo, scenarios = _scenarios(paths, cwd=cwd)
     insecure = _insecure_registries(repo, testbed_file, cwd=cwd)
-    documents: list[YamlDocument] = []
-    problems: list[Problem] = []
-    for scenario in scenarios:
-        document, _, found = read_experiment(scenario, display=repo.display(scenario, cwd=cwd))
-        problems += found
-        if document is not None and not found:
-            documents.append(document)
-    if problems:
-        raise ProblemsFound(problems)
-
+    documents = _documents(repo, scenarios, cwd=cwd)
     digests: dict[str, str] = {}
     unresolved: dict[str, str] = {}  # image -> why; asked once
     failures: list[str] = []
@@ -134,6 +125,20 @@ def pin(
         write_atomic(document.path, text)
         changes += [f"{document.display}:{e.line}: {e.old} -> {e.new}" for e in done]
     return changes
+
+
+def _documents(repo: Repository, scenarios: Sequence[Path], *, cwd: Path) -> list[YamlDocument]:
+    """The scenarios read; ProblemsFound with every problem when one is not valid."""
+    documents: list[YamlDocument] = []
+    problems: list[Problem] = []
+    for scenario in scenarios:
+        document, _, found = read_experiment(scenario, display=repo.display(scenario, cwd=cwd))
+        problems += found
+        if document is not None and not found:
+            documents.append(document)
+    if problems:
+        raise ProblemsFound(problems)
+    return documents
 
 
 def _scenarios(paths: Sequence[str], *, cwd: Path) -> tuple[Repository, list[Path]]:

@@ -23,7 +23,7 @@ import pygit2
 
 from runner.cli.command import Command, Context
 from runner.cli.signals import cancellable
-from runner.gitops.ci_job import CiReport, ci
+from runner.gitops.ci_job import CiOptions, CiReport, ci
 from runner.gitops.publish import BOT, Identity
 from runner.model.errors import EnvironmentProblem, FatalError, UsageError
 from runner.model.files import write_atomic
@@ -131,11 +131,13 @@ def _handle(
             head=head,
             reporter=reporter,
             cancel=cancel,
-            publish=publish,
-            branch=branch,
-            bot=bot,
-            testbed_file=testbed_file,
-            trigger=Trigger(kind="watch"),
+            options=CiOptions(
+                publish=publish,
+                branch=branch,
+                bot=bot,
+                testbed_file=testbed_file,
+                trigger=Trigger(kind="watch"),
+            ),
         )
     except FatalError as error:
         # a broken scenario on one branch must not stop the watcher: report, go on
