@@ -50,9 +50,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-age",
         type=float,
-        default=3600.0,
+        default=DEFAULT_MAX_AGE_S,
         metavar="SECONDS",
-        help="reuse a cached probe this young (default 3600; 0 probes again)",
+        help=f"reuse a cached probe this young (default {DEFAULT_MAX_AGE_S:g}; 0 probes again)",
     )
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from runner.cli.command import Command, Context
 from runner.cli.signals import cancellable
 from runner.gitops.gitinfo import code_info, current_user
-from runner.pipeline.experiment_run import RunOptions, run_experiment
+from runner.pipeline.experiment_run import DEFAULT_WAIT_S, RunOptions, run_experiment
+from runner.pipeline.probing import DEFAULT_MAX_AGE_S
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,16 +47,17 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait",
         type=float,
-        default=3600.0,
+        default=DEFAULT_WAIT_S,
         metavar="SECONDS",
-        help="how long to wait for busy nodes (default 3600)",
+        help=f"how long to wait for busy nodes (default {DEFAULT_WAIT_S:g})",
     )
     parser.add_argument(
         "--probe-max-age",
         type=float,
-        default=3600.0,
+        default=DEFAULT_MAX_AGE_S,
         metavar="SECONDS",
-        help="reuse a node's cached radio probe this young (default 3600; 0 probes again)",
+        help=f"reuse a node's cached radio probe this young (default {DEFAULT_MAX_AGE_S:g}; "
+        "0 probes again)",
     )
 
 
