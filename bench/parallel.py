@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.cli.commands.run import run  # noqa: E402
+from runner.gitops.gitinfo import code_info, current_user  # noqa: E402
 from runner.model.report import LineReporter  # noqa: E402
+from runner.pipeline.experiment_run import RunOptions, run_experiment  # noqa: E402
 from tests.testing.repos import add_scenario, make_run_repo, shell_scenario  # noqa: E402
 
 TESTBED = "nodes:\n" + "".join(
@@ -31,13 +32,12 @@ TESTBED = "nodes:\n" + "".join(
 
 def timed(repo: Path, *sets: str) -> float:
     start = time.perf_counter()
-    results = run(
+    results = run_experiment(
         Path("experiments/nap"),
+        RunOptions(provenance=code_info, actor=current_user(), sets=sets, live_logs=False),
         cwd=repo,
-        sets=sets,
         reporter=LineReporter(io.StringIO()),
         cancel=threading.Event(),
-        live_logs=False,
     )
     elapsed = time.perf_counter() - start
     assert all(r.status == "succeeded" for r in results), [r.reason for r in results]

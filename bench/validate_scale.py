@@ -18,8 +18,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from runner.cli.commands.validate import validate
 from runner.model.schemas import load_schema
+from runner.pipeline.validation import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ API, and no message this module produces ever contains the token.
 
 Used by the testbed workflow's publish job, from the trusted base checkout::
 
-    python -m runner.gitops.comment --pull-request 12 --body-file summary.md
+    python3 -m runner comment --pull-request 12 --body-file summary.md
 
 with ``GITHUB_TOKEN``, ``GITHUB_REPOSITORY`` and ``GITHUB_API_URL`` from the
 environment (the token is never taken from the command line).
@@ -14,22 +14,18 @@ environment (the token is never taken from the command line).
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
-import os
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from runner import __version__
-from runner.model.errors import EnvironmentProblem, FatalError, UsageError
+from runner.model.errors import EnvironmentProblem, UsageError
 
 MARKER = "<!-- radiops-summary -->"
 DEFAULT_API_URL = "https://api.github.com"
@@ -293,48 +289,3 @@ def _http_message(method: str, url: str, error: urllib.error.HTTPError) -> str:
         hint = "GitHub had a problem; running the job again usually helps"
     text = f"GitHub refused {method} {url} (HTTP {error.code}{detail})"
     return f"{text}; {hint}" if hint else text
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m runner.gitops.comment``: post or update the summary comment of a pull request."""
-    parser = argparse.ArgumentParser(
-        prog="python -m runner.gitops.comment",
-        description="Create or edit the radiops summary comment of a pull request. Reads "
-        "GITHUB_TOKEN, GITHUB_REPOSITORY and GITHUB_API_URL from the environment.",
-    )
-    parser.add_argument("--pull-request", type=int, required=True, metavar="NUMBER")
-    parser.add_argument("--body-file", type=Path, required=True, metavar="FILE")
-    parser.add_argument(
-        "--repository",
-        default=os.environ.get("GITHUB_REPOSITORY", ""),
-        help="owner/name (default: $GITHUB_REPOSITORY)",
-    )
-    parser.add_argument(
-        "--author",
-        default=None,
-        metavar="LOGIN",
-        help="only edit a marked comment written by this login, e.g. 'github-actions[bot]'",
-    )
-    parser.add_argument("--timeout", type=float, default=30, metavar="SECONDS")
-    args = parser.parse_args(argv)
-    try:
-        try:
-            body = args.body_file.read_text(encoding="utf-8", errors="replace")
-        except OSError as error:
-            raise UsageError(f"cannot read {args.body_file}: {error.strerror}") from None
-        github = GitHub(
-            api_url=os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL,
-            repository=args.repository,
-            token=os.environ.get("GITHUB_TOKEN", ""),
-            author=args.author,
-        )
-        outcome = upsert_comment(github, args.pull_request, body, timeout=args.timeout)
-    except FatalError as error:
-        print(f"radiops comment: {error}", file=sys.stderr)
-        return error.exit_code
-    print(f"radiops comment: {outcome} the summary comment on pull request #{args.pull_request}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

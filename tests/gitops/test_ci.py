@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli.commands.ci import CiReport, ci
+from runner.gitops.ci_job import CiOptions, CiReport, ci
 from runner.model.report import LineReporter
 from tests.testing.gitops import scenario
 from tests.testing.repos import commit_all, git
@@ -46,7 +46,7 @@ def run_ci(repo: Path, reporter: object | None = None, **options: object) -> CiR
         head=head,
         reporter=reporter or LineReporter(io.StringIO()),  # type: ignore[arg-type]
         cancel=threading.Event(),
-        **options,  # type: ignore[arg-type]
+        options=CiOptions(**options),  # type: ignore[arg-type]
     )
 
 

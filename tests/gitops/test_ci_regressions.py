@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli.commands.ci import CiReport, ci
+from runner.gitops.ci_job import CiOptions, CiReport, ci
 from runner.model.report import LineReporter
 from tests.testing.repos import commit_all, copy_from_project, git
 from tests.testing.testbed_fixtures import Testbed
@@ -61,8 +61,7 @@ def run_ci(repo: Path, comments: list[str], **options: object) -> CiReport:
         head=git(repo, "rev-parse", "HEAD").strip(),
         reporter=LineReporter(io.StringIO()),
         cancel=threading.Event(),
-        comment=comments.append,
-        **options,  # type: ignore[arg-type]
+        options=CiOptions(comment=comments.append, **options),  # type: ignore[arg-type]
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from runner.cli.app import main as radiops_main
 from runner.gitops import comment
 from runner.gitops.comment import MARKER, GitHub, GitHubError, render_waiting, upsert_comment
 from runner.model.errors import EnvironmentProblem, FatalError, UsageError
@@ -356,16 +359,36 @@ def test_the_command_line_posts_a_body_file(
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
     monkeypatch.setenv("GITHUB_API_URL", api.base_url)
-    args = ["--pull-request", str(PR), "--body-file", str(summary)]
-    assert comment.main(args) == 0
-    assert comment.main([*args, "--author", "github-actions[bot]"]) == 0
+    args = ["comment", "--pull-request", str(PR), "--body-file", str(summary)]
+    assert radiops_main(args) == 0
+    assert radiops_main([*args, "--author", "github-actions[bot]"]) == 0
     out = capsys.readouterr().out
     assert "created the summary comment on pull request #7" in out
     assert "updated the summary comment" in out
     assert len(_marked(api)) == 1
 
     api.fail_with = (403, "Resource not accessible by integration")
-    assert comment.main(args) == EnvironmentProblem.exit_code
+    assert radiops_main(args) == EnvironmentProblem.exit_code
     err = capsys.readouterr().err
-    assert err.startswith("radiops comment: GitHub refused GET")
+    assert err.startswith("radiops: GitHub refused GET")
     assert TOKEN not in err
+
+
+def test_the_comment_command_needs_nothing_but_the_standard_library(tmp_path: Path) -> None:
+    # the publish job runs `python3 -m runner comment` from a checkout, nothing installed
+    code = (
+        "import sys\n"
+        "from runner.cli.app import main\n"
+        "status = main(['comment', '--pull-request', '7', '--body-file', sys.argv[1]])\n"
+        "loaded = {name.split('.')[0] for name in sys.modules}\n"
+        "print(status, sorted(loaded - set(sys.stdlib_module_names) - {'runner', '__main__'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(tmp_path / "missing.md")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split(maxsplit=1) == [str(UsageError.exit_code), "[]\n"], result
+    assert "cannot read" in result.stderr and "missing.md" in result.stderr

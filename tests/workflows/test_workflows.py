@@ -242,7 +242,7 @@ def _command_problems(
         return [] if creating else [f"{where}: tar may only create archives here: {shown}"]
     if program == "python3" and args[:2] == ["-m", "venv"]:
         return []
-    if program == "python3" and args[:2] == ["-m", "runner.gitops.comment"]:
+    if program == "python3" and args[:3] == ["-m", "runner", "comment"]:
         if _norm(cwd) not in {_norm(t) for t in trusted}:
             return [f"{where}: python -m from {cwd!r} imports from there, not the trusted code"]
         return []
@@ -495,7 +495,7 @@ BROKEN = {
     "sourced file": _insert_run("run", "source pr/.env"),
     "command substitution": _insert_run("run", 'echo "$(pr/tool)"'),
     "python -m from the pull request": _insert_run(
-        "run", "python3 -m runner.gitops.comment --help", **{"working-directory": "pr"}
+        "run", "python3 -m runner comment --help", **{"working-directory": "pr"}
     ),
     "radiops from PATH": _set("run", "Run the touched", "run", "radiops ci --base x --head y"),
     "radiops via python -m in the checkout": _set(

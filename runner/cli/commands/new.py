@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 
+from runner.cli.command import Command, Context
 from runner.gitops.gitinfo import current_user
 from runner.model.checks import image_path_problems
 from runner.model.errors import UsageError
@@ -52,12 +54,6 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
         if problems:
             raise UsageError(f"--image {image_ref}: {problems[0]}")
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("runner", "templates/new"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - YAML, Markdown and shell, not HTML; values go through tojson
-    )
     values = {
         "name": name,
         "title": title or name.replace("-", " ").capitalize(),
@@ -72,9 +68,25 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
     if make_image:
         plan[image_dir / "Dockerfile"] = "Dockerfile.j2"
         plan[image_dir / "run.sh"] = "run.sh.j2"
+    _write(plan, values, (directory, image_dir) if make_image else (directory,))
+    return Created(
+        directory=Path(_shown(directory, repo, cwd)),
+        scenario=Path(_shown(directory / SCENARIO_FILE, repo, cwd)),
+        files=tuple(Path(_shown(p, repo, cwd)) for p in plan),
+    )
+
+
+def _write(plan: dict[Path, str], values: dict[str, str], folders: tuple[Path, ...]) -> None:
+    """Render each template of ``plan`` into new ``folders``; on failure, remove them again."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("runner", "templates/new"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, Markdown and shell, not HTML; values go through tojson
+    )
     made: list[Path] = []
     try:
-        for target in (directory, image_dir) if make_image else (directory,):
+        for target in folders:
             target.mkdir(parents=True)
             made.append(target)
         for path, template in plan.items():
@@ -83,12 +95,33 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
         for folder in reversed(made):
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    return Created(
-        directory=Path(_shown(directory, repo, cwd)),
-        scenario=Path(_shown(directory / SCENARIO_FILE, repo, cwd)),
-        files=tuple(Path(_shown(p, repo, cwd)) for p in plan),
-    )
 
 
 def _shown(path: Path, repo: Repository, cwd: Path) -> str:
     return repo.display(path, cwd=cwd)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the experiment's name: a lowercase slug")
+    parser.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="use this image (images/<dir> or a registry reference) instead of making one",
+    )
+    parser.add_argument("--title", help="a one-line title (default: from the name)")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    created = new(args.name, cwd=context.cwd, image=args.image, title=args.title)
+    for path in created.files:
+        print(f"created {path}")
+    print(f"next: edit {created.scenario}, then run 'radiops validate {created.directory}'")
+    return 0
+
+
+COMMAND = Command(
+    description="Create experiments/NAME/ with a scenario and README, and an image for it "
+    "under images/NAME/ unless --image names an existing one. Never overwrites.",
+    add_arguments=_arguments,
+    main=_main,
+)
