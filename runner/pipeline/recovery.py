@@ -34,8 +34,9 @@ from runner.model.plan import Instance, Repetition, RunPlan
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
+from runner.pipeline.context import RunContext, RunResult
 from runner.pipeline.pending import PENDING, is_alive, read_pending
-from runner.pipeline.runs import RunContext, RunResult, record_run
+from runner.pipeline.runs import record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
 

@@ -168,7 +168,7 @@ def test_seed_archive_holds_parameters_and_a_writable_output_dir() -> None:
 
 
 def test_change_roots_copy_every_change_and_nothing_unchanged() -> None:
-    from runner.pipeline.runs import change_roots
+    from runner.pipeline.collect import change_roots
 
     diff = [
         {"Path": "/etc", "Kind": 0},

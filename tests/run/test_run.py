@@ -18,7 +18,7 @@ import pytest
 
 from runner.cli.commands.run import run
 from runner.model.report import LineReporter
-from runner.pipeline.runs import RunResult
+from runner.pipeline.context import RunResult
 from tests.testing.repos import (
     add_scenario,
     commit_all,

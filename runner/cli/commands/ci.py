@@ -31,14 +31,8 @@ from runner.model.manifest import MANIFEST, Trigger
 from runner.model.problems import ProblemsFound
 from runner.model.regression_report import inert, render_comparisons
 from runner.model.report import Reporter
-from runner.model.testbed import (
-    TESTBED_FILE,
-    Testbed,
-    local_default,
-    read_testbed,
-    resolve_testbed,
-)
-from runner.pipeline.runs import RunResult
+from runner.model.testbed import TESTBED_FILE, Testbed, local_default, read_testbed, resolve_testbed
+from runner.pipeline.context import RunResult
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,9 +34,10 @@ from runner.model.repo import STATE, Repository, find_repository
 from runner.model.report import Reporter, progress_line
 from runner.model.schedule import restrict, role_can_use, unplaceable_reason
 from runner.model.testbed import Node, Testbed, resolve_testbed
+from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import engine_facts
 from runner.pipeline.recovery import recover
-from runner.pipeline.runs import NodeBook, RunContext, RunResult, execute_run
+from runner.pipeline.runs import execute_run
 
 DEFAULT_STORE = Path(STATE) / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
