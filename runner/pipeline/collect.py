@@ -13,18 +13,11 @@ from typing import Any
 
 from docker.models.containers import Container
 
-from runner.engine.capture import (
-    ArtifactStore,
-    Capture,
-    CaptureBudget,
-    CaptureLimits,
-    NotReadable,
-    capture_tree,
-    path_problem,
-    read_small_file,
-    stream_logs,
-)
+from runner.engine.artifacts import ArtifactStore
+from runner.engine.capture import Capture, NotReadable, capture_tree, read_small_file
+from runner.engine.container_logs import stream_logs
 from runner.engine.execute import OUTPUT_DIR, Placed
+from runner.engine.member_gate import CaptureBudget, CaptureLimits, path_problem
 from runner.model.plan import Instance, RunPlan
 from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
 from runner.model.schedule import uses_simulated_radio

@@ -10,7 +10,7 @@ from typing import Any
 
 import docker
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.medium import EmulatorImage
 from runner.engine.probe import ProbeResult
 from runner.model.limits import CAPTURE_MAX_BYTES

@@ -24,7 +24,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from runner.engine.capture import artifact_store
+from runner.engine.artifacts import artifact_store
 from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder

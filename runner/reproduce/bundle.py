@@ -30,7 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.engines import ENGINE_ERRORS, connect
 from runner.engine.images import local_reference
 from runner.gitops.gitinfo import export_tree

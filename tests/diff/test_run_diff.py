@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.model.experiment import OutputComparison, Tolerance
 from runner.model.run_diff import (
     CodeChanges,

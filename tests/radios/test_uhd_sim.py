@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from runner.cli.commands.run import DEFAULT_STORE
-from runner.engine.capture import artifact_store
+from runner.engine.artifacts import artifact_store
 from runner.engine.execute import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository

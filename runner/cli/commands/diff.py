@@ -19,21 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
 from runner.model.manifest import MANIFEST
 from runner.model.problems import printable
 from runner.model.repo import EXPERIMENTS, RUNS, STATE, Repository, find_repository
-from runner.model.run_diff import (
-    PsdDistance,
-    RunDiff,
-    RunSide,
-    Yardstick,
-    diff_runs,
-    to_json,
-)
+from runner.model.run_diff import PsdDistance, RunDiff, RunSide, Yardstick, diff_runs, to_json
 from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli.commands.run import DEFAULT_STORE, run
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.engines import connect, connect_all
 from runner.engine.images import local_reference
 from runner.engine.registry import pull_pinned, registry_problem

@@ -16,7 +16,7 @@ from runner.cli.commands.probe import DEFAULT_MAX_AGE_S, probe_nodes
 from runner.cli.commands.validate import validate
 from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
-from runner.engine.capture import ArtifactStore, artifact_store
+from runner.engine.artifacts import ArtifactStore, artifact_store
 from runner.engine.distribute import distribute
 from runner.engine.engines import connect_all
 from runner.engine.inventory import image_inventory
