@@ -29,7 +29,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from runner.engine.execute import radio_environment
+from runner.engine.container_spec import radio_environment
 from runner.engine.hardening import hardened
 from runner.model.errors import EnvironmentProblem
 from runner.model.files import write_atomic

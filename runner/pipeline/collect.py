@@ -16,7 +16,8 @@ from docker.models.containers import Container
 from runner.engine.artifacts import ArtifactStore
 from runner.engine.capture import Capture, NotReadable, capture_tree, read_small_file
 from runner.engine.container_logs import stream_logs
-from runner.engine.execute import OUTPUT_DIR, Placed
+from runner.engine.container_spec import OUTPUT_DIR
+from runner.engine.execute import Placed
 from runner.engine.member_gate import CaptureBudget, CaptureLimits, path_problem
 from runner.model.plan import Instance, RunPlan
 from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report

@@ -25,7 +25,8 @@ import docker.errors
 import requests.exceptions
 
 from runner.engine.artifacts import artifact_store
-from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
+from runner.engine.container_spec import LABEL_PREFIX
+from runner.engine.execute import Ended, Placed, Supervision, remove_all, stop_all
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES

@@ -21,7 +21,7 @@ import docker
 import jsonschema
 import pytest
 
-from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import BuiltImage, build
 from runner.engine.probe import (
     LABEL_PROBE,

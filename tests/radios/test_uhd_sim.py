@@ -22,7 +22,7 @@ import pytest
 
 from runner.cli.commands.run import DEFAULT_STORE
 from runner.engine.artifacts import artifact_store
-from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository
 from runner.pipeline.outputs import output_path

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runner.engine.execute import container_options, effective_limits, seed_archive
+from runner.engine.container_spec import container_options, effective_limits, seed_archive
 from runner.model.errors import UsageError
 from runner.model.experiment import Experiment, load_experiment
 from runner.model.plan import expand, new_run_id, parse_overrides
