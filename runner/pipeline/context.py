@@ -12,7 +12,7 @@ import docker
 
 from runner.engine.artifacts import ArtifactStore
 from runner.engine.medium import EmulatorImage
-from runner.engine.probe import ProbeResult
+from runner.engine.probe_result import ProbeResult
 from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import CodeInfo, ImageRecord, Trigger
 from runner.model.report import Reporter

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner import __version__
 from runner.engine.execute import Ended, Placed, Supervision, Usage
-from runner.engine.probe import ProbeResult, match_device
+from runner.engine.probe_result import ProbeResult, match_device
 from runner.model.manifest import SCHEMA_VERSION, CodeInfo, ImageRecord, Outcome, Trigger
 from runner.model.plan import Instance, RunPlan
 from runner.model.radio_report import DEVICE, DeviceReport

@@ -15,7 +15,9 @@ import docker
 
 from runner.engine.distribute import distribute
 from runner.engine.engines import connect
-from runner.engine.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
+from runner.engine.probe import engine_id, probe_node
+from runner.engine.probe_cache import ProbeCache
+from runner.engine.probe_result import ProbeResult, compare
 from runner.model.errors import UsageError
 from runner.model.repo import STATE, Repository, find_repository
 from runner.model.schedule import restrict

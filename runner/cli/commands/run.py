@@ -21,7 +21,7 @@ from runner.engine.distribute import distribute
 from runner.engine.engines import connect_all
 from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
-from runner.engine.probe import ProbeResult
+from runner.engine.probe_result import ProbeResult
 from runner.gitops.gitinfo import code_info, current_user
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, is_image_path, load_experiment
