@@ -52,7 +52,7 @@ def _run(argv: Sequence[str]) -> int:
         return _reproduce_command(args, cwd)
     if args.command == "diff":
         from runner.cli.commands.diff import diff, render_json
-        from runner.model.run_diff import render_text
+        from runner.model.run_diff_render import render_text
 
         found = diff(args.run_a, args.run_b, cwd=cwd)
         print(render_json(found) if args.json else render_text(found), end="")

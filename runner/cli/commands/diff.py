@@ -26,7 +26,9 @@ from runner.model.experiment import SCENARIO_FILE, read_experiment
 from runner.model.manifest import MANIFEST
 from runner.model.problems import printable
 from runner.model.repo import EXPERIMENTS, RUNS, STATE, Repository, find_repository
-from runner.model.run_diff import PsdDistance, RunDiff, RunSide, Yardstick, diff_runs, to_json
+from runner.model.run_diff import diff_runs
+from runner.model.run_diff_records import PsdDistance, RunDiff, RunSide, Yardstick
+from runner.model.run_diff_render import to_json
 from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed
