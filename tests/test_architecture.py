@@ -31,6 +31,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # library (a top-level name or a dotted prefix) -> the packages that may import it;
 # a library not listed here may be imported anywhere
 LIBRARIES: dict[str, frozenset[str]] = {
+    # pipeline/ reaches nodes through engine/node's protocols, never the Docker SDK
     "docker": frozenset({"engine"}),
     "requests": frozenset({"engine"}),  # Docker's transport: its errors
     "pygit2": frozenset({"gitops"}),
@@ -49,15 +50,6 @@ LIBRARIES: dict[str, frozenset[str]] = {
 # module -> the libraries it imports against LIBRARIES, each with its reason. An
 # exception that is no longer used fails too: remove it here and in ARCHITECTURE.md.
 EXCEPTIONS: dict[str, dict[str, str]] = {
-    "runner.pipeline.runs": {
-        "requests": "catches Docker's transport errors while it collects",
-    },
-    "runner.pipeline.context": {"docker": "types the clients it is handed"},
-    "runner.pipeline.collect": {"docker": "types the containers it collects from"},
-    "runner.pipeline.recovery": {
-        "docker": "types the clients and catches Docker's errors while it sweeps",
-        "requests": "catches Docker's transport errors while it sweeps",
-    },
     "runner.reproduce.bundle": {
         "docker": "saves images into a bundle and loads them back",
     },
@@ -260,3 +252,18 @@ def test_importing_runner_model_and_runner_site_does_not_load_docker() -> None:
         check=True,
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_pipeline_reaches_nodes_only_through_the_node_protocol() -> None:
+    """runner/pipeline/ uses engine/node's NodeEngine and NodeContainer: neither the Docker
+    SDK nor its transport, and no exception lets it."""
+    found = [
+        f"{item.module}:{item.line}: {item.target}"
+        for path in sorted((RUNNER / "pipeline").rglob("*.py"))
+        for item in imports(
+            module_name(path), path.read_text(encoding="utf-8"), is_package=path.stem == "__init__"
+        )
+        if item.target.split(".")[0] in ("docker", "requests")
+    ]
+    assert not found, "\n".join(found)
+    assert not [module for module in EXCEPTIONS if module.startswith("runner.pipeline.")]

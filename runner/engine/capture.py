@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Literal
 
 import docker.errors
 import requests.exceptions
-from docker.models.containers import Container
 
 from runner.engine.artifacts import ArtifactStore, NotWritten, copy_hashed, create_inside
 from runner.engine.member_gate import CaptureBudget, CaptureLimits, MemberGate
+from runner.engine.node import NodeContainer
 from runner.model.errors import EnvironmentProblem
 from runner.model.repo import is_safe_relative
 
@@ -66,7 +66,7 @@ class Capture:
 
 
 def capture_tree(
-    container: Container,
+    container: NodeContainer,
     source: str,
     *,
     run_dir: Path,
@@ -160,7 +160,7 @@ def capture_stream(
     )
 
 
-def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | None:
+def read_small_file(container: NodeContainer, path: str, max_bytes: int) -> bytes | None:
     """The bytes of one regular file of at most ``max_bytes`` in the exited container.
 
     None when there is no such file. What the container may have put there
@@ -194,14 +194,14 @@ def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | 
             close()
 
 
-def changed_paths(container: Container) -> list[str]:
+def changed_paths(container: NodeContainer) -> list[str]:
     """Absolute paths the container changed or added (``docker diff``), sorted."""
     return sorted(
         str(change["Path"]) for change in container.diff() or [] if change["Kind"] in (0, 1)
     )
 
 
-def require_exited(container: Container) -> None:
+def require_exited(container: NodeContainer) -> None:
     """EnvironmentProblem unless the container has exited: results are copied only after."""
     container.reload()
     if container.status != "exited":

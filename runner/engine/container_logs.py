@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from docker.models.containers import Container
-
 from runner.engine.artifacts import NotWritten, create_inside
 from runner.engine.capture import require_exited
+from runner.engine.node import NodeContainer
 from runner.model.errors import EnvironmentProblem
 from runner.model.repo import is_safe_relative
 
@@ -35,7 +34,7 @@ class LogFile:
 
 
 def stream_logs(
-    container: Container,
+    container: NodeContainer,
     *,
     run_dir: Path,
     prefix: str,
@@ -61,7 +60,7 @@ def stream_logs(
 
 
 def _write_log(
-    container: Container,
+    container: NodeContainer,
     stream: Literal["stdout", "stderr"],
     run_dir: Path,
     location: str,

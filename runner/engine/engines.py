@@ -27,6 +27,12 @@ DEFAULT_TIMEOUT_S = 60.0
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
+def engine_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the engine stopped answering (its transport failed), rather than
+    that it refused a request."""
+    return isinstance(exc, requests.exceptions.RequestException)
+
+
 def connect_all(
     nodes: Sequence[Node],
 ) -> tuple[dict[str, docker.DockerClient], dict[str, EnvironmentProblem]]:

@@ -16,11 +16,11 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from runner.engine.channel import ChannelEndpoints
 from runner.engine.container_spec import LABEL_PREFIX, container_options, seed_archive
 from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.node import NameTaken, NodeContainer, NodeEngine
 from runner.model.errors import EnvironmentProblem
 from runner.model.plan import Instance, RunPlan
 from runner.model.problems import printable
@@ -40,7 +40,7 @@ class NodeBusy(Exception):
         super().__init__("; ".join(f"{node} {holders[node]}" for node in sorted(holders)))
 
 
-def holder(client: docker.DockerClient, node: str) -> str:
+def holder(engine: NodeEngine, node: str) -> str:
     """Who holds ``node``'s reservation, for the person waiting for it.
 
     A reservation left by a run whose runner died holds the node until
@@ -49,7 +49,7 @@ def holder(client: docker.DockerClient, node: str) -> str:
     """
     name = reservation_name(node)
     try:
-        container = client.containers.get(name)
+        container = engine.get(name)
     except ENGINE_ERRORS:  # gone already (the holder just finished), or the engine is away
         return "held by another run"
     labels = container.labels or {}
@@ -77,8 +77,8 @@ class Placed:
 
     instance: Instance
     node: Node
-    client: docker.DockerClient
-    container: Container
+    client: NodeEngine
+    container: NodeContainer
     image_id: str
     command: tuple[str, ...]
 
@@ -106,7 +106,7 @@ def create_all(
     plan: RunPlan,
     run_id: str,
     placement: Mapping[Instance, Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, NodeEngine],
     images: Mapping[tuple[str, str], str],
     channel: ChannelEndpoints | None = None,
 ) -> list[Placed]:
@@ -125,11 +125,11 @@ def create_all(
             image_id = images[(instance.role, node.engine)]
             options = container_options(plan, run_id, instance, node, image_id, channel)
             try:
-                container = client.containers.create(**options)
+                container = client.create(options)
+            except NameTaken:  # another run holds the node
+                busy[node.name] = holder(client, node.name)
+                continue
             except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # the name is taken: another run holds the node
-                    busy[node.name] = holder(client, node.name)
-                    continue
                 message = f"node {node.name}: cannot create a container: {exc}"
                 raise EnvironmentProblem(message) from None
             placed.append(
@@ -333,7 +333,7 @@ def follow_logs(placed: list[Placed], emit: Callable[[str], None]) -> list[threa
     return threads
 
 
-def _command_of(container: Container) -> tuple[str, ...]:
+def _command_of(container: NodeContainer) -> tuple[str, ...]:
     config = container.attrs.get("Config", {})
     return tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
 
@@ -343,7 +343,7 @@ def _exit_code(item: Placed) -> str:
     return f"exit code {code}"
 
 
-def _kill(container: Container, signal: str) -> None:
+def _kill(container: NodeContainer, signal: str) -> None:
     try:
         container.kill(signal=signal)
     except docker.errors.APIError as exc:

@@ -11,14 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docker.models.containers import Container
-
 from runner.engine.artifacts import ArtifactStore
 from runner.engine.capture import Capture, NotReadable, capture_tree, read_small_file
 from runner.engine.container_logs import stream_logs
 from runner.engine.container_spec import OUTPUT_DIR
 from runner.engine.execute import Placed
 from runner.engine.member_gate import CaptureBudget, CaptureLimits, path_problem
+from runner.engine.node import NodeContainer
 from runner.model.plan import Instance, RunPlan
 from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
 from runner.model.schedule import uses_simulated_radio
@@ -160,7 +159,7 @@ def collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> 
     return found
 
 
-def device_report(container: Container) -> DeviceReport | None:
+def device_report(container: NodeContainer) -> DeviceReport | None:
     """What the simulated USRP reported; None when no application opened it through libuhd."""
     try:
         data = read_small_file(container, RADIO_REPORT, MAX_BYTES)

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from runner.engine.artifacts import ArtifactStore
 from runner.engine.medium import EmulatorImage
+from runner.engine.node import NodeEngine
 from runner.engine.probe_result import ProbeResult
 from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import CodeInfo, ImageRecord, Trigger
@@ -30,7 +29,7 @@ class RunContext:
     actor: str
     trigger: Trigger
     nodes: Sequence[Node]
-    clients: Mapping[str, docker.DockerClient]  # by engine URL
+    clients: Mapping[str, NodeEngine]  # by engine URL
     engines: Mapping[str, Mapping[str, Any]]  # engine facts by engine URL
     images: Mapping[tuple[str, str], str]  # (role, engine URL) -> image ID
     image_records: Sequence[ImageRecord]

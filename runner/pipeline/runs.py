@@ -11,15 +11,13 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests.exceptions
-
 from runner.engine.channel import ChannelNetwork
-from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.engines import ENGINE_ERRORS, engine_unreachable
 from runner.engine.execute import (
     Cancelled,
     NodeBusy,
@@ -43,7 +41,7 @@ from runner.model.sigmf import annotate
 from runner.model.testbed import Node
 from runner.pipeline.collect import collect, merge_metrics, read_output
 from runner.pipeline.context import NodeBook, RunContext, RunResult
-from runner.pipeline.manifest_builder import build_manifest, decide_outcome
+from runner.pipeline.manifest_builder import ManifestInputs, build_manifest, decide_outcome
 from runner.pipeline.pending import PENDING, write_pending
 
 RETRY_S = 1.0
@@ -225,8 +223,7 @@ def _open_medium(
     image = context.emulator_images.get(engine)
     if image is None:
         raise EnvironmentProblem(f"the channel emulator's image was not prepared on {engine}")
-    network = ChannelNetwork(
-        context.clients[engine],
+    network = context.clients[engine].channel(
         run_id=run_id,
         image=image.image_id,
         config=config,
@@ -241,6 +238,62 @@ def _open_medium(
     return _Medium(network=network, image=image)
 
 
+def _close_medium(medium: _Medium | None) -> tuple[list[str], dict[str, Any] | None]:
+    """Close the run's channel emulator: what went wrong, and its manifest entry."""
+    if medium is None:
+        return [], None
+    # every container has exited: the medium is no longer needed
+    warnings = [f"channel emulator: {problem}" for problem in medium.network.close()]
+    return warnings, manifest_entry(medium.network.config, medium.image, medium.network.log)
+
+
+def _write_record(run_dir: Path, manifest: dict[str, Any], warnings: list[str]) -> None:
+    if warnings:
+        manifest["warnings"] = warnings
+    write_manifest(run_dir, manifest)
+    (run_dir / PENDING).unlink(missing_ok=True)
+
+
+@dataclass(kw_only=True)
+class _Gathered:
+    """What every container of a run handed back."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    written: dict[Instance, dict[str, float]] = field(default_factory=dict)  # metrics
+    devices: dict[Instance, DeviceReport] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _gather(
+    plan: RunPlan, context: RunContext, run_dir: Path, placed: list[Placed], error: str | None
+) -> _Gathered:
+    gathered = _Gathered(error=error)
+    for item in placed:
+        try:
+            found = collect(item, plan, run_dir, context)
+        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
+            # what could not be copied is said in the manifest; the manifest is always written
+            gathered.warnings.append(f"{item.instance.key}: results not copied: {exc}")
+            if engine_unreachable(exc) and gathered.error is None:
+                # the engine went away (a stopping engine also ends its containers):
+                # what the containers did is unknown, so the run is an error, not a failure
+                gathered.error = (
+                    f"node {item.node.name}: its engine stopped answering before the "
+                    f"results of {item.instance.key} were copied: {exc}"
+                )
+            continue
+        gathered.outputs += found.outputs
+        gathered.logs += found.logs
+        gathered.warnings += found.warnings
+        if found.metrics is not None:
+            gathered.written[item.instance] = found.metrics
+        if found.device is not None:
+            gathered.devices[item.instance] = found.device
+    return gathered
+
+
 def record_run(
     plan: RunPlan,
     context: RunContext,
@@ -252,74 +305,45 @@ def record_run(
     error: str | None,
     medium: _Medium | None,
 ) -> RunResult:
-    outputs: list[dict[str, Any]] = []
-    logs: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    channel: dict[str, Any] | None = None
-    if medium is not None:  # every container has exited: the medium is no longer needed
-        warnings += [f"channel emulator: {problem}" for problem in medium.network.close()]
-        config = medium.network.config
-        channel = manifest_entry(config, medium.image, medium.network.log)
-    written: dict[Instance, dict[str, float]] = {}
-    devices: dict[Instance, DeviceReport] = {}
-    for item in placed:
-        try:
-            found = collect(item, plan, run_dir, context)
-        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
-            # what could not be copied is said in the manifest; the manifest is always written
-            warnings.append(f"{item.instance.key}: results not copied: {exc}")
-            if isinstance(exc, requests.exceptions.RequestException) and error is None:
-                # the engine went away (a stopping engine also ends its containers):
-                # what the containers did is unknown, so the run is an error, not a failure
-                error = (
-                    f"node {item.node.name}: its engine stopped answering before the "
-                    f"results of {item.instance.key} were copied: {exc}"
-                )
-            continue
-        outputs += found.outputs
-        logs += found.logs
-        warnings += found.warnings
-        if found.metrics is not None:
-            written[item.instance] = found.metrics
-        if found.device is not None:
-            devices[item.instance] = found.device
+    warnings, channel = _close_medium(medium)
+    gathered = _gather(plan, context, run_dir, placed, error)
+    warnings += gathered.warnings
+    outputs = gathered.outputs
     warnings += annotate(outputs, lambda output: read_output(output, run_dir, context.store))
-    metrics = merge_metrics(written)
-    if plan.experiment.metrics and placed and not written:
+    if plan.experiment.metrics and placed and not gathered.written:
         warnings.append(f"no container wrote the metrics file {plan.experiment.metrics}")
-    outcome = decide_outcome(placed, state, error=error)
+    outcome = decide_outcome(placed, state, error=gathered.error)
     manifest = build_manifest(
-        run_id=run_id,
-        plan=plan,
-        scenario_path=context.scenario_path,
-        scenario_sha256=context.scenario_sha256,
-        code=context.code,
-        trigger=context.trigger,
-        actor=context.actor,
-        images=context.image_records,
-        inputs=context.inputs,
-        placed=placed,
-        engines=context.engines,
-        state=state,
-        queued=queued,
-        outcome=outcome,
-        outputs=outputs,
-        logs=logs,
-        metrics=metrics,
-        testbed_name=context.testbed_name,
-        testbed_file=context.testbed_file,
-        seeds={
-            **seed_parameters(plan.parameters),
-            **({"channel": channel["seed"]} if channel else {}),
-        },
-        probes=context.probes,
-        channel=channel,
-        devices=devices,
+        ManifestInputs(
+            run_id=run_id,
+            plan=plan,
+            scenario_path=context.scenario_path,
+            scenario_sha256=context.scenario_sha256,
+            code=context.code,
+            trigger=context.trigger,
+            actor=context.actor,
+            images=context.image_records,
+            inputs=context.inputs,
+            placed=placed,
+            engines=context.engines,
+            state=state,
+            queued=queued,
+            outcome=outcome,
+            outputs=outputs,
+            logs=gathered.logs,
+            metrics=merge_metrics(gathered.written),
+            testbed_name=context.testbed_name,
+            testbed_file=context.testbed_file,
+            seeds={
+                **seed_parameters(plan.parameters),
+                **({"channel": channel["seed"]} if channel else {}),
+            },
+            probes=context.probes,
+            channel=channel,
+            devices=gathered.devices,
+        )
     )
-    if warnings:
-        manifest["warnings"] = warnings
-    write_manifest(run_dir, manifest)
-    (run_dir / PENDING).unlink(missing_ok=True)
+    _write_record(run_dir, manifest, warnings)
     context.reporter.line(f"{plan.experiment.name} {run_id}: {outcome.status}: {outcome.reason}")
     for warning in warnings:
         context.reporter.line(f"{plan.experiment.name} {run_id}: warning: {warning}")

@@ -18,6 +18,7 @@ from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
 from runner.engine.artifacts import ArtifactStore, artifact_store
 from runner.engine.distribute import distribute
+from runner.engine.docker_node import docker_nodes
 from runner.engine.engines import connect_all
 from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
@@ -108,7 +109,7 @@ def run(
                 + "".join(f"; {problem}" for problem in unreachable)
             )
     try:
-        recover(repo.root, list(inventory.nodes.values()), clients, reporter=reporter)
+        recover(repo.root, list(inventory.nodes.values()), docker_nodes(clients), reporter=reporter)
         engines = {
             url: engine_facts(without_credentials(url), client.info(), client.version())
             for url, client in clients.items()
@@ -139,7 +140,7 @@ def run(
             actor=current_user(),
             trigger=trigger,
             nodes=nodes,
-            clients=clients,
+            clients=docker_nodes(clients),
             engines=engines,
             images=image_ids,
             image_records=records,
