@@ -234,6 +234,43 @@ def _reusable(
     return None
 
 
+class _BuildLog:
+    """The build's output, line by line, to ``progress``; its last lines for a failure."""
+
+    def __init__(self, image: str, progress: Progress) -> None:
+        self.image = image
+        self.progress = progress
+        self.tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self.step: str | None = None
+        self.pending = ""
+
+    def emit(self, line: str) -> None:
+        line = printable(line.rstrip("\r"), lines=True)
+        if _STEP.match(line):
+            self.step = line
+        self.tail.append(line)
+        self.progress(line)
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.emit(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.emit(self.pending)
+
+    def failed(self, message: str) -> BuildFailed:
+        log = "\n".join(f"  | {line}" for line in self.tail) or "  (no output)"
+        step = self.step
+        return BuildFailed(
+            f"{self.image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
+            f"  {printable(message.strip(), lines=True)}\n"
+            f"last lines of the build log:\n{log}"
+        )
+
+
 def _run_build(
     client: docker.DockerClient,
     archive: IO[bytes],
@@ -242,27 +279,8 @@ def _run_build(
     image: str,
     progress: Progress,
 ) -> str:
-    tail: deque[str] = deque(maxlen=LOG_TAIL)
-    step: str | None = None
+    log = _BuildLog(image, progress)
     image_id: str | None = None
-    pending = ""
-
-    def emit(line: str) -> None:
-        nonlocal step
-        line = printable(line.rstrip("\r"), lines=True)
-        if _STEP.match(line):
-            step = line
-        tail.append(line)
-        progress(line)
-
-    def failed(message: str) -> BuildFailed:
-        log = "\n".join(f"  | {line}" for line in tail) or "  (no output)"
-        return BuildFailed(
-            f"{image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
-            f"  {printable(message.strip(), lines=True)}\n"
-            f"last lines of the build log:\n{log}"
-        )
-
     try:
         stream = client.api.build(
             fileobj=archive,
@@ -278,28 +296,23 @@ def _run_build(
         )
         for chunk in stream:
             if "stream" in chunk:
-                pending += str(chunk["stream"])
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    emit(line)
+                log.feed(str(chunk["stream"]))
             elif "error" in chunk:
-                if pending:
-                    emit(pending)
-                raise failed(str(chunk.get("error")))
+                log.flush()
+                raise log.failed(str(chunk.get("error")))
             elif "status" in chunk and not chunk.get("progressDetail"):
-                emit(" ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
+                log.emit(" ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
             elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
                 image_id = str(chunk["aux"]["ID"])
     except docker.errors.APIError as exc:
-        raise failed(str(exc.explanation or exc)) from None
+        raise log.failed(str(exc.explanation or exc)) from None
     except requests.exceptions.RequestException as exc:
         raise EnvironmentProblem(
             f"{image}: the engine stopped answering the build: {exc}"
         ) from None
-    if pending:
-        emit(pending)
+    log.flush()
     if image_id is None:
-        raise failed("the engine reported no image")
+        raise log.failed("the engine reported no image")
     return image_id
 
 

@@ -131,6 +131,35 @@ def _finish(
         seeds=record["seeds"],
         repetition=Repetition(**record["repetition"]) if record.get("repetition") else None,
     )
+    placed, extras = _found(record, run_id, nodes, clients)
+    state = _ended(placed, record["runner"])
+    error = None if placed else "its runner stopped before any container was created"
+    try:
+        result = record_run(
+            plan,
+            _context(record, repo_root, nodes, clients, reporter),
+            run_id,
+            run_dir,
+            datetime.fromisoformat(record["queued"]),
+            placed,
+            state,
+            error,
+            None,
+        )
+    finally:
+        for problem in remove_all(placed) + _remove_medium(extras, clients, record, run_id):
+            reporter.line(f"{experiment.name} {run_id}: could not remove {problem}")
+    reporter.line(f"{experiment.name} {run_id}: recovered ({result.status})")
+    return result
+
+
+def _found(
+    record: Mapping[str, Any],
+    run_id: str,
+    nodes: Sequence[Node],
+    clients: Mapping[str, NodeEngine],
+) -> tuple[list[Placed], list[tuple[NodeEngine, NodeContainer]]]:
+    """The run's role containers on its engines, and the others (its channel emulator)."""
     by_name = {node.name: node for node in nodes}
     placed: list[Placed] = []
     extras: list[tuple[NodeEngine, NodeContainer]] = []
@@ -158,7 +187,11 @@ def _finish(
                     ),
                 )
             )
-    runner = record["runner"]
+    return placed, extras
+
+
+def _ended(placed: list[Placed], runner: Mapping[str, Any]) -> Supervision:
+    """How the containers ended; those still running are stopped (the run is cancelled)."""
     state = Supervision()
     for item in placed:
         item.container.reload()
@@ -183,24 +216,7 @@ def _finish(
         ),
         default=None,
     )
-    error = None if placed else "its runner stopped before any container was created"
-    try:
-        result = record_run(
-            plan,
-            _context(record, repo_root, nodes, clients, reporter),
-            run_id,
-            run_dir,
-            datetime.fromisoformat(record["queued"]),
-            placed,
-            state,
-            error,
-            None,
-        )
-    finally:
-        for problem in remove_all(placed) + _remove_medium(extras, clients, record, run_id):
-            reporter.line(f"{experiment.name} {run_id}: could not remove {problem}")
-    reporter.line(f"{experiment.name} {run_id}: recovered ({result.status})")
-    return result
+    return state
 
 
 def _context(
