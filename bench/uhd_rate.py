@@ -162,7 +162,7 @@ print(json.dumps(result))
 
 
 def radio_env(rate: float, pacing: str) -> dict[str, str]:
-    """What the runner gives a simulated radio's container (runner/engine/execute.py)."""
+    """What the runner gives a simulated radio's container (runner/engine/container_spec.py)."""
     return {
         "UHD_MODULE_PATH": SIMULATED_UHD_MODULES,
         "RADIOPS_RADIO_SIMULATED": "true",
