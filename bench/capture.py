@@ -30,7 +30,8 @@ import docker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.engine.capture import ArtifactStore, capture_tree  # noqa: E402
+from runner.engine.artifacts import ArtifactStore  # noqa: E402
+from runner.engine.capture import capture_tree  # noqa: E402
 
 ENGINE = "unix:///var/run/docker.sock"
 IMAGE = "debian:bookworm-slim"

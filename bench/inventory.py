@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runner.cli.commands.diff import diff  # noqa: E402
-from runner.engine.capture import ArtifactStore  # noqa: E402
+from runner.engine.artifacts import ArtifactStore  # noqa: E402
 from runner.engine.inventory import image_inventory  # noqa: E402
-from runner.model.run_diff import render_text  # noqa: E402
+from runner.model.run_diff_render import render_text  # noqa: E402
 
 EXAMPLE = ROOT / "tests/examples/manifest/valid/usrp-tx-rx-sigmf.json"
 RUN_A = "20261122T101502Z-9f8e7d6c"

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from channel import emulator_rate  # noqa: E402
 
 from runner.engine.channel import DEFAULT_BLOCK, ChannelConfig, ChannelLink, ChannelNetwork  # noqa: E402
-from runner.engine.execute import SIMULATED_UHD_MODULES  # noqa: E402
+from runner.engine.container_spec import SIMULATED_UHD_MODULES  # noqa: E402
 from runner.engine.images import build  # noqa: E402
 from runner.model.repo import Repository  # noqa: E402
 
@@ -162,7 +162,7 @@ print(json.dumps(result))
 
 
 def radio_env(rate: float, pacing: str) -> dict[str, str]:
-    """What the runner gives a simulated radio's container (runner/engine/execute.py)."""
+    """What the runner gives a simulated radio's container (runner/engine/container_spec.py)."""
     return {
         "UHD_MODULE_PATH": SIMULATED_UHD_MODULES,
         "RADIOPS_RADIO_SIMULATED": "true",

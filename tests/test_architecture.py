@@ -31,6 +31,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # library (a top-level name or a dotted prefix) -> the packages that may import it;
 # a library not listed here may be imported anywhere
 LIBRARIES: dict[str, frozenset[str]] = {
+    # pipeline/ reaches nodes through engine/node's protocols, never the Docker SDK
     "docker": frozenset({"engine"}),
     "requests": frozenset({"engine"}),  # Docker's transport: its errors
     "pygit2": frozenset({"gitops"}),
@@ -49,20 +50,9 @@ LIBRARIES: dict[str, frozenset[str]] = {
 # module -> the libraries it imports against LIBRARIES, each with its reason. An
 # exception that is no longer used fails too: remove it here and in ARCHITECTURE.md.
 EXCEPTIONS: dict[str, dict[str, str]] = {
-    "runner.pipeline.runs": {
-        "docker": "types the clients it is handed and the containers it collects from",
-        "requests": "catches Docker's transport errors while it collects",
-    },
-    "runner.pipeline.recovery": {
-        "docker": "types the clients and catches Docker's errors while it sweeps",
-        "requests": "catches Docker's transport errors while it sweeps",
-    },
     "runner.reproduce.bundle": {
         "docker": "saves images into a bundle and loads them back",
     },
-    "runner.pipeline.experiment_run": {"docker": "types the clients of the engines it runs on"},
-    "runner.pipeline.preparation": {"docker": "types the clients it prepares images on"},
-    "runner.pipeline.probing": {"docker": "types the clients it probes through"},
     "runner.cli.commands.images": {"docker": "connects to the engine it builds on"},
     "runner.cli.commands.watch": {"pygit2": "clones, fetches and checks out the watched branches"},
     "runner.cli.commands.pin": {
@@ -297,3 +287,18 @@ def test_importing_runner_model_and_runner_site_does_not_load_docker() -> None:
         check=True,
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_pipeline_reaches_nodes_only_through_the_node_protocol() -> None:
+    """runner/pipeline/ uses engine/node's NodeEngine and NodeContainer: neither the Docker
+    SDK nor its transport, and no exception lets it."""
+    found = [
+        f"{item.module}:{item.line}: {item.target}"
+        for path in sorted((RUNNER / "pipeline").rglob("*.py"))
+        for item in imports(
+            module_name(path), path.read_text(encoding="utf-8"), is_package=path.stem == "__init__"
+        )
+        if item.target.split(".")[0] in ("docker", "requests")
+    ]
+    assert not found, "\n".join(found)
+    assert not [module for module in EXCEPTIONS if module.startswith("runner.pipeline.")]

@@ -12,30 +12,21 @@ to disk in chunks, through sha256 on the way.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import mimetypes
-import os
-import re
-import secrets
 import tarfile
-import unicodedata
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from stat import S_ISREG
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Literal
 
 import docker.errors
 import requests.exceptions
-from docker.models.containers import Container
 
+from runner.engine.artifacts import ArtifactStore, NotWritten, copy_hashed, create_inside
+from runner.engine.member_gate import CaptureBudget, CaptureLimits, MemberGate
+from runner.engine.node import NodeContainer
 from runner.model.errors import EnvironmentProblem
-from runner.model.files import LinkInTheWay, create_file, open_folder
-from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.problems import printable
 from runner.model.repo import is_safe_relative
 
 if TYPE_CHECKING:
@@ -44,48 +35,11 @@ if TYPE_CHECKING:
 #: Largest piece asked of the engine's HTTP stream (it sends 32 KiB chunks):
 #: file data flows in pieces of this size at most, never a whole file.
 STREAM_CHUNK = 64 << 10
-TAIL_MAX_CHARS = 16384  # the manifest schema's limit for a log's tail
-TAIL_WINDOW = 4 * TAIL_MAX_CHARS  # bytes: enough for that many characters of UTF-8
-MAX_NAME = 1024  # the manifest schema's limit for a relative path
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
-_HEX = re.compile(r"[0-9a-f]{64}")
-_STORE_TMP = "tmp"  # where objects are written before they get their name
 _MEDIA_TYPES = mimetypes.MimeTypes()  # Python's own table, not the host's /etc/mime.types
-
-
-class NotWritten(Exception):
-    """A file that passed the gate but could not be written where it belongs."""
 
 
 class NotReadable(Exception):
     """A single file asked of a container that is not one (a link, a folder...) or too big."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class CaptureLimits:
-    """How much one container may hand back."""
-
-    max_file_bytes: int = 1 << 30
-    """A file larger than this is refused and its bytes are not kept."""
-    max_total_bytes: int = CAPTURE_MAX_BYTES
-    """Files are no longer kept once the container's total would exceed this."""
-    max_members: int = 10_000
-    """Archive members (files, folders, links...) read at most."""
-    max_depth: int = 32
-    """Path components of a name, at most."""
-
-
-@dataclass(kw_only=True)
-class CaptureBudget:
-    """What one container has handed back so far, over every archive copied out of it.
-
-    The caps of :class:`CaptureLimits` on members and total bytes hold per container:
-    a container that changed a hundred paths gets one budget, not one per path.
-    """
-
-    members: int = 0
-    total_bytes: int = 0
-    total_reached: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,204 +65,8 @@ class Capture:
     total_bytes: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class LogFile:
-    """One output stream of a container, stored in the run directory."""
-
-    stream: Literal["stdout", "stderr"]
-    path: str
-    """Relative to the run directory, e.g. ``logs/rx-0.stdout``."""
-    size: int
-    sha256: str
-    truncated: bool
-    """The stream was longer than the stored file (its beginning was kept)."""
-    tail: str
-    """The stream's last lines, for summaries."""
-
-
-class ArtifactStore:
-    """A content-addressed directory: ``<root>/sha256/<ab>/<hex>``.
-
-    Objects are written to ``<root>/tmp`` and appear under their final name
-    only when complete; an object already there is not rewritten. ``base``
-    (``root`` or a folder above it, e.g. the repository for its
-    ``.radiops/artifacts``) is trusted: below it no link is followed.
-    """
-
-    def __init__(self, root: Path, *, base: Path | None = None) -> None:
-        self.root = root
-        self.base = root if base is None else base
-        self._below = root.relative_to(self.base).as_posix()
-
-    def location(self, sha256: str) -> str:
-        """The manifest's name for an object: ``cas://sha256/<hex>``."""
-        return f"cas://sha256/{_checked_hex(sha256)}"
-
-    def path(self, sha256: str) -> Path:
-        """Where the object with this digest lives."""
-        return self.root / "sha256" / sha256[:2] / _checked_hex(sha256)
-
-    def put(self, pieces: Iterable[Buffer]) -> tuple[str, int]:
-        """Store the bytes of ``pieces``; their sha256 (hex) and size."""
-        if not self.base.is_dir():  # trusted: made as asked, links and all
-            self.base.mkdir(parents=True, exist_ok=True)
-        tmp_fd = open_folder(self.base, f"{self._below}/{_STORE_TMP}")
-        name = f"object-{secrets.token_hex(8)}"
-        try:
-            with os.fdopen(create_file(name, tmp_fd, 0o444), "wb") as out:
-                digest, size = copy_hashed(pieces, out)
-            final_fd = open_folder(self.base, f"{self._below}/sha256/{digest[:2]}")
-            try:
-                _publish(name, tmp_fd, digest, final_fd, size)
-            finally:
-                os.close(final_fd)
-        finally:
-            with suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=tmp_fd)
-            os.close(tmp_fd)
-        return digest, size
-
-
-def artifact_store(path: Path, repo_root: Path) -> ArtifactStore:
-    """The store at ``path``; inside the repository, reached from its root through no link."""
-    return ArtifactStore(path, base=repo_root if path.is_relative_to(repo_root) else None)
-
-
-def _publish(name: str, tmp_fd: int, digest: str, final_fd: int, size: int) -> None:
-    try:  # unlike a rename, a link never replaces an object
-        os.link(name, digest, src_dir_fd=tmp_fd, dst_dir_fd=final_fd, follow_symlinks=False)
-    except FileExistsError:
-        # Objects are not fsynced (docker cp does not sync either), so after a
-        # crash one may be cut short: replace it if so.
-        found = os.stat(digest, dir_fd=final_fd, follow_symlinks=False)
-        if found.st_size != size or not S_ISREG(found.st_mode):
-            os.replace(name, digest, src_dir_fd=tmp_fd, dst_dir_fd=final_fd)
-
-
-class MemberGate:
-    """Decides, member by member, which files of a container's archive are kept.
-
-    ``top`` is the archive's top-level name (the source's base name); member
-    paths are made relative to it. Everything not kept for a reason is
-    recorded in :attr:`refused`; folders and files ``select`` turns down are
-    skipped silently. :attr:`stopped` turns true when the archive has too
-    many members to read further.
-    """
-
-    def __init__(
-        self,
-        *,
-        top: str,
-        limits: CaptureLimits,
-        select: Callable[[str], bool] | None = None,
-        budget: CaptureBudget | None = None,
-    ) -> None:
-        self.top = top
-        self.limits = limits
-        self.select = select
-        self.refused: list[str] = []
-        self.stopped = False
-        self.budget = budget if budget is not None else CaptureBudget()
-        self._files: dict[str, str] = {}  # folded name -> name as kept
-        self._folders: dict[str, str] = {}  # folded folder -> a file kept in it
-
-    def admit(self, member: tarfile.TarInfo) -> str | None:
-        """The relative path to keep ``member`` under, or None when it is not kept."""
-        self.budget.members += 1
-        if self.budget.members > self.limits.max_members:
-            self.stopped = True
-            self.refused.append(
-                f"more than {self.limits.max_members} archive members from this container: "
-                "the rest were not read"
-            )
-            return None
-        if member.isdir() and member.name.rstrip("/") == self.top:
-            return None
-        path = self._relative(member.name)
-        problem = self._path_problem(member.name, path)
-        if problem:
-            self.refused.append(problem)
-            return None
-        if member.isdir() or (self.select is not None and not self.select(path)):
-            return None
-        target = self._relative(member.linkname) if member.islnk() else member.linkname
-        problem = (
-            _kind_problem(member, path, target)
-            or self._name_problem(path)
-            or self._size_problem(path, member.size)
-        )
-        if problem:
-            self.refused.append(problem)
-            return None
-        self._keep(path, member.size)
-        return path
-
-    def _relative(self, name: str) -> str:
-        """``name`` without the top folder; names outside it come back whole."""
-        if name == self.top:
-            return name  # the source is a single file
-        return name.removeprefix(self.top + "/").removesuffix("/")
-
-    def _path_problem(self, name: str, path: str) -> str | None:
-        if name != self.top and not name.startswith(self.top + "/"):
-            return f"{printable(name)}: path leaves the output directory"
-        return path_problem(path, max_depth=self.limits.max_depth)
-
-    def _name_problem(self, path: str) -> str | None:
-        folded = _fold(path)
-        if folded in self._files:
-            kept = self._files[folded]
-            if kept == path:
-                return f"{path}: duplicate name, the first one was kept"
-            return f"{path}: same name as {kept} but for case, the first one was kept"
-        if folded in self._folders:
-            return f"{path}: clashes with the folder of {self._folders[folded]}"
-        parents = (str(folder) for folder in PurePosixPath(folded).parents)
-        clash = next((self._files[p] for p in parents if p in self._files), None)
-        return f"{path}: clashes with the file {clash}" if clash else None
-
-    def _size_problem(self, path: str, size: int) -> str | None:
-        if size > self.limits.max_file_bytes:
-            return f"{path}: {size} bytes is over the {self.limits.max_file_bytes}-byte cap"
-        budget = self.budget
-        if budget.total_reached or budget.total_bytes + size > self.limits.max_total_bytes:
-            budget.total_reached = True
-            return (
-                f"{path}: not kept, the container's total reached the "
-                f"{self.limits.max_total_bytes}-byte cap"
-            )
-        return None
-
-    def _keep(self, path: str, size: int) -> None:
-        folded = _fold(path)
-        self._files[folded] = path
-        for folder in PurePosixPath(folded).parents:
-            self._folders.setdefault(str(folder), path)
-        self.budget.total_bytes += size
-
-
-def path_problem(path: str, *, max_depth: int = CaptureLimits.max_depth) -> str | None:
-    """Why ``path``, a name from a container made relative, cannot be kept; None when it can.
-
-    The rule for every name copied out of a container, so that it can name a file under
-    the run directory and a manifest's ``outputs`` entry.
-    """
-    parts = path.split("/")
-    if path.startswith("/") or ".." in parts:
-        return f"{printable(path)}: path leaves the output directory"
-    if _CONTROL.search(path):
-        return f"{printable(path)}: name has a backslash or a control character"
-    if "" in parts or "." in parts:
-        return f"{printable(path)}: name is not a plain relative path"
-    if len(path) > MAX_NAME:
-        return f"{printable(path[:80])}...: name is longer than {MAX_NAME} characters"
-    if len(parts) > max_depth:
-        return f"{path}: {len(parts)} levels deep, over the limit of {max_depth}"
-    return None
-
-
 def capture_tree(
-    container: Container,
+    container: NodeContainer,
     source: str,
     *,
     run_dir: Path,
@@ -402,7 +160,7 @@ def capture_stream(
     )
 
 
-def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | None:
+def read_small_file(container: NodeContainer, path: str, max_bytes: int) -> bytes | None:
     """The bytes of one regular file of at most ``max_bytes`` in the exited container.
 
     None when there is no such file. What the container may have put there
@@ -436,40 +194,14 @@ def read_small_file(container: Container, path: str, max_bytes: int) -> bytes | 
             close()
 
 
-def changed_paths(container: Container) -> list[str]:
+def changed_paths(container: NodeContainer) -> list[str]:
     """Absolute paths the container changed or added (``docker diff``), sorted."""
     return sorted(
         str(change["Path"]) for change in container.diff() or [] if change["Kind"] in (0, 1)
     )
 
 
-def stream_logs(
-    container: Container,
-    *,
-    run_dir: Path,
-    prefix: str,
-    tail_lines: int = 50,
-    max_bytes: int = 64 << 20,
-) -> list[LogFile]:
-    """Write the exited container's stdout and stderr to ``run_dir/prefix.stdout|.stderr``.
-
-    Each stream is kept up to ``max_bytes`` (then ``truncated``) and read to
-    its end in any case: its last ``tail_lines`` lines (at most 16384
-    characters) go to ``tail``.
-    """
-    require_exited(container)
-    if not is_safe_relative(prefix):
-        raise ValueError(f"prefix must be a safe relative path, not {prefix!r}")
-    try:
-        return [
-            _write_log(container, stream, run_dir, f"{prefix}.{stream}", tail_lines, max_bytes)
-            for stream in ("stdout", "stderr")
-        ]
-    except NotWritten as exc:
-        raise EnvironmentProblem(f"cannot keep the logs of {container.name}: {exc}") from None
-
-
-def require_exited(container: Container) -> None:
+def require_exited(container: NodeContainer) -> None:
     """EnvironmentProblem unless the container has exited: results are copied only after."""
     container.reload()
     if container.status != "exited":
@@ -477,16 +209,6 @@ def require_exited(container: Container) -> None:
             f"container {container.name} is {container.status}: "
             "its results are copied out only after it has exited"
         )
-
-
-def copy_hashed(pieces: Iterable[Buffer], out: BinaryIO) -> tuple[str, int]:
-    """Write ``pieces`` to ``out``; the sha256 (hex) and size of what was written."""
-    digest = hashlib.sha256()
-    size = 0
-    for piece in pieces:
-        digest.update(piece)
-        size += out.write(piece)
-    return digest.hexdigest(), size
 
 
 def media_type(path: str) -> str:
@@ -594,123 +316,3 @@ def _keep(
         storage_kind=kind,
         location=location,
     )
-
-
-@contextmanager
-def create_inside(base: Path, relative: str, *, what: str) -> Iterator[BinaryIO]:
-    """A new file ``base/relative``, opened for writing, never through a link.
-
-    Every folder on the way is reached with :func:`runner.model.files.open_folder`
-    and the file is created with O_EXCL, so a link planted in ``base`` (or
-    swapped in meanwhile) cannot redirect the write. A file that fails
-    half-way is removed. NotWritten names ``what`` when it cannot be.
-    """
-    if not (base / relative).resolve().is_relative_to(base.resolve()):
-        raise NotWritten(f"{what}: not written, {relative} leads out of the run directory")
-    folders, _, name = relative.rpartition("/")
-    base.mkdir(parents=True, exist_ok=True)
-    try:
-        folder_fd = open_folder(base, folders)
-    except LinkInTheWay:
-        raise NotWritten(
-            f"{what}: not written, a link or a file is in the way of {relative}"
-        ) from None
-    try:
-        fd = create_file(name, folder_fd)
-    except FileExistsError:
-        os.close(folder_fd)
-        raise NotWritten(f"{what}: not written, {relative} already exists") from None
-    except BaseException:
-        os.close(folder_fd)
-        raise
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(name, dir_fd=folder_fd)
-        raise
-    finally:
-        os.close(folder_fd)
-
-
-def _write_log(
-    container: Container,
-    stream: Literal["stdout", "stderr"],
-    run_dir: Path,
-    location: str,
-    tail_lines: int,
-    max_bytes: int,
-) -> LogFile:
-    tail = _Tail()
-    digest = hashlib.sha256()
-    size = seen = 0
-    chunks = container.logs(
-        stdout=stream == "stdout", stderr=stream == "stderr", stream=True, follow=False
-    )
-    try:
-        with create_inside(run_dir, location, what=location) as out:
-            # Read to the end even past max_bytes: the tail is the stream's own
-            # end (where the error usually is), not the end of what was kept.
-            for chunk in chunks:
-                tail.feed(chunk)
-                kept = chunk[: max(max_bytes - size, 0)]
-                digest.update(kept)
-                out.write(kept)
-                size += len(kept)
-                seen += len(chunk)
-    finally:
-        chunks.close()
-    return LogFile(
-        stream=stream,
-        path=location,
-        size=size,
-        sha256=digest.hexdigest(),
-        truncated=seen > size,
-        tail=tail.lines(tail_lines),
-    )
-
-
-class _Tail:
-    """The last bytes of a stream, enough for its last lines, in bounded memory."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._size += len(chunk)
-        while self._size - len(self._chunks[0]) >= TAIL_WINDOW:
-            self._size -= len(self._chunks.popleft())
-
-    def lines(self, count: int) -> str:
-        if count <= 0:
-            return ""
-        text = b"".join(self._chunks)[-TAIL_WINDOW:].decode("utf-8", errors="replace")
-        return "".join(text.splitlines(keepends=True)[-count:])[-TAIL_MAX_CHARS:]
-
-
-def _kind_problem(member: tarfile.TarInfo, path: str, target: str) -> str | None:
-    if member.issym():
-        return f"link {path} -> {printable(target)}: links are not kept"
-    if member.islnk():
-        return f"hard link {path} -> {printable(target)}: links are not kept"
-    if member.ischr() or member.isblk():
-        return f"{path}: device files are not kept"
-    if member.isfifo():
-        return f"{path}: FIFOs are not kept"
-    if not member.isreg():
-        return f"{path}: only regular files are kept"
-    return None
-
-
-def _fold(path: str) -> str:
-    """The name a case-insensitive file system (macOS, Windows) would see."""
-    return unicodedata.normalize("NFC", path).casefold()
-
-
-def _checked_hex(sha256: str) -> str:
-    if not _HEX.fullmatch(sha256):
-        raise ValueError(f"not a sha256 digest: {sha256!r}")
-    return sha256

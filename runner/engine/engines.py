@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeAlias
 
 import docker
 import docker.errors
@@ -22,9 +23,19 @@ from runner.model.testbed import Node
 
 DEFAULT_TIMEOUT_S = 60.0
 
+#: A connected engine, as the rest of radiops holds it: ``pipeline/`` passes it to
+#: ``engine/`` functions and never calls the Docker SDK itself.
+EngineClient: TypeAlias = docker.DockerClient
+
 #: What an engine call raises when the engine refuses it or no longer answers (an
 #: engine that went away mid-call surfaces as a requests error, not a Docker one).
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
+def engine_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the engine stopped answering (its transport failed), rather than
+    that it refused a request."""
+    return isinstance(exc, requests.exceptions.RequestException)
 
 
 def connect_all(

@@ -1,15 +1,12 @@
 """Containers of one run: created hardened, started together, bounded, stopped, removed.
 
 The only module that starts experiment code. Everything a container gets is
-decided by ``container_options`` (pure, tested without Docker); everything
+decided by ``container_spec.container_options`` (pure, tested without Docker); everything
 else here talks to the engines.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,27 +16,17 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from runner.engine.channel import ChannelEndpoints
+from runner.engine.container_spec import LABEL_PREFIX, container_options, seed_archive
 from runner.engine.engines import ENGINE_ERRORS
-from runner.engine.hardening import hardened
+from runner.engine.node import NameTaken, NodeContainer, NodeEngine
 from runner.model.errors import EnvironmentProblem
-from runner.model.experiment import Role, Scalar
-from runner.model.limits import Limits
 from runner.model.plan import Instance, RunPlan
 from runner.model.problems import printable
-from runner.model.radio_report import RADIO_REPORT
-from runner.model.schedule import radio_for, reservation_name
-from runner.model.testbed import Node, Radio
+from runner.model.schedule import reservation_name
+from runner.model.testbed import Node
 
-OUTPUT_DIR = "/radiops/out"
-PARAMETERS_FILE = "/radiops/parameters.json"
-# Where images/sdr-base installs the simulated USRP; UHD_MODULE_PATH names it only
-# in containers whose radio is simulated, so a real node's UHD never loads it.
-SIMULATED_UHD_MODULES = "/usr/local/lib/radiops/uhd-modules"
-LABEL_PREFIX = "org.radiops."
-DEFAULT_LIMITS = Limits(cpus=None, memory_bytes=2 << 30, pids=1024)
 POLL_S = 0.1
 KILL_WAIT_S = 10.0
 
@@ -53,7 +40,7 @@ class NodeBusy(Exception):
         super().__init__("; ".join(f"{node} {holders[node]}" for node in sorted(holders)))
 
 
-def holder(client: docker.DockerClient, node: str) -> str:
+def holder(engine: NodeEngine, node: str) -> str:
     """Who holds ``node``'s reservation, for the person waiting for it.
 
     A reservation left by a run whose runner died holds the node until
@@ -62,7 +49,7 @@ def holder(client: docker.DockerClient, node: str) -> str:
     """
     name = reservation_name(node)
     try:
-        container = client.containers.get(name)
+        container = engine.get(name)
     except ENGINE_ERRORS:  # gone already (the holder just finished), or the engine is away
         return "held by another run"
     labels = container.labels or {}
@@ -90,8 +77,8 @@ class Placed:
 
     instance: Instance
     node: Node
-    client: docker.DockerClient
-    container: Container
+    client: NodeEngine
+    container: NodeContainer
     image_id: str
     command: tuple[str, ...]
 
@@ -115,154 +102,11 @@ class Supervision:
     usage: dict[Instance, Usage] = field(default_factory=dict)
 
 
-def labels(run_id: str, plan: RunPlan, instance: Instance, node: Node) -> dict[str, str]:
-    """The labels that tie a container to its run (found again by ``radiops recover``)."""
-    return {
-        f"{LABEL_PREFIX}run": run_id,
-        f"{LABEL_PREFIX}experiment": plan.experiment.name,
-        f"{LABEL_PREFIX}role": instance.role,
-        f"{LABEL_PREFIX}index": str(instance.index),
-        f"{LABEL_PREFIX}node": node.name,
-    }
-
-
-def environment(plan: RunPlan, run_id: str, instance: Instance, node: Node) -> dict[str, str]:
-    """The documented environment contract (site/scenarios.md)."""
-    role = plan.experiment.roles[instance.role]
-    env = dict(role.env)
-    env.update(
-        RADIOPS_EXPERIMENT=plan.experiment.name,
-        RADIOPS_RUN_ID=run_id,
-        RADIOPS_ROLE=instance.role,
-        RADIOPS_ROLE_INDEX=str(instance.index),
-        RADIOPS_NODE=node.name,
-        RADIOPS_OUTPUT_DIR=OUTPUT_DIR,
-        RADIOPS_PARAMETERS=PARAMETERS_FILE,
-    )
-    for name, value in plan.parameters.items():
-        env[f"RADIOPS_PARAM_{name.upper()}"] = scalar_text(value)
-    if role.radio is not None:
-        settings: dict[str, Scalar | None] = {
-            "FREQUENCY": role.radio.frequency,
-            "RATE": role.radio.rate,
-            "GAIN": role.radio.gain,
-            "ANTENNA": role.radio.antenna,
-            "CHANNEL": role.radio.channel,
-        }
-        for key, setting in settings.items():
-            if setting is not None:
-                env[f"RADIOPS_RADIO_{key}"] = scalar_text(setting)
-        radio = radio_for(role, node)
-        if radio is not None:
-            env.update(radio_environment(radio, pacing=plan.experiment.pacing))
-            if radio.simulated:
-                env["RADIOPS_RADIO_REPORT"] = RADIO_REPORT
-    return env
-
-
-def radio_environment(radio: Radio, *, pacing: str = "realtime") -> dict[str, str]:
-    """What a container learns of the node's radio that serves it (a role's, or the probe's).
-
-    A simulated radio's container also gets ``UHD_MODULE_PATH``: libuhd then
-    finds the simulated USRP of images/sdr-base (sim_usrp/), and only there;
-    and ``RADIOPS_RADIO_PACING``, the scenario's ``pacing`` (realtime or fast).
-    A real radio keeps wall-clock time whatever the scenario says.
-    """
-    env = {
-        "RADIOPS_RADIO_TYPE": radio.type,
-        "RADIOPS_RADIO_SIMULATED": "true" if radio.simulated else "false",
-    }
-    if radio.simulated:
-        env["UHD_MODULE_PATH"] = SIMULATED_UHD_MODULES
-        env["RADIOPS_RADIO_PACING"] = pacing
-    if radio.serial:
-        env["RADIOPS_RADIO_SERIAL"] = radio.serial
-    if radio.args:
-        env["UHD_ARGS"] = radio.args
-    return env
-
-
-def effective_limits(role: Role, node: Node) -> Limits:
-    """The scenario's limits within the node's, with defaults so nothing is unbounded."""
-
-    def smallest(*values: float | int | None) -> Any:
-        present = [v for v in values if v is not None]
-        return min(present) if present else None
-
-    wanted, allowed = role.resources, node.limits
-    return Limits(
-        cpus=smallest(wanted.cpus, allowed.cpus),
-        memory_bytes=smallest(
-            wanted.memory_bytes or DEFAULT_LIMITS.memory_bytes, allowed.memory_bytes
-        ),
-        pids=smallest(wanted.pids or DEFAULT_LIMITS.pids, allowed.pids),
-    )
-
-
-def container_options(
-    plan: RunPlan,
-    run_id: str,
-    instance: Instance,
-    node: Node,
-    image_id: str,
-    channel: ChannelEndpoints | None = None,
-) -> dict[str, Any]:
-    """Keyword arguments of ``containers.create``: the whole security posture in one place.
-
-    A container with a simulated radio joins the run's ``channel`` network (and
-    no other) and gets its emulator endpoints in the environment.
-    """
-    role = plan.experiment.roles[instance.role]
-    limits = effective_limits(role, node)
-    radio = radio_for(role, node) if role.radio is not None else None
-    options: dict[str, Any] = {
-        **hardened(capabilities=node.capabilities, devices=radio.devices if radio else ()),
-        "image": image_id,
-        "name": reservation_name(node.name),
-        "labels": labels(run_id, plan, instance, node),
-        "environment": environment(plan, run_id, instance, node),
-        "detach": True,
-        "network_mode": node.network or "none",
-        "pids_limit": limits.pids,
-        "mem_limit": limits.memory_bytes,
-        "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
-    }
-    if channel is not None and (endpoints := channel.environment(instance.slug)):
-        options["network_mode"] = channel.network
-        options["environment"].update(endpoints)
-    if limits.cpus is not None:
-        options["nano_cpus"] = int(limits.cpus * 1e9)
-    if role.command is not None:
-        options["command"] = list(role.command)
-    if role.entrypoint is not None:
-        options["entrypoint"] = list(role.entrypoint)
-    return options
-
-
-def seed_archive(parameters: Mapping[str, Scalar]) -> bytes:
-    """/radiops/parameters.json and writable /radiops/out and /radiops/radio, put in before start.
-
-    Copied in rather than bind-mounted: no host path is ever mounted.
-    """
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        folders = (("radiops", 0o755), ("radiops/out", 0o1777), ("radiops/radio", 0o1777))
-        for name, mode in folders:
-            folder = tarfile.TarInfo(name)
-            folder.type, folder.mode = tarfile.DIRTYPE, mode
-            archive.addfile(folder)
-        data = (json.dumps(dict(parameters), indent=2, sort_keys=True) + "\n").encode()
-        info = tarfile.TarInfo("radiops/parameters.json")
-        info.size, info.mode = len(data), 0o644
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def create_all(
     plan: RunPlan,
     run_id: str,
     placement: Mapping[Instance, Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, NodeEngine],
     images: Mapping[tuple[str, str], str],
     channel: ChannelEndpoints | None = None,
 ) -> list[Placed]:
@@ -281,11 +125,11 @@ def create_all(
             image_id = images[(instance.role, node.engine)]
             options = container_options(plan, run_id, instance, node, image_id, channel)
             try:
-                container = client.containers.create(**options)
+                container = client.create(options)
+            except NameTaken:  # another run holds the node
+                busy[node.name] = holder(client, node.name)
+                continue
             except docker.errors.APIError as exc:
-                if exc.status_code == 409:  # the name is taken: another run holds the node
-                    busy[node.name] = holder(client, node.name)
-                    continue
                 message = f"node {node.name}: cannot create a container: {exc}"
                 raise EnvironmentProblem(message) from None
             placed.append(
@@ -489,13 +333,7 @@ def follow_logs(placed: list[Placed], emit: Callable[[str], None]) -> list[threa
     return threads
 
 
-def scalar_text(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _command_of(container: Container) -> tuple[str, ...]:
+def _command_of(container: NodeContainer) -> tuple[str, ...]:
     config = container.attrs.get("Config", {})
     return tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
 
@@ -505,7 +343,7 @@ def _exit_code(item: Placed) -> str:
     return f"exit code {code}"
 
 
-def _kill(container: Container, signal: str) -> None:
+def _kill(container: NodeContainer, signal: str) -> None:
     try:
         container.kill(signal=signal)
     except docker.errors.APIError as exc:

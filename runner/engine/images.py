@@ -10,11 +10,7 @@ out of them, and only what was hashed is sent to the engine.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
 import re
-import stat
 import tarfile
 import tempfile
 from collections import deque
@@ -27,8 +23,8 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.images import Image
-from docker.utils.build import PatternMatcher
 
+from runner.engine.build_context import ContextRefused, dockerfile_text, in_chain, scan_context
 from runner.engine.image_bases import repo_bases, rewrite_from, with_bases
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.problems import printable
@@ -43,13 +39,7 @@ LOG_TAIL = 12
 
 Progress = Callable[[str], None]
 
-_FORMAT = b"radiops-context-v1\n"  # change when the hashed fields change
-_CHUNK = 1 << 20
 _STEP = re.compile(r"^Step \d+/\d+ : ")
-
-
-class ContextRefused(InvalidInput):
-    """A build context holds something that must not be sent to an engine."""
 
 
 class BuildFailed(InvalidInput):
@@ -84,158 +74,6 @@ class BuiltImage:
 
 
 # -- build contexts -------------------------------------------------------------------
-
-
-def context_sha256(context: Path, *, _chain: tuple[str, ...] = ()) -> str:
-    """The content hash of the build context ``context`` (``images/<dir>``).
-
-    Covers every regular file and symbolic link the engine would receive
-    (``.dockerignore`` applied with Docker's rules; Dockerfile and
-    .dockerignore always count): per entry, its POSIX path relative to the
-    context, its kind (file, executable file, link) and the sha256 of its
-    content (a link: its target text), in sorted path order. Times, owners
-    and empty directories do not count, so every checkout of one commit gives
-    the same hash. An image built ``FROM images/<other>`` of the repository
-    (runner/engine/image_bases.py) also covers the other's hash. Raises
-    ContextRefused for a link out of the context or a special file, and for
-    images that build on each other in a circle.
-    """
-    own = _scan(context, None)[0]
-    chain = _in_chain(context.name, _chain)
-    bases = {
-        base: context_sha256(context.parent / base.split("/", 1)[1], _chain=chain)
-        for base in repo_bases(_dockerfile_text(context))
-    }
-    return with_bases(own, bases)
-
-
-def _in_chain(name: str, chain: tuple[str, ...]) -> tuple[str, ...]:
-    image = f"{IMAGES}/{name}"
-    if image in chain:
-        raise ContextRefused(
-            f"{' -> '.join((*chain, image))}: images build FROM each other in a circle"
-        )
-    return (*chain, image)
-
-
-def _dockerfile_text(context: Path) -> str:
-    dockerfile = context / "Dockerfile"
-    if dockerfile.is_symlink() or not dockerfile.is_file():
-        raise ContextRefused(f"{context}: the Dockerfile is missing or not a regular file")
-    return dockerfile.read_text(encoding="utf-8", errors="replace")
-
-
-class _HashingReader:
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.hash = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.hash.update(data)
-        return data
-
-
-def _scan(
-    context: Path,
-    archive: tarfile.TarFile | None,
-    dockerfile: Callable[[bytes], bytes] | None = None,
-) -> tuple[str, dict[str, str]]:
-    """The context's hash and each entry's content hash; adds the entries to ``archive``.
-
-    Hashing while packing means the label names exactly what was sent.
-    ``dockerfile`` rewrites the Dockerfile sent (its hash stays the file's own).
-    """
-    if not context.is_dir():
-        raise UsageError(f"{context}: no such build context directory")
-    total = hashlib.sha256(_FORMAT)
-    contents: dict[str, str] = {}
-    for rel in sorted(_listing(context), key=os.fsencode):
-        try:
-            added = _add(context, rel, archive, dockerfile if rel == "Dockerfile" else None)
-        except OSError as exc:
-            raise ContextRefused(f"{context}: cannot read {rel}: {exc.strerror or exc}") from None
-        if added is None:
-            continue
-        kind, digest = added
-        contents[rel] = digest.hex()
-        total.update(os.fsencode(rel) + b"\0" + kind.encode() + b"\0" + digest)
-    return total.hexdigest(), contents
-
-
-def _add(
-    context: Path,
-    rel: str,
-    archive: tarfile.TarFile | None,
-    rewrite: Callable[[bytes], bytes] | None = None,
-) -> tuple[str, bytes] | None:
-    """The kind and content sha256 of one entry (None for a directory); packs it.
-
-    ``rewrite`` changes the bytes packed (not those hashed): for the Dockerfile.
-    """
-    full = context / rel
-    mode = full.lstat().st_mode
-    if stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISLNK(mode):
-        target = os.readlink(full)  # noqa: PTH115 (the text as stored, not a Path)
-        _check_link(context, rel, target)
-        if archive is not None:
-            info = _tarinfo(rel, 0o777)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            archive.addfile(info)
-        return "link", hashlib.sha256(os.fsencode(target)).digest()
-    if not stat.S_ISREG(mode):
-        raise ContextRefused(
-            f"{context}: {rel} is not a regular file, directory or link (a device, "
-            "socket or pipe); remove it from the build context"
-        )
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC  # no swap for a link meanwhile
-    with os.fdopen(os.open(full, flags), "rb") as raw:
-        status = os.fstat(raw.fileno())
-        executable = bool(status.st_mode & stat.S_IXUSR)  # what git keeps
-        reader = _HashingReader(raw)
-        if rewrite is not None:
-            original = reader.read()
-            if archive is not None:
-                packed = rewrite(original)
-                info = _tarinfo(rel, 0o755 if executable else 0o644)
-                info.size = len(packed)
-                archive.addfile(info, io.BytesIO(packed))
-        elif archive is not None:
-            info = _tarinfo(rel, 0o755 if executable else 0o644)
-            info.size = status.st_size
-            archive.addfile(info, reader)
-        else:
-            while reader.read(_CHUNK):
-                pass
-    return ("exec" if executable else "file"), reader.hash.digest()
-
-
-def _listing(context: Path) -> Iterator[str]:
-    patterns: list[str] = []
-    ignore = context / ".dockerignore"
-    if ignore.is_file() and not ignore.is_symlink():
-        lines = ignore.read_text(encoding="utf-8", errors="replace").splitlines()
-        patterns = [line.strip() for line in lines if line.strip() and line[0] != "#"]
-    # the engine always receives the Dockerfile and .dockerignore (the matcher adds the latter)
-    return PatternMatcher([*patterns, "!Dockerfile"]).walk(str(context))
-
-
-def _check_link(context: Path, rel: str, target: str) -> None:
-    inside = context.resolve()
-    if target.startswith("/") or not (context / rel).resolve().is_relative_to(inside):
-        raise ContextRefused(
-            f"{context}: {rel} is a link to {target}, outside the build context; "
-            "links may only point inside images/<dir>/"
-        )
-
-
-def _tarinfo(name: str, mode: int) -> tarfile.TarInfo:
-    # fixed owner and time: the files in the image depend on the hashed content only
-    info = tarfile.TarInfo(name)
-    info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, 0, "", ""
-    return info
 
 
 def dockerfile_base(text: str) -> str | None:
@@ -320,8 +158,8 @@ def _build(
 ) -> BuiltImage:
     context, name = _context(repo, image)
     image = f"{IMAGES}/{name}"  # the label and the lock use one spelling
-    chain = _in_chain(name, chain)
-    dockerfile = _dockerfile_text(context)
+    chain = in_chain(name, chain)
+    dockerfile = dockerfile_text(context)
     bases = {
         base: _build(client, repo, base, progress=progress, labels=labels, chain=chain)
         for base in repo_bases(dockerfile)
@@ -332,7 +170,7 @@ def _build(
     def send(original: bytes) -> bytes:
         return rewrite_from(original.decode("utf-8", "replace"), base_ids).encode()
 
-    own_hash, contents = _scan(context, None)
+    own_hash, contents = scan_context(context, None)
     context_hash = with_bases(own_hash, base_hashes)
     local_ref = local_reference(name, context_hash)
     found = _reusable(client, local_ref, context_hash, image)
@@ -341,7 +179,7 @@ def _build(
         progress(f"{image}: building {local_ref}")
         with tempfile.TemporaryFile() as archive:
             with tarfile.open(fileobj=archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                own_hash, contents = _scan(context, tar, send if bases else None)
+                own_hash, contents = scan_context(context, tar, send if bases else None)
             archive.seek(0)
             context_hash = with_bases(own_hash, base_hashes)
             local_ref = local_reference(name, context_hash)
@@ -396,6 +234,43 @@ def _reusable(
     return None
 
 
+class _BuildLog:
+    """The build's output, line by line, to ``progress``; its last lines for a failure."""
+
+    def __init__(self, image: str, progress: Progress) -> None:
+        self.image = image
+        self.progress = progress
+        self.tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self.step: str | None = None
+        self.pending = ""
+
+    def emit(self, line: str) -> None:
+        line = printable(line.rstrip("\r"), lines=True)
+        if _STEP.match(line):
+            self.step = line
+        self.tail.append(line)
+        self.progress(line)
+
+    def feed(self, text: str) -> None:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self.emit(line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.emit(self.pending)
+
+    def failed(self, message: str) -> BuildFailed:
+        log = "\n".join(f"  | {line}" for line in self.tail) or "  (no output)"
+        step = self.step
+        return BuildFailed(
+            f"{self.image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
+            f"  {printable(message.strip(), lines=True)}\n"
+            f"last lines of the build log:\n{log}"
+        )
+
+
 def _run_build(
     client: docker.DockerClient,
     archive: IO[bytes],
@@ -404,27 +279,8 @@ def _run_build(
     image: str,
     progress: Progress,
 ) -> str:
-    tail: deque[str] = deque(maxlen=LOG_TAIL)
-    step: str | None = None
+    log = _BuildLog(image, progress)
     image_id: str | None = None
-    pending = ""
-
-    def emit(line: str) -> None:
-        nonlocal step
-        line = printable(line.rstrip("\r"), lines=True)
-        if _STEP.match(line):
-            step = line
-        tail.append(line)
-        progress(line)
-
-    def failed(message: str) -> BuildFailed:
-        log = "\n".join(f"  | {line}" for line in tail) or "  (no output)"
-        return BuildFailed(
-            f"{image}: the build failed {f'at {step}' if step else 'before its first step'}\n"
-            f"  {printable(message.strip(), lines=True)}\n"
-            f"last lines of the build log:\n{log}"
-        )
-
     try:
         stream = client.api.build(
             fileobj=archive,
@@ -440,28 +296,23 @@ def _run_build(
         )
         for chunk in stream:
             if "stream" in chunk:
-                pending += str(chunk["stream"])
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    emit(line)
+                log.feed(str(chunk["stream"]))
             elif "error" in chunk:
-                if pending:
-                    emit(pending)
-                raise failed(str(chunk.get("error")))
+                log.flush()
+                raise log.failed(str(chunk.get("error")))
             elif "status" in chunk and not chunk.get("progressDetail"):
-                emit(" ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
+                log.emit(" ".join(str(chunk[k]) for k in ("id", "status") if chunk.get(k)))
             elif isinstance(chunk.get("aux"), dict) and "ID" in chunk["aux"]:
                 image_id = str(chunk["aux"]["ID"])
     except docker.errors.APIError as exc:
-        raise failed(str(exc.explanation or exc)) from None
+        raise log.failed(str(exc.explanation or exc)) from None
     except requests.exceptions.RequestException as exc:
         raise EnvironmentProblem(
             f"{image}: the engine stopped answering the build: {exc}"
         ) from None
-    if pending:
-        emit(pending)
+    log.flush()
     if image_id is None:
-        raise failed("the engine reported no image")
+        raise log.failed("the engine reported no image")
     return image_id
 
 

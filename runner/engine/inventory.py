@@ -33,7 +33,8 @@ import docker.errors
 import requests.exceptions
 
 from runner import __version__
-from runner.engine.capture import STREAM_CHUNK, ArtifactStore, ChunkReader
+from runner.engine.artifacts import ArtifactStore
+from runner.engine.capture import STREAM_CHUNK, ChunkReader
 from runner.engine.engines import ENGINE_ERRORS
 from runner.model.errors import EnvironmentProblem
 from runner.model.files import LinkInTheWay, open_folder, write_atomic

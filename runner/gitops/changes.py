@@ -17,31 +17,29 @@ experiments well under a second.
 from __future__ import annotations
 
 import logging
-import posixpath
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pygit2
 from pygit2.enums import DeltaStatus, DiffFind
 
+from runner.gitops.scenario_uses import (
+    Edits,
+    indirect,
+    node_changes,
+    read_yaml,
+    scenario_blob,
+    tree_entry,
+)
 from runner.model.errors import UsageError
-from runner.model.experiment import SCENARIO_FILE, is_image_path
+from runner.model.experiment import SCENARIO_FILE
 from runner.model.repo import EXPERIMENTS, IMAGES, RUNS, is_run_path
-from runner.model.testbed import LOCAL_NODES, TESTBED_FILE
-from runner.model.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
+from runner.model.testbed import TESTBED_FILE
 
 REASONS_PER_DIRECTORY = 5
 
 _log = logging.getLogger(__name__)
-
-# A double-quoted YAML scalar may spell a path with escapes or split it over
-# lines with a trailing backslash; a blob holding one is always parsed.
-_ESCAPES = re.compile(rb"\\[xuU/ \t\r\n]")
-_LITERAL_BREAKS = re.compile(r"[\s'\"\\]+")
-_LOCAL_DEFAULT = "the local default testbed"  # the node definition when testbed.yaml is absent
 
 Kind = Literal["touched", "deleted", "renamed"]
 
@@ -159,19 +157,8 @@ def _merge_base(
 # -- what the diff changed --------------------------------------------------------------
 
 
-@dataclass(kw_only=True)
-class _Edits:
-    """The diff sorted by what each path can touch (filled by ``_sorted_edits``)."""
-
-    in_experiments: dict[str, list[str]] = field(default_factory=dict)  # name -> reasons
-    in_images: dict[str, list[str]] = field(default_factory=dict)  # images/<dir> -> paths
-    files: dict[str, str] = field(default_factory=dict)  # path -> changed/added/deleted
-    scenario_renames: list[tuple[str, str]] = field(default_factory=list)  # (old, new)
-    testbed: bool = False
-
-
-def _sorted_edits(diff: pygit2.Diff) -> _Edits:
-    edits = _Edits()
+def _sorted_edits(diff: pygit2.Diff) -> Edits:
+    edits = Edits()
     for delta in diff.deltas:
         old, new = delta.old_file.path, delta.new_file.path
         if delta.status == DeltaStatus.RENAMED:
@@ -223,9 +210,9 @@ def _changes(
     renamed = {
         old: new
         for old, new in edits.scenario_renames
-        if _scenario(head, old) is None
-        and _scenario(since, new) is None
-        and _scenario(head, new) is not None
+        if scenario_blob(head, old) is None
+        and scenario_blob(since, new) is None
+        and scenario_blob(head, new) is not None
     }
     renamed_from = {new: old for old, new in renamed.items()}
     touched: dict[str, list[str]] = {}
@@ -241,12 +228,12 @@ def _changes(
             edited = _rename_edits(repo, since, renamed_from[name], head, name)
             if edited:
                 touched[name] = _capped(edited, name)
-        elif _scenario(head, name) is not None:
+        elif scenario_blob(head, name) is not None:
             touched[name] = _capped(reasons, name)
-        elif _scenario(since, name) is not None:
+        elif scenario_blob(since, name) is not None:
             gone.append(Change(experiment=name, kind="deleted", reasons=(_deletion(head, name),)))
-    nodes = _node_changes(since, head, notes) if edits.testbed else {}
-    for name, reasons in _indirect(head, edits, nodes):
+    nodes = node_changes(since, head, notes) if edits.testbed else {}
+    for name, reasons in indirect(head, edits, nodes):
         touched.setdefault(name, []).extend(reasons)
     changes = gone + [
         Change(experiment=name, kind="touched", reasons=tuple(reasons))
@@ -266,34 +253,9 @@ def _capped(reasons: list[str], name: str) -> list[str]:
 
 
 def _deletion(head: pygit2.Tree, name: str) -> str:
-    if _entry(head, f"{EXPERIMENTS}/{name}") is None:
+    if tree_entry(head, f"{EXPERIMENTS}/{name}") is None:
         return f"{EXPERIMENTS}/{name}/ deleted"
     return f"{EXPERIMENTS}/{name}/{SCENARIO_FILE} deleted"
-
-
-def _entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
-    try:
-        return tree[path]
-    except KeyError:
-        return None
-
-
-def _scenario(tree: pygit2.Tree, name: str) -> pygit2.Blob | None:
-    """The scenario blob of experiment ``name`` in ``tree``, if it has one."""
-    found = _entry(tree, f"{EXPERIMENTS}/{name}/{SCENARIO_FILE}")
-    return found if isinstance(found, pygit2.Blob) else None
-
-
-def _scenarios(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Blob]]:
-    """Every experiment in ``tree`` with its scenario blob."""
-    folder = _entry(tree, EXPERIMENTS)
-    if not isinstance(folder, pygit2.Tree):
-        return
-    for entry in folder:
-        if isinstance(entry, pygit2.Tree) and entry.name is not None:
-            scenario = _entry(entry, SCENARIO_FILE)
-            if isinstance(scenario, pygit2.Blob):
-                yield entry.name, scenario
 
 
 def _rename_edits(
@@ -301,8 +263,8 @@ def _rename_edits(
 ) -> list[str]:
     """What differs between experiments/<old> at ``since`` and experiments/<new> at head,
     apart from the runs and the scenario's name."""
-    before = _entry(since, f"{EXPERIMENTS}/{old}")
-    after = _entry(head, f"{EXPERIMENTS}/{new}")
+    before = tree_entry(since, f"{EXPERIMENTS}/{old}")
+    after = tree_entry(head, f"{EXPERIMENTS}/{new}")
     if not isinstance(before, pygit2.Tree) or not isinstance(after, pygit2.Tree):
         return []
     reasons = []
@@ -312,8 +274,8 @@ def _rename_edits(
         if path.startswith(f"{RUNS}/"):
             continue
         if path == SCENARIO_FILE and delta.status == DeltaStatus.MODIFIED:
-            before_data = _without_name(_read_yaml(repo[delta.old_file.id], path))
-            after_data = _without_name(_read_yaml(repo[delta.new_file.id], path))
+            before_data = _without_name(read_yaml(repo[delta.old_file.id], path))
+            after_data = _without_name(read_yaml(repo[delta.new_file.id], path))
             if before_data is not None and before_data == after_data:
                 continue
         verb = {DeltaStatus.ADDED: "added", DeltaStatus.DELETED: "deleted"}.get(
@@ -330,119 +292,3 @@ def _without_name(data: object) -> dict[str, Any] | None:
 
 
 # -- images, inputs and nodes -----------------------------------------------------------
-
-
-def _indirect(
-    head: pygit2.Tree, edits: _Edits, nodes: dict[str, str]
-) -> Iterator[tuple[str, list[str]]]:
-    """Experiments touched through an image, an input or a testbed node, with why.
-
-    Every scenario blob is searched for the literal text that must appear in
-    it to refer to what changed; only those that contain it are parsed.
-    """
-    # paths git stored in another encoding come back with their bytes escaped
-    always = [text.encode("utf-8", "surrogateescape") for text in [*edits.in_images, *nodes]]
-    inputs = sorted({_literal(posixpath.basename(path)) for path in edits.files} - {b""})
-    if not always and not inputs:
-        return
-    for name, blob in _scenarios(head):
-        data = blob.data
-        escaped = b"\\" in data and _ESCAPES.search(data) is not None
-        maybe = escaped or any(needle in data for needle in always)
-        if not maybe and inputs and b"inputs" in data:
-            maybe = any(needle in data for needle in inputs)
-        if not maybe:
-            continue
-        reasons = _uses(_read_yaml(blob, f"{EXPERIMENTS}/{name}/{SCENARIO_FILE}"), edits, nodes)
-        if reasons:
-            yield name, reasons
-
-
-def _literal(text: str) -> bytes:
-    """The longest part of ``text`` that any YAML spelling of it writes verbatim.
-
-    Quoted scalars may fold a line at a space, double a single quote or
-    escape a character; none of that happens inside the part returned.
-    """
-    return max(_LITERAL_BREAKS.split(text), key=len).encode("utf-8", "surrogateescape")
-
-
-def _uses(data: object, edits: _Edits, nodes: dict[str, str]) -> list[str]:
-    """Why the scenario ``data`` is touched by images, inputs and nodes that changed."""
-    scenario = as_mapping(data)
-    reasons: list[str] = []
-    contexts: set[str] = set()
-    pinned: set[str] = set()
-    for role in as_mapping(scenario.get("roles")).values():
-        image = as_mapping(role).get("image")
-        if isinstance(image, str) and is_image_path(image):
-            contexts.add(posixpath.normpath(image))
-        node = as_mapping(role).get("node")
-        if isinstance(node, str):
-            pinned.add(node)
-    for context in sorted(contexts):
-        paths = [
-            path
-            for path in edits.in_images.get("/".join(context.split("/")[:2]), [])
-            if path == context or path.startswith(context + "/")
-        ]
-        if paths:
-            shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-            reasons.append(f"image {context} changed ({shown})")
-    declared = {item for item in as_list(scenario.get("inputs")) if isinstance(item, str)}
-    for item in sorted(declared):
-        effect = edits.files.get(posixpath.normpath(item))
-        if effect is not None:
-            reasons.append(f"input {item} {effect}")
-    for node in sorted(pinned & nodes.keys()):
-        reasons.append(f"testbed node {node} {nodes[node]}")
-    return reasons
-
-
-def _node_changes(since: pygit2.Tree, head: pygit2.Tree, notes: list[str]) -> dict[str, str]:
-    """Nodes whose definition differs between the two testbed.yaml: name -> what happened.
-
-    A side where the file does not parse has unknown definitions, which
-    differ from every known one.
-    """
-    before = _nodes(since, notes, "before the change")
-    after = _nodes(head, notes, "at head")
-    if before is None or after is None:
-        known = before if after is None else after
-        return dict.fromkeys(known or {}, "changed")
-    found = {}
-    for name in before.keys() | after.keys():
-        if name not in before:
-            found[name] = "added"
-        elif name not in after:
-            found[name] = "removed"
-        elif before[name] != after[name]:
-            found[name] = "changed"
-    return found
-
-
-def _nodes(tree: pygit2.Tree, notes: list[str], when: str) -> dict[str, object] | None:
-    blob = _entry(tree, TESTBED_FILE)
-    if blob is None:
-        return dict.fromkeys(LOCAL_NODES, _LOCAL_DEFAULT)
-    data = _read_yaml(blob, TESTBED_FILE) if isinstance(blob, pygit2.Blob) else None
-    nodes = as_mapping(data).get("nodes")
-    if not isinstance(nodes, dict):
-        notes.append(
-            f"{TESTBED_FILE} {when} cannot be read as an inventory: every node it may "
-            "define counts as changed (radiops validate says what is wrong)"
-        )
-        return None
-    return nodes
-
-
-def _read_yaml(blob: pygit2.Object, display: str) -> object:
-    """The data of a YAML blob, or None when it cannot be read: never raises."""
-    if not isinstance(blob, pygit2.Blob) or blob.size > MAX_BYTES:
-        return None
-    try:
-        text = blob.data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    document, _ = parse_yaml(text, path=Path(display), display=display)  # bounded, never raises
-    return None if document is None else document.data

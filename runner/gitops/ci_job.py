@@ -38,8 +38,8 @@ from runner.model.testbed import (
     read_testbed,
     resolve_testbed,
 )
+from runner.pipeline.context import RunResult
 from runner.pipeline.experiment_run import RunOptions, run_experiment
-from runner.pipeline.runs import RunResult
 from runner.pipeline.validation import validate
 
 

@@ -10,7 +10,7 @@ from pygit2.enums import DeltaStatus
 
 from runner.model.problems import printable
 from runner.model.repo import EXPERIMENTS, Repository, is_run_path
-from runner.model.run_diff import CodeChanges
+from runner.model.run_diff_records import CodeChanges
 
 CHANGED_FILES_MAX = 200
 _STATUS = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.engine.images import context_sha256
+from runner.engine.build_context import context_sha256
 from runner.model.experiment import Experiment, is_image_path
 from runner.model.manifest import file_facts
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.gitops.changes import Change
-from runner.pipeline.runs import RunResult
+from runner.pipeline.context import RunResult
 
 STATUS_MARK = {
     "succeeded": "✅",

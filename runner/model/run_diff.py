@@ -4,8 +4,7 @@ Pure: two manifests (checked against the schema by the caller), what the
 caller found beside them (the files changed between their commits, their
 images' inventories, the PSD distance of their recordings) and the scenario's
 ``reproduce`` tolerances go in; a :class:`RunDiff` comes out, written as text
-for people (:func:`render_text`) or as JSON (:func:`to_json`). No Docker, no
-git, no file reads here.
+for people or as JSON by ``run_diff_render``. No Docker, no git, no file reads here.
 
 Sections, in order: ``code``, ``parameters``, ``images``, ``nodes``,
 ``outcome``, ``metrics``, ``outputs``. Each lists items (what, value in A,
@@ -18,80 +17,21 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runner.model.experiment import OutputComparison, Tolerance
 from runner.model.problems import printable
+from runner.model.run_diff_records import (
+    CodeChanges,
+    Item,
+    PsdDistance,
+    RunDiff,
+    RunSide,
+    Scalar,
+    Section,
+    Yardstick,
+)
 from runner.model.sbom import StoredInventory
-
-FORMAT = "radiops-diff/1"
-SECTIONS = ("code", "parameters", "images", "nodes", "outcome", "metrics", "outputs")
-TEXT_MAX_ITEMS = 40  # per section in the text; --json lists every one
-KEY_WIDTH = 36
-VALUE_WIDTH = 64
-
-Scalar = str | int | float | bool | None
-#: (output of A, output of B) -> PSD distance in dB, or why there is none
-PsdDistance = Callable[[Mapping[str, Any], Mapping[str, Any]], "float | str"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Item:
-    key: str
-    a: Scalar
-    b: Scalar
-    change: str  # changed | added | removed | within | beyond
-    detail: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Section:
-    name: str
-    items: tuple[Item, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def same(self) -> bool:
-        return not self.items
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunDiff:
-    a: Mapping[str, Any]  # who A is: run, experiment, run_id, commit, finished
-    b: Mapping[str, Any]
-    sections: tuple[Section, ...]
-
-    @property
-    def same(self) -> bool:
-        return all(section.same for section in self.sections)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CodeChanges:
-    """Files of the experiments and images changed between the two commits (from git)."""
-
-    files: tuple[tuple[str, str], ...] = ()  # (status, path), sorted by path
-    more: int = 0  # changed files not listed (over the cap)
-    note: str | None = None  # why the files could not be listed
-
-
-@dataclass(frozen=True, kw_only=True)
-class Yardstick:
-    """The scenario's ``reproduce`` tolerances, and where they were read."""
-
-    metrics: Mapping[str, Tolerance] = field(default_factory=dict)
-    outputs: Mapping[str, OutputComparison] = field(default_factory=dict)
-    source: str | None = None  # None: no scenario to read them from
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunSide:
-    label: str  # how the run was named to people: <experiment>/<run id>
-    manifest: Mapping[str, Any]
-    #: image ID -> its inventory, or why it is not available
-    inventories: Mapping[str, StoredInventory | str] = field(default_factory=dict)
 
 
 def diff_runs(
@@ -406,94 +346,3 @@ def _scalar(value: Any) -> Scalar:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-# -- output ---------------------------------------------------------------------------
-
-
-def to_json(diff: RunDiff) -> dict[str, Any]:
-    """The stable JSON form (documented in site/diff.md)."""
-    return {
-        "format": FORMAT,
-        "a": dict(diff.a),
-        "b": dict(diff.b),
-        "same": diff.same,
-        "sections": [
-            {
-                "section": section.name,
-                "same": section.same,
-                "items": [
-                    {
-                        "key": item.key,
-                        "a": item.a,
-                        "b": item.b,
-                        "change": item.change,
-                        "detail": item.detail,
-                    }
-                    for item in section.items
-                ],
-                "notes": list(section.notes),
-            }
-            for section in diff.sections
-        ],
-    }
-
-
-def render_text(diff: RunDiff) -> str:
-    """For people: one block per section, aligned; a section with nothing different says so
-    in one line. Everything that came from a manifest is made printable."""
-    lines = [
-        _who_line("A", diff.a),
-        _who_line("B", diff.b),
-        "",
-    ]
-    shown = [item for section in diff.sections for item in section.items[:TEXT_MAX_ITEMS]]
-    width = min(KEY_WIDTH, max((len(printable(item.key)) for item in shown), default=0))
-    section_width = max(len(name) for name in SECTIONS)
-    for section in diff.sections:
-        head = f"{section.name:<{section_width}}  "
-        indent = " " * len(head)
-        if section.same and not section.notes:
-            lines.append(f"{head}same")
-            continue
-        rows = [_item_line(item, width) for item in section.items[:TEXT_MAX_ITEMS]]
-        if section.same:
-            rows.append("same")
-        left = len(section.items) - TEXT_MAX_ITEMS
-        if left > 0:
-            rows.append(f"... and {left} more (radiops diff --json lists them all)")
-        rows += [f"note: {printable(note)}" for note in section.notes]
-        lines += [(head if n == 0 else indent) + row for n, row in enumerate(rows)]
-    return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
-def _who_line(letter: str, who: Mapping[str, Any]) -> str:
-    commit = str(who["commit"])[:12] if who["commit"] else "no commit"
-    finished = str(who["finished"] or "")[:16].replace("T", " ")
-    return printable(f"{letter}  {who['run']}  ({who['status']}, commit {commit}, {finished})")
-
-
-def _item_line(item: Item, width: int) -> str:
-    key = printable(item.key)
-    key = key if len(key) <= width else key[: width - 3] + "..."
-    if item.key.startswith("file ") and item.a is None and item.b is None:
-        values = item.change
-    else:
-        values = f"{_shown(item.a)} -> {_shown(item.b)}"
-    detail = f"  ({printable(item.detail)})" if item.detail else ""
-    return f"{key:<{width}}  {values}{detail}"
-
-
-def _shown(value: Scalar) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = printable(str(value))
-    if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
-        return text[:12]  # a commit or a sha256: its first 12 digits, as git shows them
-    if text.startswith("sha256:") and len(text) == 71:
-        return text[:19]
-    return text if len(text) <= VALUE_WIDTH else text[: VALUE_WIDTH - 3] + "..."

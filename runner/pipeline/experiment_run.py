@@ -14,10 +14,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-
-from runner.engine.capture import artifact_store
-from runner.engine.engines import connect_all
+from runner.engine.artifacts import artifact_store
+from runner.engine.engines import EngineClient, connect_all
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.limits import CAPTURE_MAX_BYTES
@@ -29,11 +27,12 @@ from runner.model.repo import STATE, Repository, find_repository
 from runner.model.report import Reporter, progress_line
 from runner.model.schedule import restrict, unplaceable_reason
 from runner.model.testbed import Node, Testbed, resolve_testbed
+from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import engine_facts
 from runner.pipeline.preparation import check_radios, prepare_emulator, prepare_images
 from runner.pipeline.probing import DEFAULT_MAX_AGE_S
 from runner.pipeline.recovery import recover
-from runner.pipeline.runs import NodeBook, RunContext, RunResult, execute_run
+from runner.pipeline.runs import execute_run
 from runner.pipeline.validation import validate
 
 DEFAULT_STORE = Path(STATE) / "artifacts"
@@ -132,7 +131,7 @@ def _plans(experiment: Experiment, options: RunOptions) -> Sequence[RunPlan]:
 
 def _connect_usable(
     nodes: Sequence[Node], plans: Sequence[RunPlan], cannot: str, reporter: Reporter
-) -> tuple[dict[str, docker.DockerClient], list[Node]]:
+) -> tuple[dict[str, EngineClient], list[Node]]:
     """Clients of the engines that answer, and the nodes on them; every plan must still fit."""
     clients, unreachable = _connect_all(nodes, reporter)
     usable = [node for node in nodes if node.engine in clients]
@@ -153,7 +152,7 @@ def _context(
     repo: Repository,
     testbed: tuple[Testbed, str],
     nodes: Sequence[Node],
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     options: RunOptions,
     *,
     reporter: Reporter,
@@ -262,7 +261,7 @@ def _scenario(target: Path, cwd: Path) -> Path:
 
 def _connect_all(
     nodes: Sequence[Node], reporter: Reporter
-) -> tuple[dict[str, docker.DockerClient], list[str]]:
+) -> tuple[dict[str, EngineClient], list[str]]:
     """A client per engine that answers; the problems of those that do not (their nodes unused)."""
     clients, failed = connect_all(nodes)
     problems = []

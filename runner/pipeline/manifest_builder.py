@@ -7,13 +7,13 @@ import platform
 import shlex
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from runner import __version__
 from runner.engine.execute import Ended, Placed, Supervision, Usage
-from runner.engine.probe import ProbeResult, match_device
+from runner.engine.probe_result import ProbeResult, match_device
 from runner.model.manifest import SCHEMA_VERSION, CodeInfo, ImageRecord, Outcome, Trigger
 from runner.model.plan import Instance, RunPlan
 from runner.model.radio_report import DEVICE, DeviceReport
@@ -77,106 +77,78 @@ def engine_facts(url: str, info: Mapping[str, Any], version: Mapping[str, Any]) 
     }
 
 
-def build_manifest(
-    *,
-    run_id: str,
-    plan: RunPlan,
-    scenario_path: str,
-    scenario_sha256: str,
-    code: CodeInfo,
-    trigger: Trigger,
-    actor: str,
-    images: Sequence[ImageRecord],
-    inputs: Sequence[Mapping[str, Any]],
-    placed: Sequence[Placed],
-    engines: Mapping[str, Mapping[str, Any]],
-    state: Supervision,
-    queued: datetime,
-    outcome: Outcome,
-    outputs: Sequence[Mapping[str, Any]],
-    logs: Sequence[Mapping[str, Any]],
-    metrics: Mapping[str, float],
-    testbed_name: str,
-    testbed_file: str | None,
-    seeds: Mapping[str, int] | None = None,
-    channel: Mapping[str, Any] | None = None,
-    probes: Mapping[str, ProbeResult] | None = None,
-    devices: Mapping[Instance, DeviceReport] | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class ManifestInputs:
+    """Everything a run's manifest is assembled from."""
+
+    run_id: str
+    plan: RunPlan
+    scenario_path: str
+    scenario_sha256: str
+    code: CodeInfo
+    trigger: Trigger
+    actor: str
+    images: Sequence[ImageRecord]
+    inputs: Sequence[Mapping[str, Any]]
+    placed: Sequence[Placed]
+    engines: Mapping[str, Mapping[str, Any]]
+    state: Supervision
+    queued: datetime
+    outcome: Outcome
+    outputs: Sequence[Mapping[str, Any]]
+    logs: Sequence[Mapping[str, Any]]
+    metrics: Mapping[str, float]
+    testbed_name: str
+    testbed_file: str | None
+    seeds: Mapping[str, int] | None = None
+    channel: Mapping[str, Any] | None = None
+    probes: Mapping[str, ProbeResult] | None = None
+    devices: Mapping[Instance, DeviceReport] | None = None
+
+
+def build_manifest(given: ManifestInputs) -> dict[str, Any]:
     """The manifest as a JSON-ready dict (checked against the schema by ``write_manifest``)."""
-    finished = state.finished or queued
-    started = state.started
+    plan, state, placed = given.plan, given.state, given.placed
     by_instance = {item.instance: item for item in placed}
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
+        "run_id": given.run_id,
         "experiment": {
             "name": plan.experiment.name,
             "title": plan.experiment.title,
-            "scenario_path": scenario_path,
-            "scenario_sha256": scenario_sha256,
+            "scenario_path": given.scenario_path,
+            "scenario_sha256": given.scenario_sha256,
             "matrix_point": dict(plan.matrix_point),
         },
-        "code": {
-            "repository": code.repository,
-            "commit": code.commit,
-            "branch": code.branch,
-            "pull_request": {
-                "number": trigger.pull_request.number,
-                "title": trigger.pull_request.title,
-                "url": trigger.pull_request.url,
-            }
-            if trigger.pull_request
-            else None,
-            "dirty": code.dirty,
-        },
-        "images": [asdict(record) for record in images],  # fields = manifest keys
+        "code": _code(given.code, given.trigger),
+        "images": [asdict(record) for record in given.images],  # fields = manifest keys
         "parameters": dict(plan.parameters),
-        "seeds": dict(seeds or {}),
+        "seeds": dict(given.seeds or {}),
         **({"repetition": plan.repetition.record()} if plan.repetition else {}),
-        "inputs": list(inputs),
+        "inputs": list(given.inputs),
         "placements": [
             _placement(
                 plan,
                 item,
-                engines[item.node.engine],
-                (probes or {}).get(item.node.name),
-                (devices or {}).get(item.instance),
+                given.engines[item.node.engine],
+                (given.probes or {}).get(item.node.name),
+                (given.devices or {}).get(item.instance),
             )
             for item in by_instance.values()
         ],
         "radios_simulated": all(
             radio.simulated for item in placed for radio in item.node.radios
         ),  # True too when no radio was used: nothing real was on the air
-        "trigger": {
-            "kind": trigger.kind,
-            "actor": trigger.actor or actor,
-            "author": {"name": code.author_name, "email": code.author_email}
-            if code.commit
-            else None,
-            "commit_message": code.commit_message,
-            "pull_request_title": trigger.pull_request.title if trigger.pull_request else None,
-        },
-        "timing": {
-            "queued": timestamp(queued),
-            "started": timestamp(started),
-            "finished": timestamp(finished),
-            "duration_s": round((finished - started).total_seconds(), 3) if started else None,
-        },
+        "trigger": _trigger(given.code, given.trigger, given.actor),
+        "timing": _timing(state, given.queued),
         "containers": [
             _container(item, state.ended.get(item.instance), state.usage.get(item.instance))
             for item in placed
         ],
-        "outcome": {
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "exit_codes": dict(outcome.exit_codes),
-            "timed_out": outcome.timed_out,
-            "error": outcome.error,
-        },
-        "outputs": list(outputs),
-        "metrics": dict(metrics),
-        "logs": list(logs),
+        "outcome": _outcome(given.outcome),
+        "outputs": list(given.outputs),
+        "metrics": dict(given.metrics),
+        "logs": list(given.logs),
         "runner": {
             "version": __version__,
             "python": platform.python_version(),
@@ -184,13 +156,60 @@ def build_manifest(
             "platform": platform.platform(),
         },
         "reproduce": {
-            "command": reproduce_command(plan, run_id, testbed_file=testbed_file),
-            "testbed": testbed_name,
+            "command": reproduce_command(plan, given.run_id, testbed_file=given.testbed_file),
+            "testbed": given.testbed_name,
         },
     }
-    if channel is not None:
-        manifest["channel"] = dict(channel)
+    if given.channel is not None:
+        manifest["channel"] = dict(given.channel)
     return manifest
+
+
+def _code(code: CodeInfo, trigger: Trigger) -> dict[str, Any]:
+    return {
+        "repository": code.repository,
+        "commit": code.commit,
+        "branch": code.branch,
+        "pull_request": {
+            "number": trigger.pull_request.number,
+            "title": trigger.pull_request.title,
+            "url": trigger.pull_request.url,
+        }
+        if trigger.pull_request
+        else None,
+        "dirty": code.dirty,
+    }
+
+
+def _trigger(code: CodeInfo, trigger: Trigger, actor: str) -> dict[str, Any]:
+    return {
+        "kind": trigger.kind,
+        "actor": trigger.actor or actor,
+        "author": {"name": code.author_name, "email": code.author_email} if code.commit else None,
+        "commit_message": code.commit_message,
+        "pull_request_title": trigger.pull_request.title if trigger.pull_request else None,
+    }
+
+
+def _timing(state: Supervision, queued: datetime) -> dict[str, Any]:
+    finished = state.finished or queued
+    started = state.started
+    return {
+        "queued": timestamp(queued),
+        "started": timestamp(started),
+        "finished": timestamp(finished),
+        "duration_s": round((finished - started).total_seconds(), 3) if started else None,
+    }
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "exit_codes": dict(outcome.exit_codes),
+        "timed_out": outcome.timed_out,
+        "error": outcome.error,
+    }
 
 
 def _placement(

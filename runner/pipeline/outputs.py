@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 
 READ_MAX_BYTES = 1 << 30
 

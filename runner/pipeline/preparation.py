@@ -7,15 +7,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import docker
-
 from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.distribute import distribute
+from runner.engine.engines import EngineClient
 from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
-from runner.engine.probe import ProbeResult
+from runner.engine.probe_result import ProbeResult
 from runner.model.errors import EnvironmentProblem, InvalidInput
 from runner.model.experiment import Experiment, is_image_path
 from runner.model.manifest import ImageRecord
@@ -32,7 +31,7 @@ def prepare_images(
     experiment: Experiment,
     repo: Repository,
     testbed: Testbed,
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     *,
     strict: bool,
     reporter: Reporter,
@@ -65,7 +64,7 @@ def _repository_image(
     image: str,
     repo: Repository,
     testbed: Testbed,
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     ids: dict[tuple[str, str], str],
     say: Callable[[str], None],
 ) -> ImageRecord:
@@ -89,7 +88,7 @@ def _repository_image(
 def _registry_image(
     role_name: str,
     image: str,
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     ids: dict[tuple[str, str], str],
     strict: bool,
     say: Callable[[str], None],
@@ -118,7 +117,7 @@ def _registry_image(
 
 def _with_inventory(
     record: ImageRecord,
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     store: ArtifactStore,
     say: Callable[[str], None],
 ) -> ImageRecord:
@@ -136,7 +135,7 @@ def check_radios(
     repo: Repository,
     testbed: Testbed,
     nodes: Sequence[Node],
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     *,
     max_age_s: float,
     reporter: Reporter,
@@ -176,7 +175,7 @@ def prepare_emulator(
     experiment: Experiment,
     repo: Repository,
     nodes: Sequence[Node],
-    clients: dict[str, docker.DockerClient],
+    clients: dict[str, EngineClient],
     *,
     reporter: Reporter,
 ) -> dict[str, EmulatorImage]:

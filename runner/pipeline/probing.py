@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
 from runner.engine.distribute import distribute
-from runner.engine.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
+from runner.engine.engines import EngineClient
+from runner.engine.probe import engine_id, probe_node
+from runner.engine.probe_cache import ProbeCache
+from runner.engine.probe_result import ProbeResult, compare
 from runner.model.repo import STATE, Repository
 from runner.model.testbed import Node, Testbed
 
@@ -35,7 +36,7 @@ def probe_nodes(
     repo: Repository,
     testbed: Testbed,
     nodes: Sequence[Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, EngineClient],
     *,
     max_age_s: float = DEFAULT_MAX_AGE_S,
     progress: Callable[[str], None],

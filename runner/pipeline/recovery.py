@@ -20,12 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-
-from runner.engine.capture import artifact_store
-from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
+from runner.engine.artifacts import artifact_store
+from runner.engine.container_spec import LABEL_PREFIX
+from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.execute import Ended, Placed, Supervision, remove_all, stop_all
+from runner.engine.node import NodeContainer, NodeEngine
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES
@@ -34,8 +33,9 @@ from runner.model.plan import Instance, Repetition, RunPlan
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
+from runner.pipeline.context import RunContext, RunResult
 from runner.pipeline.pending import PENDING, is_alive, read_pending
-from runner.pipeline.runs import RunContext, RunResult, record_run
+from runner.pipeline.runs import record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
 
@@ -49,7 +49,7 @@ class Skipped:
 def recover(
     repo_root: Path,
     nodes: Sequence[Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, NodeEngine],
     *,
     reporter: Reporter,
 ) -> tuple[list[RunResult], list[Skipped]]:
@@ -87,7 +87,7 @@ def recover(
     return recorded, skipped
 
 
-def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter: Reporter) -> None:
+def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
     """Remove containers left by finished runs of this repository (an engine that was away).
 
     A run with a manifest is over; a container of it still on an engine (its
@@ -95,8 +95,8 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
     """
     for url, client in clients.items():
         try:
-            found = client.containers.list(all=True, filters={"label": LABEL_RUN})
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            found = client.labelled(LABEL_RUN)
+        except ENGINE_ERRORS as exc:
             reporter.line(f"{url}: cannot list containers: {exc}")
             continue
         for container in found:
@@ -109,7 +109,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
             try:
                 container.remove(force=True, v=True)
                 reporter.line(f"{url}: removed {container.name}, left by finished run {run_id}")
-            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            except ENGINE_ERRORS as exc:
                 reporter.line(f"{url}: could not remove {container.name}: {exc}")
 
 
@@ -118,7 +118,7 @@ def _finish(
     run_dir: Path,
     record: Mapping[str, Any],
     nodes: Sequence[Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, NodeEngine],
     reporter: Reporter,
 ) -> RunResult:
     run_id = str(record["run_id"])
@@ -131,14 +131,41 @@ def _finish(
         seeds=record["seeds"],
         repetition=Repetition(**record["repetition"]) if record.get("repetition") else None,
     )
+    placed, extras = _found(record, run_id, nodes, clients)
+    state = _ended(placed, record["runner"])
+    error = None if placed else "its runner stopped before any container was created"
+    try:
+        result = record_run(
+            plan,
+            _context(record, repo_root, nodes, clients, reporter),
+            run_id,
+            run_dir,
+            datetime.fromisoformat(record["queued"]),
+            placed,
+            state,
+            error,
+            None,
+        )
+    finally:
+        for problem in remove_all(placed) + _remove_medium(extras, clients, record, run_id):
+            reporter.line(f"{experiment.name} {run_id}: could not remove {problem}")
+    reporter.line(f"{experiment.name} {run_id}: recovered ({result.status})")
+    return result
+
+
+def _found(
+    record: Mapping[str, Any],
+    run_id: str,
+    nodes: Sequence[Node],
+    clients: Mapping[str, NodeEngine],
+) -> tuple[list[Placed], list[tuple[NodeEngine, NodeContainer]]]:
+    """The run's role containers on its engines, and the others (its channel emulator)."""
     by_name = {node.name: node for node in nodes}
     placed: list[Placed] = []
-    extras: list[tuple[docker.DockerClient, Any]] = []
+    extras: list[tuple[NodeEngine, NodeContainer]] = []
     for url in record["engines"]:
         client = clients[url]
-        for container in client.containers.list(
-            all=True, filters={"label": f"{LABEL_RUN}={run_id}"}
-        ):
+        for container in client.labelled(f"{LABEL_RUN}={run_id}"):
             labels = container.labels
             if f"{LABEL_PREFIX}role" not in labels:
                 extras.append((client, container))  # the channel emulator
@@ -160,7 +187,11 @@ def _finish(
                     ),
                 )
             )
-    runner = record["runner"]
+    return placed, extras
+
+
+def _ended(placed: list[Placed], runner: Mapping[str, Any]) -> Supervision:
+    """How the containers ended; those still running are stopped (the run is cancelled)."""
     state = Supervision()
     for item in placed:
         item.container.reload()
@@ -185,31 +216,14 @@ def _finish(
         ),
         default=None,
     )
-    error = None if placed else "its runner stopped before any container was created"
-    try:
-        result = record_run(
-            plan,
-            _context(record, repo_root, nodes, clients, reporter),
-            run_id,
-            run_dir,
-            datetime.fromisoformat(record["queued"]),
-            placed,
-            state,
-            error,
-            None,
-        )
-    finally:
-        for problem in remove_all(placed) + _remove_medium(extras, clients, record, run_id):
-            reporter.line(f"{experiment.name} {run_id}: could not remove {problem}")
-    reporter.line(f"{experiment.name} {run_id}: recovered ({result.status})")
-    return result
+    return state
 
 
 def _context(
     record: Mapping[str, Any],
     repo_root: Path,
     nodes: Sequence[Node],
-    clients: Mapping[str, docker.DockerClient],
+    clients: Mapping[str, NodeEngine],
     reporter: Reporter,
 ) -> RunContext:
     trigger = record["trigger"]
@@ -243,8 +257,8 @@ def _context(
 
 
 def _remove_medium(
-    extras: list[tuple[docker.DockerClient, Any]],
-    clients: Mapping[str, docker.DockerClient],
+    extras: list[tuple[NodeEngine, NodeContainer]],
+    clients: Mapping[str, NodeEngine],
     record: Mapping[str, Any],
     run_id: str,
 ) -> list[str]:
@@ -253,12 +267,11 @@ def _remove_medium(
     for _client, container in extras:
         try:
             container.remove(force=True, v=True)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             problems.append(f"container {container.name}: {exc}")
     for url in record["engines"]:
         try:
-            for network in clients[url].networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
-                network.remove()
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            clients[url].remove_networks(f"{LABEL_RUN}={run_id}")
+        except ENGINE_ERRORS as exc:
             problems.append(f"network of run {run_id} on {url}: {exc}")
     return problems

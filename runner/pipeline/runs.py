@@ -7,38 +7,18 @@ how it ended: a run is never silently lost.
 
 from __future__ import annotations
 
-import json
 import os
-import posixpath
-import re
 import secrets
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import docker
-import requests.exceptions
-from docker.models.containers import Container
-
-from runner.engine.capture import (
-    ArtifactStore,
-    Capture,
-    CaptureBudget,
-    CaptureLimits,
-    NotReadable,
-    capture_tree,
-    path_problem,
-    read_small_file,
-    stream_logs,
-)
 from runner.engine.channel import ChannelNetwork
-from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.engines import ENGINE_ERRORS, engine_unreachable
 from runner.engine.execute import (
-    OUTPUT_DIR,
     Cancelled,
     NodeBusy,
     Placed,
@@ -50,77 +30,22 @@ from runner.engine.execute import (
     supervise,
 )
 from runner.engine.medium import EmulatorImage, channel_config, manifest_entry, simulated_radios
-from runner.engine.probe import ProbeResult
 from runner.model.errors import EnvironmentProblem, FatalError
 from runner.model.files import open_folder
-from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import CodeInfo, ImageRecord, Trigger, write_manifest
+from runner.model.manifest import write_manifest
 from runner.model.plan import Instance, RunPlan, new_run_id
-from runner.model.radio_report import MAX_BYTES, RADIO_REPORT, BadReport, DeviceReport, parse_report
+from runner.model.radio_report import DeviceReport
 from runner.model.repo import RUNS
-from runner.model.report import Reporter
-from runner.model.schedule import place, uses_simulated_radio
-from runner.model.sigmf import META_MAX_BYTES, annotate
-from runner.model.testbed import ChannelSettings, Node
-from runner.model.units import finite_number
-from runner.pipeline.manifest_builder import build_manifest, decide_outcome
-from runner.pipeline.outputs import output_path
+from runner.model.schedule import place
+from runner.model.sigmf import annotate
+from runner.model.testbed import Node
+from runner.pipeline.collect import collect, merge_metrics, read_output
+from runner.pipeline.context import NodeBook, RunContext, RunResult
+from runner.pipeline.manifest_builder import ManifestInputs, build_manifest, decide_outcome
 from runner.pipeline.pending import PENDING, write_pending
 
-METRICS_MAX_BYTES = 1 << 20
-METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
 RETRY_S = 1.0
 LOG_DRAIN_S = 2.0
-MAX_CHANGE_ROOTS = 100
-INJECTED = frozenset({"/sbin/docker-init", "/usr/sbin/docker-init"})  # the engine's init
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunContext:
-    """What every run of one ``radiops run`` shares."""
-
-    repo_root: Path
-    scenario_path: str
-    scenario_sha256: str
-    code: CodeInfo
-    actor: str
-    trigger: Trigger
-    nodes: Sequence[Node]
-    clients: Mapping[str, docker.DockerClient]  # by engine URL
-    engines: Mapping[str, Mapping[str, Any]]  # engine facts by engine URL
-    images: Mapping[tuple[str, str], str]  # (role, engine URL) -> image ID
-    image_records: Sequence[ImageRecord]
-    inputs: Sequence[Mapping[str, Any]]
-    store: ArtifactStore
-    inline_max: int
-    capture_max: int = CAPTURE_MAX_BYTES  # bytes of files kept per container
-    testbed_name: str
-    testbed_file: str | None
-    reporter: Reporter
-    cancel: threading.Event
-    wait_s: float
-    live_logs: bool = True
-    on_wait: Callable[[str, frozenset[str]], None] | None = None  # experiment, busy nodes
-    channel: ChannelSettings = field(default_factory=ChannelSettings)
-    emulator_images: Mapping[str, EmulatorImage] = field(default_factory=dict)  # by engine URL
-    probes: Mapping[str, ProbeResult] = field(default_factory=dict)  # by node name
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    run_id: str
-    status: str
-    reason: str
-    run_dir: Path
-    nodes: tuple[str, ...]
-
-
-@dataclass(kw_only=True)
-class NodeBook:
-    """Nodes this runner's own runs hold, so its threads do not race each other for them."""
-
-    held: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult:
@@ -298,8 +223,7 @@ def _open_medium(
     image = context.emulator_images.get(engine)
     if image is None:
         raise EnvironmentProblem(f"the channel emulator's image was not prepared on {engine}")
-    network = ChannelNetwork(
-        context.clients[engine],
+    network = context.clients[engine].channel(
         run_id=run_id,
         image=image.image_id,
         config=config,
@@ -314,6 +238,62 @@ def _open_medium(
     return _Medium(network=network, image=image)
 
 
+def _close_medium(medium: _Medium | None) -> tuple[list[str], dict[str, Any] | None]:
+    """Close the run's channel emulator: what went wrong, and its manifest entry."""
+    if medium is None:
+        return [], None
+    # every container has exited: the medium is no longer needed
+    warnings = [f"channel emulator: {problem}" for problem in medium.network.close()]
+    return warnings, manifest_entry(medium.network.config, medium.image, medium.network.log)
+
+
+def _write_record(run_dir: Path, manifest: dict[str, Any], warnings: list[str]) -> None:
+    if warnings:
+        manifest["warnings"] = warnings
+    write_manifest(run_dir, manifest)
+    (run_dir / PENDING).unlink(missing_ok=True)
+
+
+@dataclass(kw_only=True)
+class _Gathered:
+    """What every container of a run handed back."""
+
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    written: dict[Instance, dict[str, float]] = field(default_factory=dict)  # metrics
+    devices: dict[Instance, DeviceReport] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _gather(
+    plan: RunPlan, context: RunContext, run_dir: Path, placed: list[Placed], error: str | None
+) -> _Gathered:
+    gathered = _Gathered(error=error)
+    for item in placed:
+        try:
+            found = collect(item, plan, run_dir, context)
+        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
+            # what could not be copied is said in the manifest; the manifest is always written
+            gathered.warnings.append(f"{item.instance.key}: results not copied: {exc}")
+            if engine_unreachable(exc) and gathered.error is None:
+                # the engine went away (a stopping engine also ends its containers):
+                # what the containers did is unknown, so the run is an error, not a failure
+                gathered.error = (
+                    f"node {item.node.name}: its engine stopped answering before the "
+                    f"results of {item.instance.key} were copied: {exc}"
+                )
+            continue
+        gathered.outputs += found.outputs
+        gathered.logs += found.logs
+        gathered.warnings += found.warnings
+        if found.metrics is not None:
+            gathered.written[item.instance] = found.metrics
+        if found.device is not None:
+            gathered.devices[item.instance] = found.device
+    return gathered
+
+
 def record_run(
     plan: RunPlan,
     context: RunContext,
@@ -325,74 +305,45 @@ def record_run(
     error: str | None,
     medium: _Medium | None,
 ) -> RunResult:
-    outputs: list[dict[str, Any]] = []
-    logs: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    channel: dict[str, Any] | None = None
-    if medium is not None:  # every container has exited: the medium is no longer needed
-        warnings += [f"channel emulator: {problem}" for problem in medium.network.close()]
-        config = medium.network.config
-        channel = manifest_entry(config, medium.image, medium.network.log)
-    written: dict[Instance, dict[str, float]] = {}
-    devices: dict[Instance, DeviceReport] = {}
-    for item in placed:
-        try:
-            found = _collect(item, plan, run_dir, context)
-        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
-            # what could not be copied is said in the manifest; the manifest is always written
-            warnings.append(f"{item.instance.key}: results not copied: {exc}")
-            if isinstance(exc, requests.exceptions.RequestException) and error is None:
-                # the engine went away (a stopping engine also ends its containers):
-                # what the containers did is unknown, so the run is an error, not a failure
-                error = (
-                    f"node {item.node.name}: its engine stopped answering before the "
-                    f"results of {item.instance.key} were copied: {exc}"
-                )
-            continue
-        outputs += found.outputs
-        logs += found.logs
-        warnings += found.warnings
-        if found.metrics is not None:
-            written[item.instance] = found.metrics
-        if found.device is not None:
-            devices[item.instance] = found.device
-    warnings += annotate(outputs, lambda output: _read_output(output, run_dir, context.store))
-    metrics = _merge_metrics(written)
-    if plan.experiment.metrics and placed and not written:
+    warnings, channel = _close_medium(medium)
+    gathered = _gather(plan, context, run_dir, placed, error)
+    warnings += gathered.warnings
+    outputs = gathered.outputs
+    warnings += annotate(outputs, lambda output: read_output(output, run_dir, context.store))
+    if plan.experiment.metrics and placed and not gathered.written:
         warnings.append(f"no container wrote the metrics file {plan.experiment.metrics}")
-    outcome = decide_outcome(placed, state, error=error)
+    outcome = decide_outcome(placed, state, error=gathered.error)
     manifest = build_manifest(
-        run_id=run_id,
-        plan=plan,
-        scenario_path=context.scenario_path,
-        scenario_sha256=context.scenario_sha256,
-        code=context.code,
-        trigger=context.trigger,
-        actor=context.actor,
-        images=context.image_records,
-        inputs=context.inputs,
-        placed=placed,
-        engines=context.engines,
-        state=state,
-        queued=queued,
-        outcome=outcome,
-        outputs=outputs,
-        logs=logs,
-        metrics=metrics,
-        testbed_name=context.testbed_name,
-        testbed_file=context.testbed_file,
-        seeds={
-            **seed_parameters(plan.parameters),
-            **({"channel": channel["seed"]} if channel else {}),
-        },
-        probes=context.probes,
-        channel=channel,
-        devices=devices,
+        ManifestInputs(
+            run_id=run_id,
+            plan=plan,
+            scenario_path=context.scenario_path,
+            scenario_sha256=context.scenario_sha256,
+            code=context.code,
+            trigger=context.trigger,
+            actor=context.actor,
+            images=context.image_records,
+            inputs=context.inputs,
+            placed=placed,
+            engines=context.engines,
+            state=state,
+            queued=queued,
+            outcome=outcome,
+            outputs=outputs,
+            logs=gathered.logs,
+            metrics=merge_metrics(gathered.written),
+            testbed_name=context.testbed_name,
+            testbed_file=context.testbed_file,
+            seeds={
+                **seed_parameters(plan.parameters),
+                **({"channel": channel["seed"]} if channel else {}),
+            },
+            probes=context.probes,
+            channel=channel,
+            devices=gathered.devices,
+        )
     )
-    if warnings:
-        manifest["warnings"] = warnings
-    write_manifest(run_dir, manifest)
-    (run_dir / PENDING).unlink(missing_ok=True)
+    _write_record(run_dir, manifest, warnings)
     context.reporter.line(f"{plan.experiment.name} {run_id}: {outcome.status}: {outcome.reason}")
     for warning in warnings:
         context.reporter.line(f"{plan.experiment.name} {run_id}: warning: {warning}")
@@ -405,77 +356,6 @@ def record_run(
     )
 
 
-def _capture_changes(
-    item: Placed, run_dir: Path, context: RunContext, limits: CaptureLimits, budget: CaptureBudget
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Files the container added or changed outside /radiops (CorteXlab's results model)."""
-    outputs: list[dict[str, Any]] = []
-    refused: list[str] = []
-    diff = item.container.diff() or []
-    roots = change_roots(diff)
-    directories = {posixpath.dirname(str(d["Path"])) for d in diff}
-    if len(roots) > MAX_CHANGE_ROOTS:
-        refused.append(
-            f"{len(roots) - MAX_CHANGE_ROOTS} changed paths beyond the first "
-            f"{MAX_CHANGE_ROOTS} were not kept"
-        )
-    for root in roots[:MAX_CHANGE_ROOTS]:
-        # a root with entries below it in the diff is a directory (an added tree)
-        base = root if root in directories else posixpath.dirname(root)
-        relative_base = base.strip("/")
-        problem = path_problem(root.strip("/"))
-        if problem:  # the container named a folder no run directory can hold
-            refused.append(f"changed path {problem}")
-            continue
-        capture = capture_tree(
-            item.container,
-            root,
-            run_dir=run_dir,
-            prefix="/".join(filter(None, ("changes", item.instance.slug, relative_base))),
-            store=context.store,
-            inline_max=context.inline_max,
-            limits=limits,
-            budget=budget,
-        )
-        refused += list(capture.refused)
-        for captured in capture.files:
-            record = _output(item, captured)
-            record["path"] = "/".join(filter(None, (relative_base, captured.path)))
-            record["origin"] = "changed"
-            outputs.append(record)
-    return outputs, refused
-
-
-def change_roots(diff: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The fewest paths whose copies hold every change ``docker diff`` reports, nothing else.
-
-    A topmost added path is new with everything under it; a changed path with
-    nothing below it in the diff is a modified file. Changed directories are
-    never copied whole (they hold unchanged files), nor are radiops' own
-    /radiops and the engine's injected init.
-    """
-    added = {str(d["Path"]) for d in diff if d.get("Kind") == 1}
-    changed = {str(d["Path"]) for d in diff if d.get("Kind") == 0}
-    # a directory changed only by deletions below it is a parent too, not a modified file
-    parents = {posixpath.dirname(str(d["Path"])) for d in diff}
-    roots = {p for p in added if posixpath.dirname(p) not in added}
-    roots |= {p for p in changed if p not in parents}
-    return sorted(p for p in roots if not _injected(p))
-
-
-def _injected(path: str) -> bool:
-    return path in INJECTED or path == "/radiops" or path.startswith("/radiops/")
-
-
-@dataclass(kw_only=True)
-class _Collected:
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    metrics: dict[str, float] | None = None  # None: it wrote no metrics file
-    device: DeviceReport | None = None  # a simulated USRP opened through libuhd
-
-
 def seed_parameters(parameters: Mapping[str, Any]) -> dict[str, int]:
     """The parameters that are seeds (``seed``, ``*_seed``; whole numbers from 0), by name."""
     return {
@@ -486,108 +366,3 @@ def seed_parameters(parameters: Mapping[str, Any]) -> dict[str, int]:
         and not isinstance(value, bool)
         and value >= 0
     }
-
-
-def _read_output(output: Mapping[str, Any], run_dir: Path, store: ArtifactStore) -> bytes:
-    """The first META_MAX_BYTES + 1 bytes of a captured output, inline or in the store."""
-    with output_path(output, run_dir, store).open("rb") as handle:
-        return handle.read(META_MAX_BYTES + 1)
-
-
-def _merge_metrics(written: Mapping[Instance, Mapping[str, float]]) -> dict[str, float]:
-    """The run's metrics: as written when one container wrote them, else ``role.index.name``."""
-    if len(written) == 1:
-        return dict(next(iter(written.values())))
-    return {
-        f"{instance.role}.{instance.index}.{name}": value
-        for instance, values in sorted(written.items(), key=lambda kv: (kv[0].role, kv[0].index))
-        for name, value in values.items()
-    }
-
-
-def _collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> _Collected:
-    """One container's logs, outputs, changed files and metrics (it has exited)."""
-    found = _Collected()
-    item.container.reload()
-    if item.container.status == "created":
-        found.warnings.append(f"{item.instance.key}: never started; nothing to copy")
-        return found
-    slug = item.instance.slug
-    for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
-        found.logs.append({"role": item.instance.role, "index": item.instance.index, **asdict(log)})
-    budget = CaptureBudget()  # one for everything copied out of this container
-    limits = CaptureLimits(max_total_bytes=context.capture_max)
-    capture = capture_tree(
-        item.container,
-        OUTPUT_DIR,
-        run_dir=run_dir,
-        prefix=f"outputs/{slug}",
-        store=context.store,
-        inline_max=context.inline_max,
-        limits=limits,
-        budget=budget,
-    )
-    found.warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
-    found.outputs += [_output(item, captured) for captured in capture.files]
-    changed, refused = _capture_changes(item, run_dir, context, limits, budget)
-    found.outputs += changed
-    found.warnings += [f"{item.instance.key}: {message}" for message in refused]
-    if plan.experiment.metrics:
-        found.metrics, problem = _metrics(run_dir, capture, plan.experiment.metrics)
-        if problem:
-            found.warnings.append(f"{item.instance.key}: {problem}")
-    if uses_simulated_radio(plan.experiment.roles[item.instance.role], item.node):
-        try:
-            found.device = device_report(item.container)
-        except BadReport as exc:
-            found.warnings.append(f"{item.instance.key}: simulated USRP report refused: {exc}")
-    return found
-
-
-def device_report(container: Container) -> DeviceReport | None:
-    """What the simulated USRP reported; None when no application opened it through libuhd."""
-    try:
-        data = read_small_file(container, RADIO_REPORT, MAX_BYTES)
-    except NotReadable as exc:
-        raise BadReport(str(exc)) from None
-    return None if data is None else parse_report(data)
-
-
-def _output(item: Placed, captured: Any) -> dict[str, Any]:
-    return {
-        "path": captured.path,
-        "role": item.instance.role,
-        "index": item.instance.index,
-        "size": captured.size,
-        "sha256": captured.sha256,
-        "media_type": captured.media_type,
-        "storage": {"kind": captured.storage_kind, "location": captured.location},
-        "sigmf": None,
-    }
-
-
-def _metrics(
-    run_dir: Path, capture: Capture, name: str
-) -> tuple[dict[str, float] | None, str | None]:
-    """The container's metrics (None when it wrote no file), and what was wrong with them."""
-    found = next((f for f in capture.files if f.path == name), None)
-    if found is None:
-        return None, None
-    if found.storage_kind != "inline" or found.size > METRICS_MAX_BYTES:
-        return {}, f"metrics file {name} is {found.size} bytes; at most {METRICS_MAX_BYTES}"
-    try:
-        data = json.loads((run_dir / found.location).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return {}, f"metrics file {name} is not JSON: {exc}"
-    if not isinstance(data, dict):
-        return {}, f"metrics file {name} must hold an object of name: number"
-    numbers = {k: finite_number(v) for k, v in data.items() if METRIC_NAME.match(k)}
-    good = {k: v for k, v in numbers.items() if v is not None}
-    skipped = sorted(repr(k)[:40] for k in data if k not in good)[:10]
-    problem = (
-        f"metrics {', '.join(skipped)} skipped: a metric is a name (letters, digits, '_', '.', "
-        "'-') and a finite number"
-        if skipped
-        else None
-    )
-    return good, problem

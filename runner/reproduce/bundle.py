@@ -30,7 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.engines import ENGINE_ERRORS, connect
 from runner.engine.images import local_reference
 from runner.gitops.gitinfo import export_tree
@@ -69,36 +69,9 @@ def write_bundle(
         export_tree(repo_root, commit, [f"experiments/{name}/", "images/"], source)
         partial = output.with_name(output.name + ".partial")
         with tarfile.open(partial, "w") as archive:
-            for path in sorted(run_dir.rglob("*")):
-                if path.is_file() and not path.is_symlink():
-                    archive.add(path, arcname="run/" + path.relative_to(run_dir).as_posix())
-            for entry in manifest["outputs"]:
-                location = entry["storage"]["location"]
-                if entry["storage"]["kind"] == "store":
-                    digest = location.rsplit("/", 1)[1]
-                    if store.path(digest).is_file():
-                        archive.add(
-                            store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}"
-                        )
-            for path in sorted(source.rglob("*")):
-                if path.is_file() or path.is_symlink():
-                    archive.add(path, arcname="source/" + path.relative_to(source).as_posix())
+            _add_files(archive, run_dir=run_dir, manifest=manifest, store=store, source=source)
             for image in manifest["images"]:
-                tag = _tag_of(client, image)
-                member = f"images/{image['role']}.tar"
-                saved_file = Path(scratch) / "image.tar"
-                with saved_file.open("wb") as handle:
-                    for chunk in client.api.get_image(tag):
-                        handle.write(chunk)
-                archive.add(saved_file, arcname=member)
-                saved.append(
-                    {
-                        "role": image["role"],
-                        "image_id": image["image_id"],
-                        "tag": tag,
-                        "file": member,
-                    }
-                )
+                saved.append(_add_image(archive, client, image, Path(scratch) / "image.tar"))
             index = {
                 "format": FORMAT,
                 "experiment": name,
@@ -112,6 +85,45 @@ def write_bundle(
             archive.addfile(info, _Bytes(data))
         partial.replace(output)
     return [entry["tag"] for entry in saved]
+
+
+def _add_files(
+    archive: tarfile.TarFile,
+    *,
+    run_dir: Path,
+    manifest: Mapping[str, Any],
+    store: ArtifactStore,
+    source: Path,
+) -> None:
+    """The run's folder, its outputs kept in the store, and the source at its commit."""
+    for path in sorted(run_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            archive.add(path, arcname="run/" + path.relative_to(run_dir).as_posix())
+    for entry in manifest["outputs"]:
+        location = entry["storage"]["location"]
+        if entry["storage"]["kind"] == "store":
+            digest = location.rsplit("/", 1)[1]
+            if store.path(digest).is_file():
+                archive.add(store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}")
+    for path in sorted(source.rglob("*")):
+        if path.is_file() or path.is_symlink():
+            archive.add(path, arcname="source/" + path.relative_to(source).as_posix())
+
+
+def _add_image(
+    archive: tarfile.TarFile,
+    client: docker.DockerClient,
+    image: Mapping[str, Any],
+    saved_file: Path,
+) -> dict[str, str]:
+    """Save one of the run's images into the bundle (through ``saved_file``); its entry."""
+    tag = _tag_of(client, image)
+    member = f"images/{image['role']}.tar"
+    with saved_file.open("wb") as handle:
+        for chunk in client.api.get_image(tag):
+            handle.write(chunk)
+    archive.add(saved_file, arcname=member)
+    return {"role": image["role"], "image_id": image["image_id"], "tag": tag, "file": member}
 
 
 def _tag_of(client: docker.DockerClient, image: Mapping[str, Any]) -> str:

@@ -67,6 +67,15 @@ def compare_runs(
                 verdict=NOTE,
             )
         )
+    checks += _metric_checks(experiment, recorded, new)
+    checks += _output_checks(experiment, recorded, new, recorded_bytes, new_bytes)
+    return checks
+
+
+def _metric_checks(
+    experiment: Experiment, recorded: Mapping[str, Any], new: Mapping[str, Any]
+) -> list[Check]:
+    checks: list[Check] = []
     for name, tolerance in experiment.metric_tolerances.items():
         old, now = recorded["metrics"].get(name), new["metrics"].get(name)
         allowed = max(tolerance.absolute or 0.0, (tolerance.relative or 0.0) * abs(old or 0.0))
@@ -82,6 +91,17 @@ def compare_runs(
                 verdict=verdict,
             )
         )
+    return checks
+
+
+def _output_checks(
+    experiment: Experiment,
+    recorded: Mapping[str, Any],
+    new: Mapping[str, Any],
+    recorded_bytes: OutputBytes,
+    new_bytes: OutputBytes,
+) -> list[Check]:
+    checks: list[Check] = []
     for pattern, comparison in experiment.output_comparisons.items():
         olds = _matching(recorded["outputs"], pattern)
         news = _matching(new["outputs"], pattern)

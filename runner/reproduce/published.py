@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.model.errors import InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE
 from runner.model.manifest import MANIFEST, read_manifest

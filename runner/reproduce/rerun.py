@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.engines import connect, connect_all
 from runner.engine.images import local_reference
 from runner.engine.registry import pull_pinned, registry_problem

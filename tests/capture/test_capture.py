@@ -16,19 +16,17 @@ from pathlib import Path
 import docker
 import pytest
 
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.capture import (
-    ArtifactStore,
     Capture,
-    CaptureBudget,
-    CaptureLimits,
     ChunkReader,
-    MemberGate,
     capture_stream,
     capture_tree,
     changed_paths,
     media_type,
-    stream_logs,
 )
+from runner.engine.container_logs import stream_logs
+from runner.engine.member_gate import CaptureBudget, CaptureLimits, MemberGate
 from runner.model.errors import EnvironmentProblem
 from tests.testing.containers import OUT, run
 from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup

@@ -18,7 +18,7 @@ from runner.model.radio_report import (
     DeviceReport,
     parse_report,
 )
-from runner.pipeline.runs import device_report
+from runner.pipeline.collect import device_report
 from tests.testing.containers import run
 from tests.testing.testbed_fixtures import DockerCleanup
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.engine.inventory import LABEL, image_inventory, known_inventory, read_image
 from runner.model.sbom import Package, read_inventory
 

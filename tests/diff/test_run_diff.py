@@ -15,17 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.model.experiment import OutputComparison, Tolerance
-from runner.model.run_diff import (
-    CodeChanges,
-    RunDiff,
-    RunSide,
-    Yardstick,
-    diff_runs,
-    render_text,
-    to_json,
-)
+from runner.model.run_diff import diff_runs
+from runner.model.run_diff_records import CodeChanges, RunDiff, RunSide, Yardstick
+from runner.model.run_diff_render import render_text, to_json
 from runner.model.sbom import Inventory, Package, canonical_bytes, cyclonedx, read_inventory
 from tests.testing.repos import EXAMPLES, commit_all, git, radiops_in_process
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pygit2
 
-from runner.engine.images import context_sha256
+from runner.engine.build_context import context_sha256
 from runner.gitops.earlier_runs import earlier_runs
 from runner.gitops.publish import BOT, commit_run
 from runner.gitops.trusted_runs import base_manifests

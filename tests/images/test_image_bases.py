@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.engine.build_context import ContextRefused, context_sha256
 from runner.engine.image_bases import repo_bases, rewrite_from
-from runner.engine.images import ContextRefused, context_sha256
 
 DOCKERFILE = """\
 # a comment: FROM images/not-this

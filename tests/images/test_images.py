@@ -18,15 +18,8 @@ import pytest
 
 from runner.cli.commands.images import LockStale, images_build, images_lock, images_push
 from runner.cli.commands.pin import parse_reference, pin
-from runner.engine.images import (
-    BuildFailed,
-    BuiltImage,
-    ContextRefused,
-    build,
-    context_sha256,
-    dockerfile_base,
-    local_reference,
-)
+from runner.engine.build_context import ContextRefused, context_sha256
+from runner.engine.images import BuildFailed, BuiltImage, build, dockerfile_base, local_reference
 from runner.engine.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
 from runner.model.errors import FatalError
 from runner.model.lock import LOCK_FILE, LockEntry, LockInvalid, lock_text, read_lock, update_lock

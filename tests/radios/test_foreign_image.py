@@ -19,7 +19,7 @@ import docker
 import numpy as np
 import pytest
 
-from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository
 from tests.radios.test_uhd_sim import SIMULATED_B210, placement, run

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.engine.channel import endpoints
-from runner.engine.execute import SIMULATED_UHD_MODULES, container_options
+from runner.engine.container_spec import SIMULATED_UHD_MODULES, container_options
 from runner.engine.medium import channel_config, simulated_radios
 from runner.model.errors import InvalidInput
 from runner.model.experiment import PACINGS, Experiment, load_experiment

@@ -21,21 +21,11 @@ import docker
 import jsonschema
 import pytest
 
-from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import BuiltImage, build
-from runner.engine.probe import (
-    LABEL_PROBE,
-    OUTPUT_MAX_BYTES,
-    Device,
-    ProbeCache,
-    ProbeFailed,
-    ProbeResult,
-    compare,
-    engine_id,
-    parse_output,
-    probe_node,
-    probe_options,
-)
+from runner.engine.probe import LABEL_PROBE, ProbeFailed, engine_id, probe_node, probe_options
+from runner.engine.probe_cache import ProbeCache
+from runner.engine.probe_result import OUTPUT_MAX_BYTES, Device, ProbeResult, compare, parse_output
 from runner.engine.registry import pull_pinned, push
 from runner.model.repo import Repository
 from runner.model.schemas import load_schema

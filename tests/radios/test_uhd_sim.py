@@ -20,8 +20,8 @@ import docker
 import numpy as np
 import pytest
 
-from runner.engine.capture import artifact_store
-from runner.engine.execute import SIMULATED_UHD_MODULES
+from runner.engine.artifacts import artifact_store
+from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository
 from runner.pipeline.experiment_run import DEFAULT_STORE

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from runner.engine.execute import container_options, effective_limits, seed_archive
+from runner.engine.container_spec import container_options, effective_limits, seed_archive
 from runner.model.errors import UsageError
 from runner.model.experiment import Experiment, load_experiment
+from runner.model.limits import Limits
 from runner.model.plan import expand, new_run_id, parse_overrides
 from runner.model.schedule import place, unplaceable_reason
-from runner.model.testbed import Limits, Node, Radio, local_default
+from runner.model.testbed import Node, Radio, local_default
 from tests.testing.repos import PROJECT
 
 SCENARIO = """\
@@ -168,7 +169,7 @@ def test_seed_archive_holds_parameters_and_a_writable_output_dir() -> None:
 
 
 def test_change_roots_copy_every_change_and_nothing_unchanged() -> None:
-    from runner.pipeline.runs import change_roots
+    from runner.pipeline.collect import change_roots
 
     diff = [
         {"Path": "/etc", "Kind": 0},

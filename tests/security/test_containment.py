@@ -21,8 +21,8 @@ import pytest
 
 from runner.gitops.gitinfo import code_info, current_user
 from runner.model.report import LineReporter
+from runner.pipeline.context import RunResult
 from runner.pipeline.experiment_run import RunOptions, run_experiment
-from runner.pipeline.runs import RunResult
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine.capture import ArtifactStore, artifact_store
+from runner.engine.artifacts import ArtifactStore, artifact_store
 from runner.model.files import LinkInTheWay, open_folder, write_atomic
 from tests.security.test_links import repo_with_links
 

@@ -21,22 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from runner.cli.command import Command, Context
-from runner.engine.capture import ArtifactStore
+from runner.engine.artifacts import ArtifactStore
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
 from runner.model.manifest import MANIFEST
 from runner.model.problems import printable
 from runner.model.repo import EXPERIMENTS, RUNS, STATE, Repository, find_repository
-from runner.model.run_diff import (
-    PsdDistance,
-    RunDiff,
-    RunSide,
-    Yardstick,
-    diff_runs,
-    render_text,
-    to_json,
-)
+from runner.model.run_diff import diff_runs
+from runner.model.run_diff_records import PsdDistance, RunDiff, RunSide, Yardstick
+from runner.model.run_diff_render import render_text, to_json
 from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed

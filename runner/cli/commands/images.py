@@ -10,8 +10,9 @@ from pathlib import Path
 import docker
 
 from runner.cli.command import Command, Context
+from runner.engine.build_context import context_sha256
 from runner.engine.engines import connect
-from runner.engine.images import BuiltImage, build, context_sha256
+from runner.engine.images import BuiltImage, build
 from runner.engine.registry import push
 from runner.model.checks import image_dir_problems
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError

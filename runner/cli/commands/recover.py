@@ -11,8 +11,8 @@ from runner.engine.engines import connect_all
 from runner.model.repo import find_repository
 from runner.model.report import Reporter
 from runner.model.testbed import resolve_testbed
+from runner.pipeline.context import RunResult
 from runner.pipeline.recovery import Skipped, recover
-from runner.pipeline.runs import RunResult
 
 
 def recover_runs(
