@@ -15,8 +15,7 @@ import docker.errors
 import pytest
 
 from runner.reproduce.bundle import BundleRefused, unpack
-from tests.reproduce.test_reproduce import published
-from tests.testing.repos import radiops
+from tests.testing.repos import published, radiops
 from tests.testing.testbed_fixtures import REGISTRY_PIDFILE, Testbed, run_testbed
 
 
