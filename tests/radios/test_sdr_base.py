@@ -25,6 +25,7 @@ from runner.engine.execute import SIMULATED_UHD_MODULES
 from runner.engine.images import BuiltImage, build
 from runner.engine.probe import (
     LABEL_PROBE,
+    OPEN_TIMEOUT_S,
     OUTPUT_MAX_BYTES,
     Device,
     ProbeCache,
@@ -414,6 +415,8 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
         result = probe_node(client, here, ref, labels=docker_cleanup.labels)
         seconds = time.monotonic() - start
         print(f"{engine}: probe in {seconds:.1f}s: {result.describe()}")
+        # no USRP: nothing waits on a device's open (each allowed OPEN_TIMEOUT_S)
+        assert seconds < OPEN_TIMEOUT_S, f"{engine}: the probe took {seconds:.1f}s"
         assert result.devices == ()
         assert UHD_VERSION.match(result.uhd_version), result.uhd_version
         assert result.describe() == f"UHD {result.uhd_version}: no USRP found"
