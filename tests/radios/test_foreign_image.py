@@ -59,7 +59,7 @@ def test_the_foreign_image_builds_the_module_against_its_own_uhd(
 ) -> None:
     client = docker_clients["default"]
     built = build(client, Repository(root=repo), FOREIGN, progress=lambda _: None)
-    assert built.base_image.ref == "debian:trixie-slim"
+    assert built.base_image is not None and built.base_image.ref == "debian:trixie-slim"
     sdr_base = build(client, Repository(root=repo), "images/sdr-base", progress=lambda _: None)
 
     def find_devices(environment: dict[str, str], image: str = built.image_id) -> str:

@@ -397,7 +397,9 @@ def test_image_is_unprivileged_and_carries_uhd(
     assert config["User"] == "65534:65534"
     assert not config.get("Entrypoint")
     code = "import json, os, uhd; print(json.dumps([os.getuid(), [str(d) for d in uhd.find('')]]))"
-    assert report_of(run_python(client, sdr_base.image_id, code, docker_cleanup)) == [65534, []]
+    status, out, err = run_python(client, sdr_base.image_id, code, docker_cleanup)
+    assert status == 0, f"exit status {status}\n{err}"
+    assert json.loads(out) == [65534, []]
 
 
 @pytest.mark.docker

@@ -18,9 +18,10 @@ import pytest
 from runner.engine.execute import container_options, effective_limits, seed_archive
 from runner.model.errors import UsageError
 from runner.model.experiment import Experiment, load_experiment
+from runner.model.limits import Limits
 from runner.model.plan import expand, new_run_id, parse_overrides
 from runner.model.schedule import place, unplaceable_reason
-from runner.model.testbed import Limits, Node, Radio, local_default
+from runner.model.testbed import Node, Radio, local_default
 from tests.testing.repos import PROJECT
 
 SCENARIO = """\
