@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -192,8 +193,8 @@ def main() -> None:
             ("image + 3 scenarios + input", "main", "change"),
             ("one README edited", "main", "readme"),
         ):
-            base_s, _, expected = best(rounds, lambda b=base, h=head: baseline(repo, b, h))
-            ours_s, first_s, found = best(rounds, lambda b=base, h=head: radiops(repo, b, h))
+            base_s, _, expected = best(rounds, partial(baseline, repo, base, head))
+            ours_s, first_s, found = best(rounds, partial(radiops, repo, base, head))
             assert found == expected, (sorted(found ^ expected)[:10], len(found), len(expected))
             rows.append((label, len(found), base_s, ours_s, first_s))
     print(f"experiments: {count} (repository made in {made_s:.1f} s), best of {rounds}")

@@ -138,7 +138,7 @@ def evict(path: Path) -> None:
 
 
 def measure(big: Path, small: Path, work: Path, *, cold: bool) -> dict[str, tuple[float, ...]]:
-    found = {}
+    found: dict[str, tuple[float, ...]] = {}
     for name, script, path in (
         ("radiops", PLOT, big),
         (f"baseline 1: plots of {BASELINE_MIB} MiB", PLOT, small),

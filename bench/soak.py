@@ -27,6 +27,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -54,7 +55,7 @@ def sample(process: subprocess.Popen[bytes], into: list[int]) -> None:
         time.sleep(0.5)
 
 
-def overlaps(manifests: list[dict]) -> int:
+def overlaps(manifests: list[dict[str, Any]]) -> int:
     """Pairs of containers that held one node at the same time."""
     spans: dict[str, list[tuple[datetime, datetime]]] = {}
     for manifest in manifests:

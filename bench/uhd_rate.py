@@ -236,7 +236,7 @@ def two_radios(
         try:
             for container in containers:
                 try:
-                    status = container.wait(timeout=timeout_s)["StatusCode"]
+                    status: int | str = container.wait(timeout=timeout_s)["StatusCode"]
                 except requests.exceptions.ConnectionError:  # the engine's read timed out
                     status = f"still running after {timeout_s:g} s"
                 text = container.logs(stdout=True, stderr=True).decode(errors="replace")

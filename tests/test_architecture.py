@@ -302,3 +302,45 @@ def test_pipeline_reaches_nodes_only_through_the_node_protocol() -> None:
     ]
     assert not found, "\n".join(found)
     assert not [module for module in EXCEPTIONS if module.startswith("runner.pipeline.")]
+
+
+TESTS = RUNNER.parent / "tests"
+
+
+def imports_of_other_tests(source: str) -> list[str]:
+    """The modules of tests/ outside tests.testing that ``source`` imports: a test shares
+    its helpers through tests/testing/ only, never by importing another test module."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found.append("." * node.level + (node.module or ""))  # tests/ imports absolutely
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found += [name for name in names if name.split(".")[0] == "tests"]
+    return [name for name in found if not name.startswith("tests.testing")]
+
+
+def test_tests_import_helpers_only_from_tests_testing() -> None:
+    modules = sorted(TESTS.rglob("*.py"))
+    assert len(modules) > 50 and TESTS / "testing" / "repos.py" in modules
+    wrong = {
+        str(path.relative_to(TESTS)): names
+        for path in modules
+        if (names := imports_of_other_tests(path.read_text()))
+    }
+    assert wrong == {}, "move what these import into tests/testing/"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.reproduce.test_reproduce import published\n",
+        "import tests.radios.test_uhd_sim\n",
+        "from . import test_links\n",
+        "from tests import conftest\n",
+    ],
+)
+def test_a_test_importing_another_test_is_found(source: str) -> None:
+    assert imports_of_other_tests(source) != []
+    assert imports_of_other_tests("from tests.testing.repos import radiops\n") == []

@@ -45,7 +45,8 @@ PREAMBLE_SNR_MIN = 100.0  # 20 dB: at 0 dB Eb/N0 and 4 samples a symbol the prea
 
 
 def parameters() -> dict[str, float]:
-    return json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text(encoding="utf-8"))
+    params: dict[str, float] = json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text("utf-8"))
+    return params
 
 
 def preamble() -> np.ndarray:

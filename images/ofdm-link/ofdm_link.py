@@ -59,7 +59,8 @@ SEQUENCE_BYTES = 2
 
 
 def parameters() -> dict[str, Any]:
-    return json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text(encoding="utf-8"))
+    params: dict[str, Any] = json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text("utf-8"))
+    return params
 
 
 def radio(name: str, default: str = "") -> str:
@@ -174,7 +175,8 @@ def listening(params: dict[str, Any]) -> float:
     The bursts come after the transmitter's lead, counted from when it opened its
     radio, which may be a little after the receiver opened its own.
     """
-    return 2 * params["lead"] + params["packets"] * params["period"] + 1.0
+    seconds: float = 2 * params["lead"] + params["packets"] * params["period"] + 1.0
+    return seconds
 
 
 def receive(params: dict[str, Any], *, continuous: bool) -> None:
@@ -274,7 +276,7 @@ def measure_snr(powers: np.ndarray) -> dict[str, float]:
 
 
 def main(argv: list[str]) -> int:
-    roles = {
+    roles: dict[str, Callable[[dict[str, Any]], None]] = {
         "tx": transmit_bursts,
         "tx-continuous": transmit_continuous,
         "rx": lambda p: receive(p, continuous=False),

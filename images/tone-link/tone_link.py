@@ -38,7 +38,8 @@ ON_DB = 20.0
 
 
 def parameters() -> dict[str, float]:
-    return json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text(encoding="utf-8"))
+    params: dict[str, float] = json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text("utf-8"))
+    return params
 
 
 def transmit(params: dict[str, float]) -> None:

@@ -55,7 +55,8 @@ def crafted(docker_clients: dict[str, docker.DockerClient]) -> Iterator[str]:
 
 
 def leftovers(client: docker.DockerClient) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL})]
+    found = client.containers.list(all=True, filters={"label": LABEL})
+    return [c.name for c in found if c.name is not None]
 
 
 def test_a_crafted_image_gives_what_it_holds_and_nothing_more(

@@ -30,7 +30,7 @@ NO_CODE = CodeChanges()
 
 
 def manifest(change: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    found = copy.deepcopy(BASE)
+    found: dict[str, Any] = copy.deepcopy(BASE)
     if change is not None:
         change(found)
     return found
@@ -224,8 +224,8 @@ def test_outputs_by_sha256_and_recordings_by_psd_distance() -> None:
         "rx-0/extra.txt": ("added", ""),
     }
     close = judged(manifest(), manifest(changed), yardstick=yardstick, psd=lambda a, b: 0.1)
-    rows = {key: change for key, _, _, change, _ in section(close, "outputs")}
-    assert rows["rx-0/captures/rx.sigmf-data"] == "within"
+    changes = {key: change for key, _, _, change, _ in section(close, "outputs")}
+    assert changes["rx-0/captures/rx.sigmf-data"] == "within"
 
 
 def test_text_from_manifests_cannot_drive_the_terminal() -> None:
@@ -246,7 +246,8 @@ def tone(frequency: float, *, noise: float = 0.0, seed: int = 1) -> bytes:
     samples = np.exp(2j * np.pi * frequency * np.arange(n)) + noise * (
         rng.standard_normal(n) + 1j * rng.standard_normal(n)
     )
-    return samples.astype("<c8").tobytes()
+    data: bytes = samples.astype("<c8").tobytes()
+    return data
 
 
 def write_run(repo: Path, run_id: str, m: dict[str, Any], recording: bytes) -> Path:

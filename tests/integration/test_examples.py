@@ -8,6 +8,7 @@ import tarfile
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from runner.engine.images import build, dockerfile_base
 from runner.model.experiment import load_experiment
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.docker
 IMAGES = sorted(p.name for p in (PROJECT / "images").iterdir() if (p / "Dockerfile").is_file())
 
 
-def read_file(container: docker.models.containers.Container, path: str) -> bytes:
+def read_file(container: Container, path: str) -> bytes:
     stream, _ = container.get_archive(path)
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
         member = archive.extractfile(archive.getmembers()[0])
@@ -43,7 +44,7 @@ def test_example_image_builds(image: str, docker_clients: dict[str, docker.Docke
         parent = build(client, Repository(root=PROJECT), base, progress=lambda _: None)
         assert not parent.built  # built first, as the base of this one
         assert built.base_image.image_id == parent.image_id
-        layers = {layer["Id"] for layer in client.api.history(built.image_id)}
+        layers = {layer["Id"] for layer in client.images.get(built.image_id).history()}
         assert parent.image_id in layers
 
 
@@ -68,7 +69,7 @@ def test_hello_prints_its_environment_and_writes_its_outputs(
                 "RADIOPS_ROLE": "hello",
                 "RADIOPS_ROLE_INDEX": "0",
                 "RADIOPS_OUTPUT_DIR": "/tmp/out",
-                "RADIOPS_PARAM_GREETING": params["greeting"],
+                "RADIOPS_PARAM_GREETING": str(params["greeting"]),
                 "RADIOPS_PARAM_REPEAT": str(params["repeat"]),
             },
             network_mode="none",

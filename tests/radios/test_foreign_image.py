@@ -22,7 +22,7 @@ import pytest
 from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository
-from tests.radios.test_uhd_sim import SIMULATED_B210, placement, run
+from tests.testing.radios import SIMULATED_B210, placement, simulated_run
 from tests.testing.repos import commit_all, copy_from_project, git
 from tests.testing.testbed_fixtures import Testbed, run_testbed
 
@@ -59,7 +59,7 @@ def test_the_foreign_image_builds_the_module_against_its_own_uhd(
 ) -> None:
     client = docker_clients["default"]
     built = build(client, Repository(root=repo), FOREIGN, progress=lambda _: None)
-    assert built.base_image.ref == "debian:trixie-slim"
+    assert built.base_image is not None and built.base_image.ref == "debian:trixie-slim"
     sdr_base = build(client, Repository(root=repo), "images/sdr-base", progress=lambda _: None)
 
     def find_devices(environment: dict[str, str], image: str = built.image_id) -> str:
@@ -90,7 +90,7 @@ def test_the_foreign_image_builds_the_module_against_its_own_uhd(
 
 
 def test_foreign_uhd_programs_send_and_receive_beside_sdr_base(repo: Path) -> None:
-    run_dir, manifest = run(repo, "uhd-foreign")
+    run_dir, manifest = simulated_run(repo, "uhd-foreign")
     rx = placement(manifest, "rx-trixie")
     logs = run_dir / "logs"
     log = (logs / "rx-trixie-0.stdout").read_text() + (logs / "rx-trixie-0.stderr").read_text()

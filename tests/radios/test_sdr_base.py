@@ -23,7 +23,14 @@ import pytest
 
 from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import BuiltImage, build
-from runner.engine.probe import LABEL_PROBE, ProbeFailed, engine_id, probe_node, probe_options
+from runner.engine.probe import (
+    LABEL_PROBE,
+    OPEN_TIMEOUT_S,
+    ProbeFailed,
+    engine_id,
+    probe_node,
+    probe_options,
+)
 from runner.engine.probe_cache import ProbeCache
 from runner.engine.probe_result import OUTPUT_MAX_BYTES, Device, ProbeResult, compare, parse_output
 from runner.engine.registry import pull_pinned, push
@@ -386,7 +393,9 @@ def test_image_is_unprivileged_and_carries_uhd(
     assert config["User"] == "65534:65534"
     assert not config.get("Entrypoint")
     code = "import json, os, uhd; print(json.dumps([os.getuid(), [str(d) for d in uhd.find('')]]))"
-    assert report_of(run_python(client, sdr_base.image_id, code, docker_cleanup)) == [65534, []]
+    status, out, err = run_python(client, sdr_base.image_id, code, docker_cleanup)
+    assert status == 0, f"exit status {status}\n{err}"
+    assert json.loads(out) == [65534, []]
 
 
 @pytest.mark.docker
@@ -404,6 +413,8 @@ def test_probe_runs_real_uhd_on_every_engine_and_finds_no_usrp(
         result = probe_node(client, here, ref, labels=docker_cleanup.labels)
         seconds = time.monotonic() - start
         print(f"{engine}: probe in {seconds:.1f}s: {result.describe()}")
+        # no USRP: nothing waits on a device's open (each allowed OPEN_TIMEOUT_S)
+        assert seconds < OPEN_TIMEOUT_S, f"{engine}: the probe took {seconds:.1f}s"
         assert result.devices == ()
         assert UHD_VERSION.match(result.uhd_version), result.uhd_version
         assert result.describe() == f"UHD {result.uhd_version}: no USRP found"

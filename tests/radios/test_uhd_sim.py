@@ -26,24 +26,14 @@ from runner.engine.images import build
 from runner.model.repo import Repository
 from runner.pipeline.experiment_run import DEFAULT_STORE
 from runner.pipeline.outputs import output_path
-from tests.testing.repos import commit_all, copy_from_project, git, radiops
+from tests.testing.radios import SIMULATED_B210, placement, simulated_run
+from tests.testing.repos import commit_all, copy_from_project, git
 from tests.testing.testbed_fixtures import PROJECT
 
 pytestmark = pytest.mark.docker
 
 HERE = Path(__file__).resolve().parent / "uhd"
 
-# What radiops gives a simulated role whose node's radio testbed.yaml describes as
-# {type: b210, serial: 3141ABC, args: "addr=192.168.10.2", simulated: true}
-SIMULATED_B210 = {
-    "UHD_MODULE_PATH": SIMULATED_UHD_MODULES,
-    "RADIOPS_RADIO_SIMULATED": "true",
-    "RADIOPS_RADIO_TYPE": "b210",
-    "RADIOPS_RADIO_SERIAL": "3141ABC",
-    "RADIOPS_NODE": "bench-3",
-    "UHD_ARGS": "addr=192.168.10.2",
-    "RADIOPS_RADIO_RATE": "1e6",
-}
 FINDS = """
 import json, sys, uhd
 print(json.dumps({a: [d.to_dict() for d in uhd.find(a)] for a in sys.argv[1:]}))
@@ -124,24 +114,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def run(repo: Path, experiment: str) -> tuple[Path, dict[str, Any]]:
-    result = radiops(repo, "run", f"experiments/{experiment}", timeout=1800)
-    runs = sorted((repo / "experiments" / experiment / "runs").glob("*/manifest.json"))
-    assert runs, result.stdout[-3000:] + result.stderr[-5000:]
-    manifest = json.loads(runs[-1].read_text())
-    assert result.returncode == 0, json.dumps(manifest["outcome"]) + result.stderr[-5000:]
-    assert manifest["outcome"]["status"] == "succeeded"
-    assert manifest["radios_simulated"] is True
-    return runs[-1].parent, manifest
-
-
-def placement(manifest: dict[str, Any], role: str) -> dict[str, Any]:
-    (found,) = [p for p in manifest["placements"] if p["role"] == role]
-    return found
-
-
 def test_uhd_examples_send_a_tone_that_arrives_at_its_frequency(repo: Path) -> None:
-    run_dir, manifest = run(repo, "uhd-tone")
+    run_dir, manifest = simulated_run(repo, "uhd-tone")
     rx = placement(manifest, "rx")
     log = (run_dir / "logs" / "rx-0.stdout").read_text()
     # uhd_find_devices lists the one simulated device, with the runner's serial and node
@@ -172,7 +146,7 @@ def test_uhd_examples_send_a_tone_that_arrives_at_its_frequency(repo: Path) -> N
 
 
 def test_a_rate_the_emulator_cannot_serve_in_real_time_is_a_clear_overflow(repo: Path) -> None:
-    run_dir, _ = run(repo, "uhd-too-fast")
+    run_dir, _ = simulated_run(repo, "uhd-too-fast")
     log = (run_dir / "logs" / "rx-0.stderr").read_text()
     # the simulated USRP says why, once; UHD's own program sees an overflow
     assert log.count("simulated USRP: the medium is ") == 1, log[-3000:]
@@ -182,14 +156,14 @@ def test_a_rate_the_emulator_cannot_serve_in_real_time_is_a_clear_overflow(repo:
 
 
 def test_multi_usrp_scripts_time_bursts_to_the_sample(repo: Path) -> None:
-    run_dir, manifest = run(repo, "uhd-bursts")
+    run_dir, manifest = simulated_run(repo, "uhd-bursts")
     check_bursts(run_dir, manifest)
 
 
 def test_fast_pacing_streams_faster_than_real_time_and_keeps_bursts_on_their_samples(
     repo: Path,
 ) -> None:
-    run_dir, manifest = run(repo, "uhd-bursts-fast")
+    run_dir, manifest = simulated_run(repo, "uhd-bursts-fast")
     check_bursts(run_dir, manifest)
     # the transmitter sent 400 bursts a period apart (20 s of samples at 1 Msps) and
     # its container, startup and all, took a fraction of that
@@ -236,7 +210,7 @@ def check_bursts(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def test_uhd_tx_bursts_arrive_whole_and_on_time(repo: Path) -> None:
-    run_dir, manifest = run(repo, "uhd-tx-bursts")
+    run_dir, manifest = simulated_run(repo, "uhd-tx-bursts")
     (output,) = [o for o in manifest["outputs"] if o["path"] == "rx.dat"]
     store = artifact_store(repo / DEFAULT_STORE, repo)
     raw = np.fromfile(output_path(output, run_dir, store), "<i2").astype(np.float64)

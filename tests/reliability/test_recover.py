@@ -57,7 +57,7 @@ def containers_of(run_id: str) -> list[str]:
     client = docker.from_env()
     try:
         found = client.containers.list(all=True, filters={"label": f"org.radiops.run={run_id}"})
-        return [c.name for c in found]
+        return [c.name for c in found if c.name is not None]
     finally:
         client.close()
 
@@ -126,7 +126,7 @@ def test_a_container_left_by_a_finished_run_is_swept(repo: Path) -> None:
     client = docker.from_env()
     try:
         leftover = client.containers.create(
-            client.images.list(name="radiops/tools")[0].id,
+            client.images.list(name="radiops/tools")[0],
             name="radiops-node-local1",
             labels={
                 "org.radiops.run": run_dir.name,
@@ -140,6 +140,7 @@ def test_a_container_left_by_a_finished_run_is_swept(repo: Path) -> None:
         result = radiops(repo, "recover")
         assert result.returncode == 0, result.stderr
         assert f"removed radiops-node-local1, left by finished run {run_dir.name}" in result.stderr
+        assert leftover.id is not None
         with pytest.raises(docker.errors.NotFound):
             client.containers.get(leftover.id)
     finally:

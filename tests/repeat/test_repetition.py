@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,7 +156,7 @@ def test_a_sound_group_is_valid_and_its_members_are_found(tmp_path: Path) -> Non
 def test_a_groups_reproduction_draws_fresh_seeds_past_those_the_group_used(
     sweep: Experiment,
 ) -> None:
-    recorded = [
+    recorded: list[dict[str, Any]] = [
         {
             "experiment": {"matrix_point": dict(p.matrix_point)},
             "parameters": dict(p.parameters),

@@ -61,7 +61,8 @@ def test_groups_collapse_to_their_means_with_half_widths() -> None:
     points, errors = collapse_groups(manifests)
     assert points == [({"gain": 20}, {"snr_db": 15.0}), ({"gain": 0}, {"flag": 1.0, "snr_db": 5.0})]
     assert errors[0] == {} and errors[1]["flag"] == 0.0
-    assert errors[1]["snr_db"] == pytest.approx(2.7764 * summarize(VALUES[0]).sd / 5**0.5)
+    sd = summarize(VALUES[0]).sd
+    assert sd is not None and errors[1]["snr_db"] == pytest.approx(2.7764 * sd / 5**0.5)
     view = run_group_view(manifests[0], manifests)
     assert view is not None and view["found"] == 5 and view["index"] == 1
     assert run_group_view(manifests[-1], manifests) is None

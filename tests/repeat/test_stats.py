@@ -56,7 +56,7 @@ def test_mean_sd_and_interval() -> None:
 
 def test_five_values() -> None:
     summary = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert (summary.mean, summary.sd) == (3.0, pytest.approx(math.sqrt(2.5)))
+    assert summary.mean == 3.0 and summary.sd == pytest.approx(math.sqrt(2.5))
     assert summary.half_width == pytest.approx(2.7764 * math.sqrt(2.5) / math.sqrt(5))
 
 

@@ -15,8 +15,7 @@ import docker.errors
 import pytest
 
 from runner.reproduce.bundle import BundleRefused, unpack
-from tests.reproduce.test_reproduce import published
-from tests.testing.repos import radiops
+from tests.testing.repos import published, radiops
 from tests.testing.testbed_fixtures import REGISTRY_PIDFILE, Testbed, run_testbed
 
 
@@ -90,15 +89,20 @@ GiB = 1 << 30
 HOLE_DATA = b"x" * 10240  # what a 10 kB sparse member really holds
 
 
+def octal(number: int) -> bytes:
+    """A 12-byte numeric field of a tar header: 11 octal digits and a NUL."""
+    return b"%011o\0" % number
+
+
 def gnu_sparse(name: str) -> tuple[tarfile.TarInfo, bytes]:
     """A GNU sparse member (type S): 10 kB of data at the end of a 1 GiB file of holes."""
     member = tarfile.TarInfo(name)
     member.size = len(HOLE_DATA)
     header = bytearray(member.tobuf(tarfile.GNU_FORMAT))
     header[156:157] = tarfile.GNUTYPE_SPARSE
-    header[386:410] = tarfile.itn(GiB - len(HOLE_DATA), 12) + tarfile.itn(len(HOLE_DATA), 12)
-    header[483:495] = tarfile.itn(GiB, 12)
-    header[148:156] = b"%06o\0 " % tarfile.calc_chksums(bytes(header))[0]
+    header[386:410] = octal(GiB - len(HOLE_DATA)) + octal(len(HOLE_DATA))
+    header[483:495] = octal(GiB)
+    header[148:156] = b"%06o\0 " % (256 + sum(header[:148]) + sum(header[156:512]))
     padding = b"\0" * (-len(HOLE_DATA) % tarfile.BLOCKSIZE)
     return member, bytes(header) + HOLE_DATA + padding
 

@@ -18,7 +18,8 @@ def capture(*, tone_hz: float | None, seed: int, snr_db: float = 20.0) -> bytes:
     if tone_hz is not None:
         n = np.arange(SAMPLES)
         signal = 10 ** (snr_db / 20) * np.exp(2j * np.pi * tone_hz * n / RATE)
-    return (signal + noise).astype("<c8").tobytes()
+    data: bytes = (signal + noise).astype("<c8").tobytes()
+    return data
 
 
 def distance(a: bytes, b: bytes) -> float:

@@ -18,30 +18,10 @@ import docker.errors
 import pytest
 
 from runner.engine.images import local_reference
-from tests.testing.repos import PROJECT, commit_all, copy_from_project, git, radiops
+from tests.testing.repos import commit_all, copy_from_project, git, published, radiops
 from tests.testing.testbed_fixtures import DockerCleanup, Testbed
 
 pytestmark = pytest.mark.docker
-
-
-def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:
-    """A repository whose hello run was committed, as the testbed's publish job does.
-
-    ``whole``: a clone of this project (tool and template), else just hello.
-    """
-    repo = where / "upstream"
-    if whole:
-        git(where, "clone", "-q", str(PROJECT), str(repo))
-    else:
-        for part in ("experiments/hello", "images/hello"):
-            copy_from_project(part, repo / part)
-        git(repo, "init", "-q", "-b", "main")
-        commit_all(repo, "hello")
-    result = radiops(repo, "run", "experiments/hello")
-    assert result.returncode == 0, result.stderr
-    run_id = result.stdout.split()[0]
-    commit_all(repo, f"results: hello {run_id}")
-    return repo, run_id
 
 
 def manifest_of(repo: Path, run_id: str) -> Path:

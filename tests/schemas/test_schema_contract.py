@@ -113,7 +113,8 @@ def test_every_list_and_free_text_a_person_writes_is_bounded(name: str) -> None:
     schema = _load(PROJECT / "schemas" / f"{name}.schema.json")
     unbounded = []
     for where, sub in _walk(schema, "#"):
-        types = sub.get("type") if isinstance(sub.get("type"), list) else [sub.get("type")]
+        kind = sub.get("type")
+        types = kind if isinstance(kind, list) else [kind]
         if "array" in types and "maxItems" not in sub:
             unbounded.append(f"{where}: an array without maxItems")
         free_text = not any(key in sub for key in ("pattern", "enum", "const", "anyOf", "$ref"))

@@ -71,6 +71,7 @@ def inspect_while_running(
         for container in client.containers.list(
             filters={"label": f"org.radiops.experiment={experiment}", "status": "running"}
         ):
+            assert container.id is not None  # a listed container has one
             attrs = client.api.inspect_container(container.id)
         time.sleep(0.2)
     runner.join(WAIT_S)

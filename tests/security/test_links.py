@@ -20,24 +20,10 @@ from runner.model.plan import RunPlan, expand
 from runner.model.report import LineReporter
 from runner.pipeline.experiment_run import RunOptions, run_experiment
 from runner.pipeline.recovery import recover
-from tests.reproduce.test_reproduce import published
-from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
+from tests.testing.repos import commit_all, published, radiops, repo_with_links
 from tests.testing.testbed_fixtures import Testbed
 
 RUN_ID = "20261203T120000Z-1a2b3c4d"
-
-
-def repo_with_links(tmp_path: Path, *links: str) -> tuple[Path, Path]:
-    """A run repository whose ``links`` (relative paths) all lead to an empty folder outside."""
-    repo = make_run_repo(tmp_path)
-    add_scenario(repo, "hello", shell_scenario("hello", script="echo hi", duration="10s"))
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    for link in links:
-        (repo / link).parent.mkdir(parents=True, exist_ok=True)
-        (repo / link).symlink_to(outside)
-    commit_all(repo, "links where the runner writes")
-    return repo, outside
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 
 from runner.engine.artifacts import ArtifactStore, artifact_store
 from runner.model.files import LinkInTheWay, open_folder, write_atomic
-from tests.security.test_links import repo_with_links
+from tests.testing.repos import repo_with_links
 
 
 def test_the_store_and_atomic_writes_refuse_a_link_on_their_way(tmp_path: Path) -> None:

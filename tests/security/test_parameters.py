@@ -78,7 +78,8 @@ def test_hostile_parameter_values_arrive_verbatim_and_run_nothing(
 
     def output(name: str) -> bytes:
         (entry,) = [o for o in data["outputs"] if o["path"] == name]
-        return (result.run_dir / entry["storage"]["location"]).read_bytes()
+        stored: Path = result.run_dir / entry["storage"]["location"]
+        return stored.read_bytes()
 
     assert json.loads(output("received.json")) == expected
     env = dict(item.split("=", 1) for item in output("env.bin").decode().split("\0") if item)

@@ -99,7 +99,7 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[playwright.Browser]:
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is not installed: scripts/testbed up installs it")
     with playwright.sync_playwright() as p:
@@ -111,7 +111,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object) -> Iterator[object]:
+def page(browser: playwright.Browser) -> Iterator[playwright.Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     try:
@@ -120,7 +120,7 @@ def page(browser: object) -> Iterator[object]:
         context.close()
 
 
-def test_home_to_run_download_and_plot(site_url: tuple[str, Path], page: object) -> None:
+def test_home_to_run_download_and_plot(site_url: tuple[str, Path], page: playwright.Page) -> None:
     base, repo = site_url
     page.goto(base)
     page.get_by_role("link", name=LINK_TITLE).first.click()
@@ -148,7 +148,7 @@ def test_home_to_run_download_and_plot(site_url: tuple[str, Path], page: object)
 
 
 def test_a_recordings_time_and_constellation_plots_are_shown(
-    site_url: tuple[str, Path], page: object
+    site_url: tuple[str, Path], page: playwright.Page
 ) -> None:
     base, _ = site_url
     page.goto(f"{base}experiments/link/runs/{LINK_RUN}/")
@@ -185,7 +185,7 @@ def test_a_recordings_time_and_constellation_plots_are_shown(
 
 
 def test_search_finds_an_experiment_by_a_word_of_its_title(
-    site_url: tuple[str, Path], page: object
+    site_url: tuple[str, Path], page: playwright.Page
 ) -> None:
     base, _ = site_url
     page.goto(base)
@@ -193,10 +193,12 @@ def test_search_finds_an_experiment_by_a_word_of_its_title(
     page.keyboard.type("budget", delay=50)
     result = page.locator(".md-search-result__item", has_text=LINK_TITLE).first
     result.wait_for(timeout=15000)
-    assert "experiments/link/" in result.locator("a").first.get_attribute("href")
+    assert "experiments/link/" in (result.locator("a").first.get_attribute("href") or "")
 
 
-def test_hostile_text_is_shown_and_never_run(site_url: tuple[str, Path], page: object) -> None:
+def test_hostile_text_is_shown_and_never_run(
+    site_url: tuple[str, Path], page: playwright.Page
+) -> None:
     base, _ = site_url
     for path in (
         "",
@@ -209,10 +211,15 @@ def test_hostile_text_is_shown_and_never_run(site_url: tuple[str, Path], page: o
         assert "<script>window.__pwned" in page.locator("body").inner_text(), path
 
 
-def test_readme_links_never_run_script(site_url: tuple[str, Path], page: object) -> None:
+def test_readme_links_never_run_script(site_url: tuple[str, Path], page: playwright.Page) -> None:
     base, _ = site_url
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: playwright.Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.goto(base + "experiments/readme-links/")
     readme = page.locator(".radiops-readme")
     links = readme.locator("a")
@@ -250,7 +257,9 @@ def test_readme_links_never_run_script(site_url: tuple[str, Path], page: object)
     page.wait_for_function("window.__xss === 1", timeout=5000)
 
 
-def test_broken_manifests_show_a_visible_warning(site_url: tuple[str, Path], page: object) -> None:
+def test_broken_manifests_show_a_visible_warning(
+    site_url: tuple[str, Path], page: playwright.Page
+) -> None:
     base, _ = site_url
     page.goto(base + "experiments/broken/")
     warning = page.locator(".admonition.warning")
@@ -258,7 +267,9 @@ def test_broken_manifests_show_a_visible_warning(site_url: tuple[str, Path], pag
     assert "manifest.json" in warning.inner_text()
 
 
-def test_the_experiments_table_sorts_and_filters(site_url: tuple[str, Path], page: object) -> None:
+def test_the_experiments_table_sorts_and_filters(
+    site_url: tuple[str, Path], page: playwright.Page
+) -> None:
     base, _ = site_url
     page.goto(base + "experiments/")
     rows = page.locator("#radiops-experiments tbody tr")

@@ -160,13 +160,18 @@ def test_a_store_recording_too_big_to_copy_is_plotted_not_published(tmp_path: Pa
         "sigmf": {"datatype": "cf32_le", "sample_rate": 1e6},
     }
     published: list[Path] = []
+
+    def publish(path: Path) -> str:
+        published.append(path)
+        return path.name
+
     context = recording_context(
         entry,
         Download(name="rx.sigmf-data", why_not="too big to copy into the site"),
         None,
         store=Store(path=store, url=None),
         cache=BuildCache(tmp_path / "cache"),
-        publish=lambda path: published.append(path) or path.name,
+        publish=publish,
     )
     assert context["problem"] is None
     assert [context[view] for view in VIEWS] == [path.name for path in published]

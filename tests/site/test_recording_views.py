@@ -37,7 +37,8 @@ def _late_tone(samples: int) -> np.ndarray:
     signal = noise[0] + 1j * noise[1]
     late = np.arange(samples // 2, samples)
     signal[late] += np.exp(2j * np.pi * TONE * late / RATE)
-    return signal
+    tone: np.ndarray = signal
+    return tone
 
 
 def _rchar() -> int:
@@ -155,6 +156,7 @@ def test_every_datatype_reads_as_the_first_samples_did(
 ) -> None:
     path = tmp_path / "rx.sigmf-data"
     kind = np.dtype(stored)
+    values: np.ndarray
     if kind.kind == "f":
         values = np.random.default_rng(2).normal(size=5000)
     else:
@@ -177,7 +179,7 @@ def test_a_huge_sparse_recording_is_plotted_reading_a_bounded_part(tmp_path: Pat
     with path.open("wb") as out:  # 4 GiB of which only a tone near the end is written
         out.truncate(4 << 30)
         out.seek((4 << 30) - (8 << 20))
-        out.write(np.asarray(np.exp(2j * np.pi * 0.2 * np.arange(1 << 20)), np.complex64))
+        out.write(np.asarray(np.exp(2j * np.pi * 0.2 * np.arange(1 << 20)), np.complex64).tobytes())
     sigmf = {"datatype": "cf32_le", "sample_rate": RATE}
     before = _rchar()
     tracemalloc.start()

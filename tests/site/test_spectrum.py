@@ -89,6 +89,7 @@ def test_a_metric_spanning_decades_gets_a_log_axis() -> None:
     ]
     plots = {plot.metric: plot.svg for plot in sweep_plots(runs)}
     ber, snr = plots["ber"], plots["snr_db"]
+    assert ber is not None and snr is not None
     assert "ber (log scale)" in ber
     decades = re.findall(r'text-anchor="end">([^<]+)</text>', ber)
     assert decades == ["0.001", "0.01"]  # a tick per decade inside 1.1e-4 .. 0.08

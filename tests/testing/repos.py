@@ -147,3 +147,36 @@ def radiops_started(
         text=True,
         env={**os.environ, **(env or {}), "PYTHONPATH": str(PROJECT)},
     )
+
+
+def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:
+    """A repository whose hello run was committed, as the testbed's publish job does.
+
+    ``whole``: a clone of this project (tool and template), else just hello.
+    """
+    repo = where / "upstream"
+    if whole:
+        git(where, "clone", "-q", str(PROJECT), str(repo))
+    else:
+        for part in ("experiments/hello", "images/hello"):
+            copy_from_project(part, repo / part)
+        git(repo, "init", "-q", "-b", "main")
+        commit_all(repo, "hello")
+    result = radiops(repo, "run", "experiments/hello")
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.split()[0]
+    commit_all(repo, f"results: hello {run_id}")
+    return repo, run_id
+
+
+def repo_with_links(tmp_path: Path, *links: str) -> tuple[Path, Path]:
+    """A run repository whose ``links`` (relative paths) all lead to an empty folder outside."""
+    repo = make_run_repo(tmp_path)
+    add_scenario(repo, "hello", shell_scenario("hello", script="echo hi", duration="10s"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for link in links:
+        (repo / link).parent.mkdir(parents=True, exist_ok=True)
+        (repo / link).symlink_to(outside)
+    commit_all(repo, "links where the runner writes")
+    return repo, outside

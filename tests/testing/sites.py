@@ -75,7 +75,8 @@ def tone(*, samples: int = 8192, rate: float = 1e6, frequency: float = 125e3) ->
     """A complex tone at ``frequency`` Hz sampled at ``rate``, with a little noise."""
     t = np.arange(samples) / rate
     noise = np.random.default_rng(7).normal(scale=0.01, size=(2, samples))
-    return np.exp(2j * np.pi * frequency * t) + noise[0] + 1j * noise[1]
+    signal: np.ndarray = np.exp(2j * np.pi * frequency * t) + noise[0] + 1j * noise[1]
+    return signal
 
 
 def add_run(

@@ -60,6 +60,13 @@ INVALID = _cases("experiment", "invalid") + _cases("testbed", "invalid")
 VALID = _cases("experiment", "valid") + _cases("testbed", "valid")
 
 
+def test_the_corpus_has_cases_in_every_folder() -> None:
+    # the parametrized tests below pass vacuously when a glob matches nothing
+    for kind in ("experiment", "testbed"):
+        for validity in ("valid", "invalid"):
+            assert _cases(kind, validity), f"no cases in tests/examples/{kind}/{validity}"
+
+
 def _id(case: Path) -> str:
     return f"{case.parent.parent.name}/{case.stem}"
 

@@ -126,13 +126,17 @@ def test_the_linters_do_find_problems(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the policy
 
 
-def _load(path: Path) -> dict[str, Any]:
+# a workflow as YAML 1.1 reads it: a bare `on` key becomes True
+Workflow = dict[str | bool, Any]
+
+
+def _load(path: Path) -> Workflow:
     loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
 
 
-def _triggers(workflow: dict[str, Any]) -> set[str]:
+def _triggers(workflow: Workflow) -> set[str]:
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
     if isinstance(on, str):
         return {on}
@@ -328,7 +332,7 @@ def _job_problems(name: str, job: dict[str, Any], defaults: dict[str, Any]) -> l
     return problems
 
 
-def policy_problems(workflow: dict[str, Any]) -> list[str]:
+def policy_problems(workflow: Workflow) -> list[str]:
     problems: list[str] = []
     triggers = _triggers(workflow)
     if "pull_request" not in triggers:
@@ -430,26 +434,26 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None
     assert pin_comment_problems(text) == []
 
 
-def _job(workflow: dict[str, Any], name: str) -> dict[str, Any]:
+def _job(workflow: Workflow, name: str) -> dict[str, Any]:
     job = workflow["jobs"][name]
     assert isinstance(job, dict)
     return job
 
 
-def _step(workflow: dict[str, Any], job: str, name_part: str) -> dict[str, Any]:
+def _step(workflow: Workflow, job: str, name_part: str) -> dict[str, Any]:
     (step,) = [s for s in _steps(_job(workflow, job)) if name_part in str(s.get("name", ""))]
     return step
 
 
 def _insert_run(job: str, run: str, **extra: Any) -> Any:
-    def mutate(workflow: dict[str, Any]) -> None:
+    def mutate(workflow: Workflow) -> None:
         _job(workflow, job)["steps"].append({"name": "added", "run": run, **extra})
 
     return mutate
 
 
 def _set(job: str, step: str, key: str, value: Any) -> Any:
-    def mutate(workflow: dict[str, Any]) -> None:
+    def mutate(workflow: Workflow) -> None:
         target = _step(workflow, job, step)
         if key.startswith("with."):
             target.setdefault("with", {})[key.removeprefix("with.")] = value
@@ -459,13 +463,13 @@ def _set(job: str, step: str, key: str, value: Any) -> Any:
     return mutate
 
 
-def _on(workflow: dict[str, Any], value: Any) -> None:
+def _on(workflow: Workflow, value: Any) -> None:
     workflow.pop(True, None)
     workflow["on"] = value
 
 
 def _job_key(job: str, key: str, value: Any) -> Any:
-    def mutate(workflow: dict[str, Any]) -> None:
+    def mutate(workflow: Workflow) -> None:
         if value is None:
             _job(workflow, job).pop(key, None)
         else:
@@ -474,7 +478,7 @@ def _job_key(job: str, key: str, value: Any) -> Any:
     return mutate
 
 
-def _move_pr_checkout_first(workflow: dict[str, Any]) -> None:
+def _move_pr_checkout_first(workflow: Workflow) -> None:
     steps = _job(workflow, "run")["steps"]
     pr = next(s for s in steps if "pull request" in str(s.get("name", "")))
     steps.remove(pr)
@@ -567,7 +571,9 @@ def test_a_version_comment_is_required_next_to_each_pin() -> None:
 def test_the_site_workflow_builds_main_and_deploys_with_least_privilege() -> None:
     site = _load(SITE)
     assert _triggers(site) == {"push", "workflow_dispatch"}
-    assert site.get("on", site.get(True))["push"]["branches"] == ["main"]
+    on = site.get("on", site.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert isinstance(on, dict)
+    assert on["push"]["branches"] == ["main"]
     assert site["permissions"] == {}
     assert site["concurrency"]["group"] == "pages"
     build, deploy = _job(site, "build"), _job(site, "deploy")

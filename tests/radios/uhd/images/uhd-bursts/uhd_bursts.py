@@ -28,7 +28,8 @@ CAPTURE = 10_000_000
 
 
 def parameters() -> dict[str, int]:
-    return json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text(encoding="utf-8"))
+    params: dict[str, int] = json.loads(Path(os.environ["RADIOPS_PARAMETERS"]).read_text("utf-8"))
+    return params
 
 
 def write_result(result: dict[str, object]) -> None:
