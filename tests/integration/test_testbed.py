@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import urllib.request
 import uuid
@@ -13,6 +14,7 @@ import docker.errors
 import pytest
 import yaml
 
+from localtestbed import Settings, status
 from runner.model.testbed import read_testbed
 from tests.testing.testbed_fixtures import (
     BASE_IMAGE,
@@ -139,27 +141,54 @@ def test_generated_testbed_file_lists_the_node_engines(testbed: Testbed) -> None
     assert loaded is not None and set(loaded.nodes) == set(testbed.node_engines)
 
 
+#: a warm `up` (everything already running) asks each component once and starts nothing
+WARM_UP_BUDGET_S = 1.0
+
+
 def test_up_again_is_idempotent_and_fast(
     testbed: Testbed, docker_clients: dict[str, docker.DockerClient]
 ) -> None:
     ids_before = {name: client.info()["ID"] for name, client in docker_clients.items()}
+    pids_before = {c.name: c.pid for c in status().components}
     start = time.monotonic()
-    result = run_testbed("up")
+    result = run_testbed("up", "--json")
     seconds = time.monotonic() - start
     print(f"second `scripts/testbed up`: {seconds:.2f}s\n{result.output}")
     assert result.returncode == 0, result.describe()
+    report = json.loads(result.output)
     # Everything was already there: nothing started, built or loaded again.
-    assert "starting" not in result.output, result.output
-    for name in testbed.node_engines:
-        assert any(
-            line.split()[:1] == [name] and "running" in line for line in result.output.splitlines()
-        ), result.output
-    assert "present on every engine" in result.output
-    assert seconds < 60, f"a warm `up` took {seconds:.1f}s"
+    actions = {c["name"]: c["action"] for c in report["components"]}
+    assert actions == dict.fromkeys(
+        ["default engine", *testbed.node_engines, "registry"], "running"
+    )
+    assert {c["name"]: c["pid"] for c in report["components"]} == pids_before
+    assert report["base_image"] == {"image": BASE_IMAGE, "done": "present on every engine"}
+    assert report["testbed_file"] == str(testbed.testbed_file)
+    assert seconds < WARM_UP_BUDGET_S, f"a warm `up` took {seconds:.2f}s"
 
     assert describe_testbed() == testbed
     assert {name: client.info()["ID"] for name, client in docker_clients.items()} == ids_before
     for client in docker_clients.values():
         client.images.get(BASE_IMAGE)
-    status = run_testbed("status", timeout=60)
-    assert status.returncode == 0, status.describe()
+
+
+def test_status_and_env_say_the_same_as_the_python_api(testbed: Testbed) -> None:
+    result = run_testbed("status", "--json", timeout=60)
+    assert result.returncode == 0, result.describe()
+    shown = json.loads(result.output)
+    assert shown["ok"] is True
+    report = status(Settings.from_env())
+    assert report.ok
+    assert [(c["name"], c["address"], c["state"]) for c in shown["components"]] == [
+        (c.name, c.address, c.state) for c in report.components
+    ]
+    addresses = {c.name: c.address for c in report.components}
+    assert addresses == {
+        "default engine": testbed.default_engine,
+        **testbed.node_engines,
+        "registry": testbed.registry,
+    }
+    assert shown["testbed_file"] == {"path": str(testbed.testbed_file), "present": True}
+    env = run_testbed("env", "--json", timeout=60)
+    assert env.returncode == 0, env.describe()
+    assert json.loads(env.output) == testbed.as_json()

@@ -13,9 +13,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from localtestbed import status
 from runner.engine.engines import DEFAULT_TIMEOUT_S
 from tests.testing.repos import (
-    PROJECT,
     add_scenario,
     commit_all,
     make_run_repo,
@@ -23,7 +23,7 @@ from tests.testing.repos import (
     radiops_started,
     shell_scenario,
 )
-from tests.testing.testbed_fixtures import Testbed
+from tests.testing.testbed_fixtures import Testbed, run_testbed
 
 pytestmark = pytest.mark.docker
 
@@ -78,8 +78,11 @@ def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
             time.sleep(0.2)
     finally:
         client.close()
-    pidfile = Path(testbed.node_engines["node2"].removeprefix("unix://")).parent / "docker.pid"
-    engine_pid = int(pidfile.read_text())
+    engine_pid = status().component("node2").pid
+    if engine_pid is None:
+        runner.kill()
+        runner.communicate()
+        pytest.fail("node2's engine was not started by scripts/testbed: it cannot be stopped")
     os.kill(engine_pid, signal.SIGTERM)
     try:
         out, err = runner.communicate(timeout=180)
@@ -92,7 +95,8 @@ def test_an_engine_stopped_mid_run_is_named_and_leaves_no_orphan(
         deadline = time.monotonic() + 120
         while Path(f"/proc/{engine_pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.2)  # dockerd stops its containers before it exits
-        subprocess.run([str(PROJECT / "scripts/testbed"), "up"], check=True, capture_output=True)
+        testbed_up = run_testbed("up")
+        assert testbed_up.returncode == 0, testbed_up.describe()
     swept = radiops(repo, "recover")  # the engine is back: the run's container is removed
     assert swept.returncode == 0, swept.stderr
     client = docker.DockerClient(base_url=testbed.node_engines["node2"], version="auto")

@@ -1,4 +1,5 @@
-"""The local testbed for tests: real Docker engines and a registry (scripts/testbed).
+"""The local testbed for tests: real Docker engines and a registry (scripts/testbed,
+whose Python side is the ``localtestbed`` package: tests read it, not its text).
 
 Fixtures:
 
@@ -12,7 +13,8 @@ Fixtures:
   removed from every engine when the test ends.
 * ``fresh_engine`` (function): a Docker engine of its own, started for one
   test with an empty image store and no registry configured, stopped and
-  deleted afterwards: "another machine".
+  deleted afterwards: "another machine" (the testbed's own node-engine
+  component, ``localtestbed.engines.dockerd_engine``).
 * ``no_run_left_behind`` (autouse, tests marked ``docker``): after the test,
   no run container (a node's reservation) or channel emulator and network is
   left on any engine. One that is left is removed and fails the test that left
@@ -27,34 +29,32 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import docker
 import docker.errors
 import pytest
 from docker.models.containers import Container
 
+from localtestbed import Settings, Testbed, describe
+from localtestbed.engines import dockerd_engine
+from localtestbed.errors import TestbedError
+from localtestbed.layout import BASE_IMAGE
 from tests.testing.repos import PROJECT
 
 TESTBED_SCRIPT = PROJECT / "scripts" / "testbed"
-BASE_IMAGE = "debian:bookworm-slim"
+__all__ = ["BASE_IMAGE", "PROJECT", "Testbed"]
 #: where scripts/testbed keeps the registry's pid (RADIOPS_TESTBED_RUN, as the script reads it)
-REGISTRY_PIDFILE = (
-    Path(os.environ.get("RADIOPS_TESTBED_RUN", "/run/radiops-testbed")) / "registry.pid"
-)
+REGISTRY_PIDFILE = Settings.from_env().registry_pidfile
 #: ``scripts/testbed up`` builds the base image with mmdebstrap on a cold machine.
 UP_TIMEOUT = 1800.0
 
@@ -64,32 +64,6 @@ CASE_LABEL = "radiops.test.case"
 SESSION_ID = uuid.uuid4().hex[:12]
 
 TESTBED_FIXTURES = frozenset({"testbed", "docker_clients", "docker_cleanup", "fresh_engine"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class Testbed:
-    """What ``scripts/testbed up`` provides."""
-
-    __test__: ClassVar[bool] = False  # not a test class, despite its name
-
-    default_engine: str
-    """URL of the default engine, e.g. ``unix:///var/run/docker.sock``."""
-    node_engines: dict[str, str]
-    """Node name -> engine URL (``unix:///run/radiops-testbed/node1/docker.sock``)."""
-    registry: str
-    """Registry address that image names are prefixed with: ``localhost:5000``."""
-    testbed_file: Path
-    """The generated testbed.yaml that lists the node engines."""
-
-    @property
-    def engines(self) -> dict[str, str]:
-        """``"default"`` and every node, name -> engine URL."""
-        return {"default": self.default_engine, **self.node_engines}
-
-    @property
-    def registry_url(self) -> str:
-        """Base URL of the registry's HTTP API (plain HTTP on loopback)."""
-        return f"http://{self.registry}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,32 +101,9 @@ def run_testbed(*args: str, timeout: float = UP_TIMEOUT) -> ScriptResult:
     return ScriptResult(args=args, returncode=completed.returncode, output=completed.stdout)
 
 
-def parse_env(text: str) -> dict[str, str]:
-    """The variables of ``export NAME='value'`` lines (output of scripts/testbed env)."""
-    variables: dict[str, str] = {}
-    for line in text.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            name, value = words[1].split("=", 1)
-            variables[name] = value
-    return variables
-
-
 def describe_testbed() -> Testbed:
-    """The testbed as ``scripts/testbed env`` describes it (does not start anything)."""
-    result = run_testbed("env", timeout=60)
-    if result.returncode != 0:
-        raise RuntimeError(result.describe())
-    env = parse_env(result.output)
-    urls = env["RADIOPS_NODE_ENGINES"].split()
-    # unix:///run/radiops-testbed/node1/docker.sock -> node1
-    nodes = {url.rsplit("/", 2)[-2]: url for url in urls}
-    return Testbed(
-        default_engine=env["RADIOPS_DEFAULT_ENGINE"],
-        node_engines=nodes,
-        registry=env["RADIOPS_REGISTRY"],
-        testbed_file=Path(env["RADIOPS_TESTBED_FILE"]),
-    )
+    """The testbed this environment's settings describe (does not start anything)."""
+    return describe(Settings.from_env())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -166,65 +117,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def fresh_engine(testbed: Testbed, tmp_path: Path) -> Iterator[str]:
     """The URL of a new, empty Docker engine (``unix://``), removed when the test ends."""
-    name = f"radiops-fresh-{uuid.uuid4().hex[:8]}"
-    run = Path("/run") / name  # short: dockerd's sockets live below it
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    run = Path("/run") / f"radiops-{name}"  # short: dockerd's sockets live below it
     data = tmp_path / "fresh-engine"
-    run.mkdir(parents=True)
-    data.mkdir()
-    config = data / "daemon.json"
-    version = subprocess.run(["dockerd", "--version"], capture_output=True, text=True).stdout
-    old = re.search(r"version (1[0-9]|2[0-2])\.", version) is not None
-    # engines before 23 take their ID from a key file: one of its own, as on another machine
-    config.write_text(json.dumps({"deprecated-key-path": str(data / "key.json")} if old else {}))
-    url = f"unix://{run}/docker.sock"
-    with (data / "dockerd.log").open("wb") as log:
-        engine = subprocess.Popen(
-            [
-                "dockerd",
-                "--config-file",
-                str(config),
-                "-H",
-                url,
-                "--data-root",
-                str(data / "docker"),
-                "--exec-root",
-                str(run),
-                "--pidfile",
-                str(run / "docker.pid"),
-                "--containerd-namespace",
-                name,
-                "--containerd-plugins-namespace",
-                f"{name}-plugins",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip-masq=false",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    engine = dockerd_engine(name=name, run_dir=run, data_dir=data, log=data / "dockerd.log")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                client = open_client(url)
-                client.ping()
-                client.close()
-                break
-            except (docker.errors.DockerException, OSError):
-                if engine.poll() is not None or time.monotonic() > deadline:
-                    text = (data / "dockerd.log").read_text(errors="replace")[-3000:]
-                    pytest.fail(f"a fresh engine did not start:\n{text}", pytrace=False)
-                time.sleep(0.2)
-        yield url
-    finally:
-        engine.terminate()
         try:
-            engine.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            engine.kill()
-            engine.wait()
+            engine.launch().wait_ready(timeout=120)
+        except TestbedError as exc:
+            pytest.fail(f"a fresh engine did not start:\n{exc.render()}", pytrace=False)
+        yield engine.address
+    finally:
+        engine.stop()
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(run, ignore_errors=True)
 
