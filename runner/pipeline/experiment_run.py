@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.engine.artifacts import artifact_store
+from runner.engine.docker_node import docker_nodes
 from runner.engine.engines import EngineClient, connect_all
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
@@ -92,7 +93,7 @@ def run_experiment(
         nodes, plans, f"{experiment.name} cannot run on {shown}", reporter
     )
     try:
-        recover(repo.root, list(inventory.nodes.values()), clients, reporter=reporter)
+        recover(repo.root, list(inventory.nodes.values()), docker_nodes(clients), reporter=reporter)
         context = _context(
             scenario,
             experiment,
@@ -187,7 +188,7 @@ def _context(
         actor=options.actor,
         trigger=options.trigger,
         nodes=list(nodes),
-        clients=clients,
+        clients=docker_nodes(clients),
         engines=engines,
         images=image_ids,
         image_records=records,

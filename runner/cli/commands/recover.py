@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from runner.cli.command import Command, Context
+from runner.engine.docker_node import docker_nodes
 from runner.engine.engines import connect_all
 from runner.model.repo import find_repository
 from runner.model.report import Reporter
@@ -25,7 +26,7 @@ def recover_runs(
     try:
         for exc in failed.values():
             reporter.line(f"{exc}; its runs are left for later")
-        return recover(repo.root, nodes, clients, reporter=reporter)
+        return recover(repo.root, nodes, docker_nodes(clients), reporter=reporter)
     finally:
         for client in clients.values():
             client.close()
