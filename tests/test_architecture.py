@@ -65,10 +65,6 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     "runner.cli.commands.images": {"docker": "connects to the engine it builds on"},
     "runner.cli.commands.ci": {"pygit2": "checks the work tree is at --head, commits records"},
     "runner.cli.commands.watch": {"pygit2": "clones, fetches and checks out the watched branches"},
-    "runner.cli.commands.pin": {
-        "urllib.request": "a second registry client (to be merged into engine/registry)",
-        "urllib.error": "a second registry client (to be merged into engine/registry)",
-    },
     "runner.cli.commands.site": {"mkdocs": "`radiops site` builds and serves with mkdocs"},
     "runner.cli.commands.new": {"jinja2": "renders the new experiment's templates"},
 }

@@ -32,7 +32,7 @@ from docker.utils.build import PatternMatcher
 from runner.engine.image_bases import repo_bases, rewrite_from, with_bases
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.problems import printable
-from runner.model.references import digest_of, digests_of
+from runner.model.references import digest_of, digests_of, split_pinned
 from runner.model.repo import IMAGES, Repository
 
 LABEL_CONTEXT = "org.radiops.context-sha256"
@@ -472,10 +472,7 @@ def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | Non
         found = client.images.get(ref)
     except (docker.errors.APIError, requests.exceptions.RequestException):
         return BaseImage(ref=ref, image_id=None, digest=digest_of(ref))
-    name = ref.split("@", 1)[0]
-    if ":" in name.rsplit("/", 1)[-1]:
-        name = name.rsplit(":", 1)[0]
-    digests = digests_of(found.attrs, name)
+    digests = digests_of(found.attrs, split_pinned(ref)[0])
     return BaseImage(
         ref=ref,
         image_id=found.id,
