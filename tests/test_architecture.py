@@ -55,7 +55,6 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     },
     "runner.pipeline.recovery": {
         "docker": "types the clients and catches Docker's errors while it sweeps",
-        "requests": "catches Docker's transport errors while it sweeps",
     },
     "runner.reproduce.bundle": {
         "docker": "saves images into a bundle and loads them back",

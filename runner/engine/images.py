@@ -29,6 +29,7 @@ import requests.exceptions
 from docker.models.images import Image
 from docker.utils.build import PatternMatcher
 
+from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.image_bases import repo_bases, rewrite_from, with_bases
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.problems import printable
@@ -388,7 +389,7 @@ def _reusable(
         found = client.images.get(local_ref)
     except docker.errors.ImageNotFound:
         return None
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except ENGINE_CALL_ERRORS as exc:
         raise EnvironmentProblem(f"{image}: the engine did not answer: {exc}") from None
     labels = found.labels or {}
     if labels.get(LABEL_CONTEXT) == context_hash and labels.get(LABEL_IMAGE) == image:
@@ -470,7 +471,7 @@ def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | Non
         return None
     try:
         found = client.images.get(ref)
-    except (docker.errors.APIError, requests.exceptions.RequestException):
+    except ENGINE_CALL_ERRORS:
         return BaseImage(ref=ref, image_id=None, digest=digest_of(ref))
     digests = digests_of(found.attrs, split_pinned(ref)[0])
     return BaseImage(

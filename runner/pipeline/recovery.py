@@ -22,9 +22,9 @@ from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 
 from runner.engine.capture import artifact_store
+from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
@@ -96,7 +96,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
     for url, client in clients.items():
         try:
             found = client.containers.list(all=True, filters={"label": LABEL_RUN})
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except ENGINE_CALL_ERRORS as exc:
             reporter.line(f"{url}: cannot list containers: {exc}")
             continue
         for container in found:
@@ -109,7 +109,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
             try:
                 container.remove(force=True, v=True)
                 reporter.line(f"{url}: removed {container.name}, left by finished run {run_id}")
-            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            except ENGINE_CALL_ERRORS as exc:
                 reporter.line(f"{url}: could not remove {container.name}: {exc}")
 
 
@@ -253,12 +253,12 @@ def _remove_medium(
     for _client, container in extras:
         try:
             container.remove(force=True, v=True)
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except ENGINE_CALL_ERRORS as exc:
             problems.append(f"container {container.name}: {exc}")
     for url in record["engines"]:
         try:
             for network in clients[url].networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
                 network.remove()
-        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        except ENGINE_CALL_ERRORS as exc:
             problems.append(f"network of run {run_id} on {url}: {exc}")
     return problems
