@@ -30,7 +30,7 @@ from pygit2.enums import DeltaStatus, DiffFind
 from runner.model.errors import UsageError
 from runner.model.experiment import SCENARIO_FILE, is_image_path
 from runner.model.repo import EXPERIMENTS, IMAGES, RUNS, is_run_path
-from runner.model.testbed import LOCAL_NODES, TESTBED_FILE
+from runner.model.testbed import LOCAL_DEFAULT_NAME, LOCAL_NODES, TESTBED_FILE
 from runner.model.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
 
 REASONS_PER_DIRECTORY = 5
@@ -41,7 +41,6 @@ _log = logging.getLogger(__name__)
 # lines with a trailing backslash; a blob holding one is always parsed.
 _ESCAPES = re.compile(rb"\\[xuU/ \t\r\n]")
 _LITERAL_BREAKS = re.compile(r"[\s'\"\\]+")
-_LOCAL_DEFAULT = "the local default testbed"  # the node definition when testbed.yaml is absent
 
 Kind = Literal["touched", "deleted", "renamed"]
 
@@ -424,7 +423,7 @@ def _node_changes(since: pygit2.Tree, head: pygit2.Tree, notes: list[str]) -> di
 def _nodes(tree: pygit2.Tree, notes: list[str], when: str) -> dict[str, object] | None:
     blob = _entry(tree, TESTBED_FILE)
     if blob is None:
-        return dict.fromkeys(LOCAL_NODES, _LOCAL_DEFAULT)
+        return dict.fromkeys(LOCAL_NODES, LOCAL_DEFAULT_NAME)
     data = _read_yaml(blob, TESTBED_FILE) if isinstance(blob, pygit2.Blob) else None
     nodes = as_mapping(data).get("nodes")
     if not isinstance(nodes, dict):

@@ -31,6 +31,7 @@ from runner.model.files import LinkInTheWay, open_folder
 from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
 from runner.model.plan import Instance, Repetition, RunPlan
+from runner.model.repo import run_dir
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
@@ -104,7 +105,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
             run_id = container.labels.get(LABEL_RUN, "")
             if "/" in experiment or "/" in run_id or not experiment or not run_id:
                 continue
-            if not (repo_root / "experiments" / experiment / "runs" / run_id / MANIFEST).is_file():
+            if not (run_dir(repo_root, experiment, run_id) / MANIFEST).is_file():
                 continue
             try:
                 container.remove(force=True, v=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.cli.commands.run import DEFAULT_STORE, run
+from runner.cli.commands.run import run
 from runner.engine.capture import ArtifactStore
 from runner.engine.engines import connect, connect_all
 from runner.engine.images import local_reference
@@ -38,9 +38,23 @@ from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.files import LinkInTheWay, write_atomic
 from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
 from runner.model.plan import RunPlan, new_run_id
-from runner.model.repo import find_repository, links_where_written
+from runner.model.problems import listed
+from runner.model.repo import (
+    ARTIFACT_STORE,
+    EXPERIMENTS,
+    RUNS,
+    find_repository,
+    links_where_written,
+    run_dir,
+)
 from runner.model.report import Reporter
-from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
+from runner.model.testbed import (
+    LOCAL_DEFAULT_NAME,
+    Artifacts,
+    Testbed,
+    local_default,
+    testbed_option,
+)
 from runner.pipeline.outputs import output_reader
 from runner.reproduce.bundle import loaded_images, unpack, write_bundle
 from runner.reproduce.compare import Check, compare_runs, report_json, report_markdown, reproduced
@@ -134,7 +148,7 @@ def reproduce_bundle(
         index = unpack(path, root)
         _, recorded, problems = read_manifest(root / "run" / MANIFEST)
         if recorded is None:
-            raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
+            raise InvalidInput(f"{bundle}: its manifest is not valid: {listed(problems)}")
         code = recorded["code"]
         author = recorded["trigger"]["author"] or {"name": "", "email": ""}
         source = _Source(
@@ -164,7 +178,7 @@ def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -
     repo = find_repository(cwd)
     if not RUN_ID.match(run_id):
         raise UsageError(f"{run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    found = sorted((repo.root / "experiments").glob(f"*/runs/{run_id}/{MANIFEST}"))
+    found = sorted((repo.root / EXPERIMENTS).glob(f"*/runs/{run_id}/{MANIFEST}"))
     if not found:
         raise UsageError(f"no experiment has a run {run_id} (experiments/*/runs/{run_id}/)")
     run_dir, recorded = _published(repo.root, found[0].parent.parent.parent.name, run_id)
@@ -197,10 +211,10 @@ def _rerun_and_judge(
 ) -> Reproduction:
     recorded = source.recorded
     members = source.members or ((source.recorded_dir, recorded),)
-    scenario = source.root / "experiments" / source.name / SCENARIO_FILE
+    scenario = source.root / EXPERIMENTS / source.name / SCENARIO_FILE
     if not scenario.is_file():
         raise InvalidInput(f"the recorded commit has no experiments/{source.name}/{SCENARIO_FILE}")
-    shutil.rmtree(scenario.parent / "runs", ignore_errors=True)  # results are not code
+    shutil.rmtree(scenario.parent / RUNS, ignore_errors=True)  # results are not code
     group = new_run_id() if len(members) > 1 else None
     results = run(
         scenario,
@@ -222,7 +236,7 @@ def _rerun_and_judge(
         shutil.move(str(result.run_dir), str(new_dir))
         _, new, problems = read_manifest(new_dir / MANIFEST)
         if new is None:
-            raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
+            raise InvalidInput(f"the re-run's manifest is not valid: {listed(problems)}")
         news.append((new_dir, new))
     scenario_sha256 = file_facts(scenario, shown="")["sha256"]
     expected = recorded["experiment"]["scenario_sha256"]
@@ -274,20 +288,18 @@ def _rerun_and_judge(
 def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:
     """The run directory and manifest of a published run; clear errors otherwise."""
     name = Path(target).name
-    if not (root / "experiments" / name / SCENARIO_FILE).is_file():
+    if not (root / EXPERIMENTS / name / SCENARIO_FILE).is_file():
         raise UsageError(
             f"{target}: no experiment here; give its directory, e.g. experiments/hello"
         )
     if not RUN_ID.match(run_id):
         raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    path = root / "experiments" / name / "runs" / run_id / MANIFEST
+    path = run_dir(root, name, run_id) / MANIFEST
     if not path.is_file():
         raise UsageError(f"{name} has no run {run_id} ({path} does not exist)")
     _, recorded, problems = read_manifest(path)
     if recorded is None:
-        raise InvalidInput(
-            f"{path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
-        )
+        raise InvalidInput(f"{path}: not a valid manifest: {listed(problems)}")
     if recorded["code"]["commit"] is None:
         raise InvalidInput(
             f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
@@ -380,16 +392,10 @@ def _differs(root: Path, exported: Path, name: str) -> list[str]:
 def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Testbed, str]:
     """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
     if path is None:
-        inventory, shown = local_default(), "the local default testbed"
+        inventory, shown = local_default(), LOCAL_DEFAULT_NAME
     else:
-        full = path if path.is_absolute() else cwd / path
-        if not full.is_file():
-            raise UsageError(f"--testbed {path}: no such file")
-        _, loaded, problems = read_testbed(full, display=str(path))
-        if loaded is None:
-            raise InvalidInput("; ".join(str(p) for p in problems[:5]))
-        inventory, shown = loaded, str(path)
+        inventory, shown = testbed_option(path, cwd=cwd)
     if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / DEFAULT_STORE)
+        default = Artifacts(path=default_store / ARTIFACT_STORE)
         inventory = dataclasses.replace(inventory, artifacts=default)
     return inventory, shown
