@@ -16,7 +16,6 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,13 @@ from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.execute import LABEL_PREFIX, Ended, Placed, Supervision, remove_all, stop_all
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
-from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
-from runner.model.plan import Instance, Repetition, RunPlan
+from runner.model.manifest import MANIFEST
+from runner.model.plan import Instance, RunPlan
 from runner.model.repo import run_dir
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
-from runner.pipeline.pending import PENDING, is_alive, read_pending
+from runner.pipeline.pending import PENDING, PendingDamaged, PendingRun, is_alive, read_pending
 from runner.pipeline.runs import RunContext, RunResult, record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
@@ -69,16 +67,17 @@ def recover(
         if (run_dir / MANIFEST).exists():  # finished; the runner died before tidying up
             path.unlink(missing_ok=True)
             continue
-        record = read_pending(path)
-        if record is None:
-            skipped.append(Skipped(run_dir=run_dir, reason=f"{PENDING} is unreadable"))
+        try:
+            record = read_pending(path)
+        except PendingDamaged as exc:
+            skipped.append(Skipped(run_dir=run_dir, reason=f"{PENDING} is damaged: {exc}"))
             continue
-        alive = is_alive(record.get("runner", {}))
+        alive = is_alive(record.runner)
         if alive is not False:
             why = "its runner still runs" if alive else "its runner ran on another host"
             skipped.append(Skipped(run_dir=run_dir, reason=why))
             continue
-        missing = sorted(set(record["engines"]) - set(clients))
+        missing = sorted(set(record.engines) - set(clients))
         if missing:
             reason = f"it ran on engines this testbed does not reach: {', '.join(missing)}"
             skipped.append(Skipped(run_dir=run_dir, reason=reason))
@@ -117,25 +116,25 @@ def _sweep(repo_root: Path, clients: Mapping[str, docker.DockerClient], reporter
 def _finish(
     repo_root: Path,
     run_dir: Path,
-    record: Mapping[str, Any],
+    record: PendingRun,
     nodes: Sequence[Node],
     clients: Mapping[str, docker.DockerClient],
     reporter: Reporter,
 ) -> RunResult:
-    run_id = str(record["run_id"])
-    experiment = load_experiment(repo_root / record["scenario_path"])
+    run_id = record.run_id
+    experiment = load_experiment(repo_root / record.scenario_path)
     plan = RunPlan(
         experiment=experiment,
-        matrix_point=record["matrix_point"],
-        parameters=record["parameters"],
-        overrides=record["overrides"],
-        seeds=record["seeds"],
-        repetition=Repetition(**record["repetition"]) if record.get("repetition") else None,
+        matrix_point=record.matrix_point,
+        parameters=record.parameters,
+        overrides=record.overrides,
+        seeds=record.seeds,
+        repetition=record.repetition,
     )
     by_name = {node.name: node for node in nodes}
     placed: list[Placed] = []
     extras: list[tuple[docker.DockerClient, Any]] = []
-    for url in record["engines"]:
+    for url in record.engines:
         client = clients[url]
         for container in client.containers.list(
             all=True, filters={"label": f"{LABEL_RUN}={run_id}"}
@@ -161,7 +160,7 @@ def _finish(
                     ),
                 )
             )
-    runner = record["runner"]
+    runner = record.runner
     state = Supervision()
     for item in placed:
         item.container.reload()
@@ -174,7 +173,7 @@ def _finish(
             state.started = moment
     if any(item.instance not in state.ended for item in placed):
         state.cancelled = (
-            f"its runner (pid {runner.get('pid')} on {runner.get('host')}) stopped; "
+            f"its runner (pid {runner.pid} on {runner.host}) stopped; "
             "radiops recover stopped the containers"
         )
         stop_all(placed, state, reason=state.cancelled)
@@ -193,7 +192,7 @@ def _finish(
             _context(record, repo_root, nodes, clients, reporter),
             run_id,
             run_dir,
-            datetime.fromisoformat(record["queued"]),
+            record.queued,
             placed,
             state,
             error,
@@ -207,36 +206,30 @@ def _finish(
 
 
 def _context(
-    record: Mapping[str, Any],
+    record: PendingRun,
     repo_root: Path,
     nodes: Sequence[Node],
     clients: Mapping[str, docker.DockerClient],
     reporter: Reporter,
 ) -> RunContext:
-    trigger = record["trigger"]
-    pull = trigger.get("pull_request")
     return RunContext(
         repo_root=repo_root,
-        scenario_path=record["scenario_path"],
-        scenario_sha256=record["scenario_sha256"],
-        code=CodeInfo(**record["code"]),
-        actor=record["actor"],
-        trigger=Trigger(
-            kind=trigger["kind"],
-            actor=trigger.get("actor"),
-            pull_request=PullRequest(**pull) if pull else None,
-        ),
+        scenario_path=record.scenario_path,
+        scenario_sha256=record.scenario_sha256,
+        code=record.code,
+        actor=record.actor,
+        trigger=record.trigger,
         nodes=nodes,
         clients=clients,
-        engines=record["engines"],
+        engines=record.engines,
         images={},
-        image_records=[ImageRecord(**image) for image in record["images"]],
-        inputs=record["inputs"],
-        store=artifact_store(Path(record["store"]), repo_root),
-        inline_max=int(record["inline_max"]),
-        capture_max=int(record.get("capture_max", CAPTURE_MAX_BYTES)),  # older records lack it
-        testbed_name=record["testbed_name"],
-        testbed_file=record["testbed_file"],
+        image_records=list(record.images),
+        inputs=record.inputs,
+        store=artifact_store(Path(record.store), repo_root),
+        inline_max=record.inline_max,
+        capture_max=record.capture_max,
+        testbed_name=record.testbed_name,
+        testbed_file=record.testbed_file,
         reporter=reporter,
         cancel=threading.Event(),
         wait_s=0.0,
@@ -246,7 +239,7 @@ def _context(
 def _remove_medium(
     extras: list[tuple[docker.DockerClient, Any]],
     clients: Mapping[str, docker.DockerClient],
-    record: Mapping[str, Any],
+    record: PendingRun,
     run_id: str,
 ) -> list[str]:
     """Remove the run's channel emulator and network; what could not be removed."""
@@ -256,7 +249,7 @@ def _remove_medium(
             container.remove(force=True, v=True)
         except ENGINE_CALL_ERRORS as exc:
             problems.append(f"container {container.name}: {exc}")
-    for url in record["engines"]:
+    for url in record.engines:
         try:
             for network in clients[url].networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
                 network.remove()
