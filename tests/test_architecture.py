@@ -43,7 +43,7 @@ LIBRARIES: dict[str, frozenset[str]] = {
     "nh3": frozenset({"site"}),
     "markupsafe": frozenset({"site"}),
     "jinja2": frozenset({"site"}),
-    "numpy": frozenset({"site", "reproduce"}),
+    "numpy": frozenset({"model", "site", "reproduce"}),
 }
 
 # module -> the libraries it imports against LIBRARIES, each with its reason. An

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from runner.model.psd import mean_power, window_power
 from runner.site.spectrum import (
     ComplexArray,
     FloatArray,
@@ -30,7 +31,6 @@ SPECTROGRAM_ROWS = 256
 SPECTROGRAM_BINS = 512
 WINDOWS_PER_ROW = 8
 CONSTELLATION_BINS = 160
-_SEGMENTS_AT_ONCE = 64  # FFTs computed together: bounds the memory of a long block
 _LARGEST_EXTENT = 1e300
 
 
@@ -65,17 +65,8 @@ def spread_psd(
 ) -> Spectrum:
     """Welch's estimate over every block: Hann windows, half overlapping, all averaged."""
     size = _segment_size(max((len(block) for block in blocks), default=0), bins)
-    window = np.hanning(size)
-    total = np.zeros(size)
-    segments = 0
-    for block in blocks:
-        starts = np.arange(0, len(block) - size + 1, size // 2)
-        for first in range(0, len(starts), _SEGMENTS_AT_ONCE):
-            chosen = starts[first : first + _SEGMENTS_AT_ONCE]
-            windowed = block[chosen[:, None] + np.arange(size)] * window
-            total += np.sum(np.abs(np.fft.fft(windowed, axis=1)) ** 2, axis=0)
-            segments += len(chosen)
-    density = total / max(segments, 1) / (sample_rate * np.sum(window**2))
+    power = mean_power(blocks, size, step=size // 2)
+    density = power / (sample_rate * window_power(size))
     frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
     order = np.argsort(frequencies)
     return Spectrum(

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from runner.model.psd import mean_power, window_power
+
 MAX_SAMPLES = 1 << 20  # read_samples reads at most this many from the start (the plots: strides)
 PSD_BINS = 1024
 SPECTROGRAM_BINS = 256
@@ -70,12 +72,8 @@ def psd(
 ) -> Spectrum:
     """Welch's estimate: Hann windows of ``bins`` samples, half overlapping, averaged."""
     size = _segment_size(len(samples), bins)
-    step = size // 2
-    starts = np.arange(0, len(samples) - size + 1, step)
-    window = np.hanning(size)
-    segments = samples[starts[:, None] + np.arange(size)] * window
-    power = np.mean(np.abs(np.fft.fft(segments, axis=1)) ** 2, axis=0)
-    density = power / (sample_rate * np.sum(window**2))
+    power = mean_power([samples], size, step=size // 2)
+    density = power / (sample_rate * window_power(size))
     frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
     order = np.argsort(frequencies)
     return Spectrum(
