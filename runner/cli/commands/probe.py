@@ -17,12 +17,11 @@ from runner.engine.distribute import distribute
 from runner.engine.engines import connect
 from runner.engine.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
 from runner.model.errors import UsageError
-from runner.model.repo import STATE, Repository, find_repository
+from runner.model.repo import PROBE_CACHE, Repository, find_repository
 from runner.model.schedule import restrict
 from runner.model.testbed import Node, Testbed, resolve_testbed
 
 SDR_BASE = "images/sdr-base"
-CACHE_FILE = Path(STATE) / "probes.json"
 DEFAULT_MAX_AGE_S = 3600.0
 
 
@@ -69,7 +68,7 @@ def probe_nodes(
     """Probe ``nodes`` (a cached result is used while it is valid), compared with the inventory."""
     needed = {node.engine: clients[node.engine] for node in nodes}
     placed = distribute(SDR_BASE, repo, needed, registry=testbed.registry, progress=progress)
-    cache = ProbeCache(repo.root / CACHE_FILE, within=repo.root)
+    cache = ProbeCache(repo.root / PROBE_CACHE, within=repo.root)
     found = []
     for node in nodes:
         client = clients[node.engine]
