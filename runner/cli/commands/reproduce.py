@@ -391,9 +391,8 @@ def _differs(root: Path, exported: Path, name: str) -> list[str]:
 
 def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Testbed, str]:
     """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
-    if path is None:
-        inventory, shown = local_default(), LOCAL_DEFAULT_NAME
-    else:
+    inventory, shown = local_default(), LOCAL_DEFAULT_NAME
+    if path is not None:
         inventory, shown = testbed_option(path, cwd=cwd)
     if inventory.artifacts is None:  # this repository's store, never the scratch copy's
         default = Artifacts(path=default_store / ARTIFACT_STORE)
