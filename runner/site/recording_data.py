@@ -14,11 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from runner.model.psd import mean_power, window_power
 from runner.site.spectrum import (
     ComplexArray,
     FloatArray,
-    Spectrum,
     UnsupportedRecording,
     _segment_size,
 )
@@ -26,7 +24,6 @@ from runner.site.strides import SampleFile
 
 PSD_BLOCKS = 64
 PSD_BLOCK = 1 << 14  # PSD_BLOCKS of these: a million samples, spread over the recording
-PSD_BINS = 1024
 SPECTROGRAM_ROWS = 256
 SPECTROGRAM_BINS = 512
 WINDOWS_PER_ROW = 8
@@ -58,21 +55,6 @@ def check_finite(blocks: Sequence[ComplexArray]) -> None:
         raise UnsupportedRecording(
             f"{bad} of {total} samples read are not finite numbers (NaN or infinity)"
         )
-
-
-def spread_psd(
-    blocks: Sequence[ComplexArray], *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
-) -> Spectrum:
-    """Welch's estimate over every block: Hann windows, half overlapping, all averaged."""
-    size = _segment_size(max((len(block) for block in blocks), default=0), bins)
-    power = mean_power(blocks, size, step=size // 2)
-    density = power / (sample_rate * window_power(size))
-    frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
-    order = np.argsort(frequencies)
-    return Spectrum(
-        frequencies=frequencies[order] + center,
-        power_db=10.0 * np.log10(density[order] + 1e-30),
-    )
 
 
 def spread_spectrogram(

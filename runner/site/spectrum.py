@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,15 @@ def psd(
     samples: ComplexArray, *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
 ) -> Spectrum:
     """Welch's estimate: Hann windows of ``bins`` samples, half overlapping, averaged."""
-    size = _segment_size(len(samples), bins)
-    power = mean_power([samples], size, step=size // 2)
+    return spread_psd([samples], sample_rate=sample_rate, center=center, bins=bins)
+
+
+def spread_psd(
+    blocks: Sequence[ComplexArray], *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
+) -> Spectrum:
+    """Welch's estimate over every block: Hann windows, half overlapping, all averaged."""
+    size = _segment_size(max((len(block) for block in blocks), default=0), bins)
+    power = mean_power(blocks, size, step=size // 2)
     density = power / (sample_rate * window_power(size))
     frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
     order = np.argsort(frequencies)
