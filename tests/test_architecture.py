@@ -44,7 +44,7 @@ LIBRARIES: dict[str, frozenset[str]] = {
     "nh3": frozenset({"site"}),
     "markupsafe": frozenset({"site"}),
     "jinja2": frozenset({"site"}),
-    "numpy": frozenset({"site", "reproduce"}),
+    "numpy": frozenset({"model", "site", "reproduce"}),
 }
 
 # module -> the libraries it imports against LIBRARIES, each with its reason. An
@@ -55,10 +55,6 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     },
     "runner.cli.commands.images": {"docker": "connects to the engine it builds on"},
     "runner.cli.commands.watch": {"pygit2": "clones, fetches and checks out the watched branches"},
-    "runner.cli.commands.pin": {
-        "urllib.request": "a second registry client (to be merged into engine/registry)",
-        "urllib.error": "a second registry client (to be merged into engine/registry)",
-    },
     "runner.cli.commands.site": {"mkdocs": "`radiops site` builds and serves with mkdocs"},
     "runner.cli.commands.new": {"jinja2": "renders the new experiment's templates"},
 }

@@ -44,6 +44,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.hardening import hardened
 from runner.model.errors import EnvironmentProblem, InvalidInput
 
@@ -351,13 +352,13 @@ class ChannelNetwork:
                 self.log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
             except docker.errors.NotFound:
                 pass
-            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            except ENGINE_CALL_ERRORS as exc:
                 problems.append(f"stopping {container.name}: {exc}")
             try:
                 container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
-            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            except ENGINE_CALL_ERRORS as exc:
                 problems.append(f"removing {container.name}: {exc}")
         network, self._network = self._network, None
         if network is not None:
@@ -373,6 +374,6 @@ def _remove_network(network: Network) -> list[str]:
         network.remove()
     except docker.errors.NotFound:
         pass
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except ENGINE_CALL_ERRORS as exc:
         return [f"removing network {network.name}: {exc}"]
     return []

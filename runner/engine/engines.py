@@ -29,7 +29,13 @@ EngineClient: TypeAlias = docker.DockerClient
 
 #: What an engine call raises when the engine refuses it or no longer answers (an
 #: engine that went away mid-call surfaces as a requests error, not a Docker one).
+# Anything a Docker call can raise: the engine's answers, the SDK refusing a request
+# before sending it (a malformed name, no engine at the address) and a broken transport.
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+# What a call through a client that connected raises when the engine refuses or stops
+# answering. Narrower on purpose: any other DockerException there means radiops called
+# the SDK wrongly, a bug to show, not an engine to report as away.
+ENGINE_CALL_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException)
 
 
 def engine_unreachable(exc: BaseException) -> bool:

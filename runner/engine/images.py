@@ -25,10 +25,11 @@ import requests.exceptions
 from docker.models.images import Image
 
 from runner.engine.build_context import ContextRefused, dockerfile_text, in_chain, scan_context
+from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.image_bases import repo_bases, rewrite_from, with_bases
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.problems import printable
-from runner.model.references import digest_of, digests_of
+from runner.model.references import digest_of, digests_of, split_pinned
 from runner.model.repo import IMAGES, Repository
 
 LABEL_CONTEXT = "org.radiops.context-sha256"
@@ -226,7 +227,7 @@ def _reusable(
         found = client.images.get(local_ref)
     except docker.errors.ImageNotFound:
         return None
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except ENGINE_CALL_ERRORS as exc:
         raise EnvironmentProblem(f"{image}: the engine did not answer: {exc}") from None
     labels = found.labels or {}
     if labels.get(LABEL_CONTEXT) == context_hash and labels.get(LABEL_IMAGE) == image:
@@ -321,12 +322,9 @@ def _base_image(client: docker.DockerClient, ref: str | None) -> BaseImage | Non
         return None
     try:
         found = client.images.get(ref)
-    except (docker.errors.APIError, requests.exceptions.RequestException):
+    except ENGINE_CALL_ERRORS:
         return BaseImage(ref=ref, image_id=None, digest=digest_of(ref))
-    name = ref.split("@", 1)[0]
-    if ":" in name.rsplit("/", 1)[-1]:
-        name = name.rsplit(":", 1)[0]
-    digests = digests_of(found.attrs, name)
+    digests = digests_of(found.attrs, split_pinned(ref)[0])
     return BaseImage(
         ref=ref,
         image_id=found.id,

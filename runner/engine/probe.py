@@ -26,6 +26,7 @@ import docker.errors
 import requests.exceptions
 
 from runner.engine.container_spec import radio_environment
+from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.hardening import hardened
 from runner.engine.probe_result import OUTPUT_MAX_BYTES, ProbeResult, parse_output
 from runner.model.errors import EnvironmentProblem
@@ -105,7 +106,7 @@ def probe_node(
             f"{where}: the probe image {image_ref} is not on its engine; pull it first "
             "(images/sdr-base, pushed to the testbed registry and pulled by digest)"
         ) from None
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except ENGINE_CALL_ERRORS as exc:
         raise ProbeFailed(
             f"{where}: cannot create the probe container: {_engine_error(exc)}"
         ) from None
@@ -129,12 +130,12 @@ def probe_node(
             return parse_output(output, probed_at=dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise ProbeFailed(f"{where}: {exc}") from None
-    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+    except ENGINE_CALL_ERRORS as exc:
         # APIError is a requests HTTPError: an answer, not silence
         raise ProbeFailed(f"{where}: the probe container failed: {_engine_error(exc)}") from None
     finally:
         # when the engine stops answering, the label names the leftover
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        with contextlib.suppress(*ENGINE_CALL_ERRORS):
             container.remove(force=True, v=True)
 
 
@@ -142,7 +143,7 @@ def engine_id(client: docker.DockerClient) -> str:
     """The engine's own ID (``docker info``): it changes when the node is reinstalled."""
     try:
         return str(client.info()["ID"])
-    except (docker.errors.APIError, requests.exceptions.RequestException, KeyError) as exc:
+    except (*ENGINE_CALL_ERRORS, KeyError) as exc:
         raise ProbeFailed(f"the engine does not say its ID: {exc}") from None
 
 

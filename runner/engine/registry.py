@@ -7,8 +7,14 @@ digest for it.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Mapping
+from email.message import Message
 
 import docker
 import docker.errors
@@ -18,9 +24,26 @@ from docker.models.images import Image
 from runner.engine.images import LOCAL_NAMESPACE, BuiltImage, Progress
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.problems import printable
-from runner.model.references import digests_of, familiar, is_pinned, split_pinned, tag_of
+from runner.model.references import (
+    digests_of,
+    familiar,
+    is_loopback,
+    is_pinned,
+    parse_reference,
+    split_pinned,
+    tag_of,
+)
 from runner.model.repo import IMAGES
 from runner.model.testbed import Registry
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+REGISTRY_TIMEOUT_S = 30.0
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class RegistryProblem(EnvironmentProblem):
@@ -150,3 +173,70 @@ def registry_problem(registry: Registry, *, timeout: float = 10.0) -> str | None
         return None  # it answered (e.g. 401: it wants credentials)
     except (OSError, ValueError) as exc:
         return printable(str(getattr(exc, "reason", exc)), lines=True)
+
+
+def resolve_digest(ref: str, *, insecure: set[str] | frozenset[str] = frozenset()) -> str:
+    """The digest ``ref``'s registry serves for its tag now (``sha256:<hex>``).
+
+    Asks the registry's HTTP API (``/v2/<path>/manifests/<tag>``) with the
+    manifest and index media types, so a multi-platform image pins to its
+    index. Plain HTTP for loopback registries and those in ``insecure``;
+    anonymous bearer tokens are fetched when the registry asks for one.
+    """
+    reference = parse_reference(ref)
+    plain = reference.registry in insecure or is_loopback(reference.registry)
+    scheme = "http" if plain else "https"
+    url = (
+        f"{scheme}://{reference.host}/v2/{reference.repository}/manifests/{reference.tag_or_latest}"
+    )
+    headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+    try:
+        try:
+            digest, body = _fetch(url, headers, method="HEAD")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 401:
+                raise
+            token = _token(exc.headers, scheme=scheme)
+            headers["Authorization"] = f"Bearer {token}"
+            digest, body = _fetch(url, headers, method="HEAD")
+        if digest is None:  # not every registry sends the header: hash the manifest
+            _, body = _fetch(url, headers, method="GET")
+            digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+    except urllib.error.HTTPError as exc:
+        reason = "no such image or tag" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
+        raise EnvironmentProblem(
+            f"{ref}: the registry {reference.registry} says: {reason}"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise EnvironmentProblem(
+            f"{ref}: cannot ask the registry {reference.registry}: {getattr(exc, 'reason', exc)}"
+        ) from None
+    if not _DIGEST.match(digest):
+        raise EnvironmentProblem(f"{ref}: the registry answered an odd digest {printable(digest)}")
+    return digest
+
+
+def _fetch(url: str, headers: Mapping[str, str], *, method: str) -> tuple[str | None, bytes]:
+    request = urllib.request.Request(url, headers=dict(headers), method=method)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
+        digest = response.headers.get("Docker-Content-Digest")
+        return digest, response.read(4 << 20) if method == "GET" else b""
+
+
+def _token(headers: Message, *, scheme: str) -> str:
+    challenge = headers.get("WWW-Authenticate", "")
+    kind, _, params = challenge.partition(" ")
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+    realm = fields.pop("realm", "")
+    if kind.lower() != "bearer" or not realm.startswith(("https://", f"{scheme}://")):
+        raise EnvironmentProblem(
+            "the registry wants credentials radiops does not have; pull the image and pin "
+            "it by hand (docker inspect --format '{{index .RepoDigests 0}}' IMAGE)"
+        )
+    url = f"{realm}?{urllib.parse.urlencode(fields)}"
+    with urllib.request.urlopen(url, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
+        answer = json.loads(response.read(1 << 20))
+    token = answer.get("token") or answer.get("access_token")
+    if not isinstance(token, str):
+        raise EnvironmentProblem("the registry's token service gave no token")
+    return token

@@ -30,8 +30,10 @@ from runner.model.experiment import SCENARIO_FILE, load_experiment
 from runner.model.manifest import MANIFEST, Trigger
 from runner.model.problems import ProblemsFound
 from runner.model.regression_report import inert, render_comparisons
+from runner.model.repo import EXPERIMENTS
 from runner.model.report import Reporter
 from runner.model.testbed import (
+    LOCAL_DEFAULT_NAME,
     TESTBED_FILE,
     Testbed,
     local_default,
@@ -147,7 +149,7 @@ def _touched(
         f"ci {head_id[:12]}: {len(touched)} touched experiment(s)"
         + (f": {', '.join(touched)}" if touched else "")
     )
-    scenarios = {name: root / "experiments" / name / SCENARIO_FILE for name in touched}
+    scenarios = {name: root / EXPERIMENTS / name / SCENARIO_FILE for name in touched}
     if scenarios:
         validate(list(scenarios.values()), cwd=root)
     return scenarios
@@ -270,7 +272,7 @@ def _trusted_testbed(repo: pygit2.Repository, base: str) -> tuple[Testbed, str]:
     """
     commit = repo.revparse_single(_resolve(repo, base)).peel(pygit2.Commit)
     if TESTBED_FILE not in commit.tree:
-        return local_default(), "the local default testbed"
+        return local_default(), LOCAL_DEFAULT_NAME
     blob = commit.tree[TESTBED_FILE]
     shown = f"{TESTBED_FILE} at {str(commit.id)[:12]}"
     with tempfile.TemporaryDirectory(prefix="radiops-testbed-") as folder:

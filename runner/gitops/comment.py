@@ -14,7 +14,6 @@ environment (the token is never taken from the command line).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import urllib.error
@@ -26,6 +25,7 @@ from typing import Any
 
 from runner import __version__
 from runner.model.errors import EnvironmentProblem, UsageError
+from runner.model.references import is_loopback
 
 MARKER = "<!-- radiops-summary -->"
 DEFAULT_API_URL = "https://api.github.com"
@@ -110,20 +110,11 @@ def _check(github: GitHub, pull_request: int) -> None:
         raise UsageError(f"GitHub API URL {github.api_url!r} has an invalid port") from None
     if url.scheme not in ("https", "http") or not url.hostname:
         raise UsageError(f"GitHub API URL {github.api_url!r} is not an http(s) URL")
-    if url.scheme == "http" and not _is_loopback(url.hostname):
+    if url.scheme == "http" and not is_loopback(url.hostname):
         raise UsageError(
             f"GitHub API URL {github.api_url!r} is plain http: the token is only sent over https "
             "(or to this machine)"
         )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -8,6 +8,7 @@ from typing import Any
 import pygit2
 from pygit2.enums import DeltaStatus
 
+from runner.gitops.gitinfo import commit_named
 from runner.model.problems import printable
 from runner.model.repo import EXPERIMENTS, Repository, is_run_path
 from runner.model.run_diff_records import CodeChanges
@@ -44,11 +45,8 @@ def _git_changes(
     git = pygit2.Repository(found)
     commits: list[pygit2.Commit] = []
     for commit, run in ((ca, "A"), (cb, "B")):
-        try:
-            obj = git.revparse_single(commit)
-        except (KeyError, ValueError):
-            obj = None
-        if not isinstance(obj, pygit2.Commit):
+        obj = commit_named(git, commit)
+        if obj is None:
             return CodeChanges(
                 note=f"run {run}'s commit {commit[:12]} is not in this repository (git fetch "
                 "it to see which files changed)"

@@ -160,13 +160,20 @@ def _commit(root: Path, commit: str) -> tuple[pygit2.Repository, pygit2.Commit]:
     if found is None:
         raise CommitMissing(f"{root} is not a git repository; the run's commit {commit} is needed")
     repo = pygit2.Repository(found)
-    try:
-        obj = repo.revparse_single(commit)
-    except (KeyError, ValueError):
-        obj = None
-    if not isinstance(obj, pygit2.Commit):
+    obj = commit_named(repo, commit)
+    if obj is None:
         raise CommitMissing(
             f"commit {commit} is not in this repository: fetch it (git fetch origin, or "
             "git fetch --unshallow for a shallow clone) and try again"
         )
     return repo, obj
+
+
+def commit_named(repo: pygit2.Repository, commit: str) -> pygit2.Commit | None:
+    """The commit the revision ``commit`` (an id, its prefix, a branch) names, or None: a
+    missing or malformed one, or one that names a tree, a blob or a tag."""
+    try:
+        obj = repo.revparse_single(commit)
+    except (KeyError, ValueError):
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None

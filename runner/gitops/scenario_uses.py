@@ -14,7 +14,7 @@ import pygit2
 
 from runner.model.experiment import SCENARIO_FILE, is_image_path
 from runner.model.repo import EXPERIMENTS
-from runner.model.testbed import LOCAL_NODES, TESTBED_FILE
+from runner.model.testbed import LOCAL_DEFAULT_NAME, LOCAL_NODES, TESTBED_FILE
 from runner.model.yamldoc import MAX_BYTES, as_list, as_mapping, parse_yaml
 
 # A double-quoted YAML scalar may spell a path with escapes or split it over
@@ -23,7 +23,6 @@ _ESCAPES = re.compile(rb"\\[xuU/ \t\r\n]")
 
 
 _LITERAL_BREAKS = re.compile(r"[\s'\"\\]+")
-_LOCAL_DEFAULT = "the local default testbed"  # the node definition when testbed.yaml is absent
 
 
 @dataclass(kw_only=True)
@@ -154,7 +153,7 @@ def node_changes(since: pygit2.Tree, head: pygit2.Tree, notes: list[str]) -> dic
 def _nodes(tree: pygit2.Tree, notes: list[str], when: str) -> dict[str, object] | None:
     blob = tree_entry(tree, TESTBED_FILE)
     if blob is None:
-        return dict.fromkeys(LOCAL_NODES, _LOCAL_DEFAULT)
+        return dict.fromkeys(LOCAL_NODES, LOCAL_DEFAULT_NAME)
     data = read_yaml(blob, TESTBED_FILE) if isinstance(blob, pygit2.Blob) else None
     nodes = as_mapping(data).get("nodes")
     if not isinstance(nodes, dict):

@@ -36,6 +36,12 @@ def printable(text: str, *, lines: bool = False) -> str:
     return "".join(c if c.isprintable() or c in kept else repr(c)[1:-1] for c in text)
 
 
+def listed(problems: list[Problem], *, most: int = 5) -> str:
+    """The first ``most`` problems on one line, for a message that carries them inline."""
+    shown = "; ".join(str(p) for p in problems[:most])
+    return shown + (f" (and {len(problems) - most} more)" if len(problems) > most else "")
+
+
 class ProblemsFound(InvalidInput):
     """Raised by loaders: carries every problem of the file(s), sorted."""
 

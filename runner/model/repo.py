@@ -12,6 +12,8 @@ EXPERIMENTS = "experiments"
 IMAGES = "images"
 RUNS = "runs"  # experiments/<name>/runs/<run-id>/: written by the runner only
 STATE = ".radiops"  # the runner's own files: artifact store, probe cache
+ARTIFACT_STORE = Path(STATE) / "artifacts"  # the default store, relative to the repository
+PROBE_CACHE = Path(STATE) / "probes.json"  # what `radiops testbed probe` found last
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,11 @@ class Repository:
             return str(absolute.relative_to(cwd))
         except ValueError:
             return str(absolute)
+
+
+def run_dir(root: Path, experiment: str, run_id: str) -> Path:
+    """Where run ``run_id`` of ``experiment`` is recorded: experiments/<name>/runs/<run-id>."""
+    return root / EXPERIMENTS / experiment / RUNS / run_id
 
 
 def is_run_path(path: str) -> bool:

@@ -21,6 +21,7 @@ from runner.model.units import parse_size
 from runner.model.yamldoc import JsonPath, YamlDocument, as_list, as_mapping
 
 TESTBED_FILE = "testbed.yaml"
+LOCAL_DEFAULT_NAME = "the local default testbed"  # what runs when testbed.yaml is absent
 LOCAL_NODES = ("local1", "local2", "local3")
 SIMULATED_RADIO = "sim"
 
@@ -163,7 +164,13 @@ def resolve_testbed(root: Path, testbed_file: Path | None, *, cwd: Path) -> tupl
     else the repository's testbed.yaml, else the local default."""
     if testbed_file is None:
         testbed = load_testbed(root)
-        return testbed, "the local default testbed" if testbed.is_local_default else TESTBED_FILE
+        return testbed, LOCAL_DEFAULT_NAME if testbed.is_local_default else TESTBED_FILE
+    return testbed_option(testbed_file, cwd=cwd)
+
+
+def testbed_option(testbed_file: Path, *, cwd: Path) -> tuple[Testbed, str]:
+    """The testbed ``--testbed FILE`` names, and how to name it: every problem of the
+    file at once (ProblemsFound), as ``radiops validate`` lists them."""
     path = testbed_file if testbed_file.is_absolute() else cwd / testbed_file
     if not path.is_file():
         raise UsageError(f"--testbed {testbed_file}: no such file")

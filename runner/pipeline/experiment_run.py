@@ -24,7 +24,7 @@ from runner.model.manifest import CodeInfo, Trigger, file_facts
 from runner.model.plan import RunPlan, expand, parse_overrides
 from runner.model.remotes import without_credentials
 from runner.model.repetition import repeat_problem, repeated
-from runner.model.repo import STATE, Repository, find_repository
+from runner.model.repo import ARTIFACT_STORE, EXPERIMENTS, Repository, find_repository
 from runner.model.report import Reporter, progress_line
 from runner.model.schedule import restrict, unplaceable_reason
 from runner.model.testbed import Node, Testbed, resolve_testbed
@@ -36,7 +36,6 @@ from runner.pipeline.recovery import recover
 from runner.pipeline.runs import execute_run
 from runner.pipeline.validation import validate
 
-DEFAULT_STORE = Path(STATE) / "artifacts"
 DEFAULT_INLINE_MAX = 1 << 20
 DEFAULT_WAIT_S = 3600.0
 
@@ -166,7 +165,7 @@ def _context(
         for url, client in clients.items()
     }
     artifacts = inventory.artifacts
-    store = artifact_store(artifacts.path if artifacts else repo.root / DEFAULT_STORE, repo.root)
+    store = artifact_store(artifacts.path if artifacts else repo.root / ARTIFACT_STORE, repo.root)
     image_ids, records = prepare_images(
         experiment, repo, inventory, clients, strict=options.strict, reporter=reporter, store=store
     )
@@ -251,7 +250,7 @@ def _scenario(target: Path, cwd: Path) -> Path:
     if path.is_dir():
         path = path / SCENARIO_FILE
     if not path.is_file():
-        hint = cwd / "experiments" / str(target) / SCENARIO_FILE
+        hint = cwd / EXPERIMENTS / str(target) / SCENARIO_FILE
         if hint.is_file():
             return hint
         raise UsageError(

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from runner.engine.distribute import distribute
 from runner.engine.engines import EngineClient
 from runner.engine.probe import engine_id, probe_node
 from runner.engine.probe_cache import ProbeCache
 from runner.engine.probe_result import ProbeResult, compare
-from runner.model.repo import STATE, Repository
+from runner.model.repo import PROBE_CACHE, Repository
 from runner.model.testbed import Node, Testbed
 
 SDR_BASE = "images/sdr-base"
-CACHE_FILE = Path(STATE) / "probes.json"
+
 DEFAULT_MAX_AGE_S = 3600.0
 
 
@@ -44,7 +43,7 @@ def probe_nodes(
     """Probe ``nodes`` (a cached result is used while it is valid), compared with the inventory."""
     needed = {node.engine: clients[node.engine] for node in nodes}
     placed = distribute(SDR_BASE, repo, needed, registry=testbed.registry, progress=progress)
-    cache = ProbeCache(repo.root / CACHE_FILE, within=repo.root)
+    cache = ProbeCache(repo.root / PROBE_CACHE, within=repo.root)
     found = []
     for node in nodes:
         client = clients[node.engine]

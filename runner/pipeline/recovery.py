@@ -16,9 +16,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from runner.engine.artifacts import artifact_store
 from runner.engine.container_spec import LABEL_PREFIX
@@ -27,14 +25,21 @@ from runner.engine.execute import Ended, Placed, Supervision, remove_all, stop_a
 from runner.engine.node import NodeContainer, NodeEngine
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
-from runner.model.limits import CAPTURE_MAX_BYTES
-from runner.model.manifest import MANIFEST, CodeInfo, ImageRecord, PullRequest, Trigger
-from runner.model.plan import Instance, Repetition, RunPlan
+from runner.model.manifest import MANIFEST
+from runner.model.plan import Instance, RunPlan
+from runner.model.repo import run_dir
 from runner.model.report import Reporter
 from runner.model.testbed import Node
 from runner.model.timestamps import parse_timestamp
 from runner.pipeline.context import RunContext, RunResult
-from runner.pipeline.pending import PENDING, is_alive, read_pending
+from runner.pipeline.pending import (
+    PENDING,
+    PendingDamaged,
+    PendingRun,
+    RunnerIdentity,
+    is_alive,
+    read_pending,
+)
 from runner.pipeline.runs import record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
@@ -68,16 +73,17 @@ def recover(
         if (run_dir / MANIFEST).exists():  # finished; the runner died before tidying up
             path.unlink(missing_ok=True)
             continue
-        record = read_pending(path)
-        if record is None:
-            skipped.append(Skipped(run_dir=run_dir, reason=f"{PENDING} is unreadable"))
+        try:
+            record = read_pending(path)
+        except PendingDamaged as exc:
+            skipped.append(Skipped(run_dir=run_dir, reason=f"{PENDING} is damaged: {exc}"))
             continue
-        alive = is_alive(record.get("runner", {}))
+        alive = is_alive(record.runner)
         if alive is not False:
             why = "its runner still runs" if alive else "its runner ran on another host"
             skipped.append(Skipped(run_dir=run_dir, reason=why))
             continue
-        missing = sorted(set(record["engines"]) - set(clients))
+        missing = sorted(set(record.engines) - set(clients))
         if missing:
             reason = f"it ran on engines this testbed does not reach: {', '.join(missing)}"
             skipped.append(Skipped(run_dir=run_dir, reason=reason))
@@ -104,7 +110,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporte
             run_id = container.labels.get(LABEL_RUN, "")
             if "/" in experiment or "/" in run_id or not experiment or not run_id:
                 continue
-            if not (repo_root / "experiments" / experiment / "runs" / run_id / MANIFEST).is_file():
+            if not (run_dir(repo_root, experiment, run_id) / MANIFEST).is_file():
                 continue
             try:
                 container.remove(force=True, v=True)
@@ -116,23 +122,23 @@ def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporte
 def _finish(
     repo_root: Path,
     run_dir: Path,
-    record: Mapping[str, Any],
+    record: PendingRun,
     nodes: Sequence[Node],
     clients: Mapping[str, NodeEngine],
     reporter: Reporter,
 ) -> RunResult:
-    run_id = str(record["run_id"])
-    experiment = load_experiment(repo_root / record["scenario_path"])
+    run_id = record.run_id
+    experiment = load_experiment(repo_root / record.scenario_path)
     plan = RunPlan(
         experiment=experiment,
-        matrix_point=record["matrix_point"],
-        parameters=record["parameters"],
-        overrides=record["overrides"],
-        seeds=record["seeds"],
-        repetition=Repetition(**record["repetition"]) if record.get("repetition") else None,
+        matrix_point=record.matrix_point,
+        parameters=record.parameters,
+        overrides=record.overrides,
+        seeds=record.seeds,
+        repetition=record.repetition,
     )
     placed, extras = _found(record, run_id, nodes, clients)
-    state = _ended(placed, record["runner"])
+    state = _ended(placed, record.runner)
     error = None if placed else "its runner stopped before any container was created"
     try:
         result = record_run(
@@ -140,7 +146,7 @@ def _finish(
             _context(record, repo_root, nodes, clients, reporter),
             run_id,
             run_dir,
-            datetime.fromisoformat(record["queued"]),
+            record.queued,
             placed,
             state,
             error,
@@ -154,7 +160,7 @@ def _finish(
 
 
 def _found(
-    record: Mapping[str, Any],
+    record: PendingRun,
     run_id: str,
     nodes: Sequence[Node],
     clients: Mapping[str, NodeEngine],
@@ -163,7 +169,7 @@ def _found(
     by_name = {node.name: node for node in nodes}
     placed: list[Placed] = []
     extras: list[tuple[NodeEngine, NodeContainer]] = []
-    for url in record["engines"]:
+    for url in record.engines:
         client = clients[url]
         for container in client.labelled(f"{LABEL_RUN}={run_id}"):
             labels = container.labels
@@ -190,7 +196,7 @@ def _found(
     return placed, extras
 
 
-def _ended(placed: list[Placed], runner: Mapping[str, Any]) -> Supervision:
+def _ended(placed: list[Placed], runner: RunnerIdentity) -> Supervision:
     """How the containers ended; those still running are stopped (the run is cancelled)."""
     state = Supervision()
     for item in placed:
@@ -204,7 +210,7 @@ def _ended(placed: list[Placed], runner: Mapping[str, Any]) -> Supervision:
             state.started = moment
     if any(item.instance not in state.ended for item in placed):
         state.cancelled = (
-            f"its runner (pid {runner.get('pid')} on {runner.get('host')}) stopped; "
+            f"its runner (pid {runner.pid} on {runner.host}) stopped; "
             "radiops recover stopped the containers"
         )
         stop_all(placed, state, reason=state.cancelled)
@@ -220,36 +226,30 @@ def _ended(placed: list[Placed], runner: Mapping[str, Any]) -> Supervision:
 
 
 def _context(
-    record: Mapping[str, Any],
+    record: PendingRun,
     repo_root: Path,
     nodes: Sequence[Node],
     clients: Mapping[str, NodeEngine],
     reporter: Reporter,
 ) -> RunContext:
-    trigger = record["trigger"]
-    pull = trigger.get("pull_request")
     return RunContext(
         repo_root=repo_root,
-        scenario_path=record["scenario_path"],
-        scenario_sha256=record["scenario_sha256"],
-        code=CodeInfo(**record["code"]),
-        actor=record["actor"],
-        trigger=Trigger(
-            kind=trigger["kind"],
-            actor=trigger.get("actor"),
-            pull_request=PullRequest(**pull) if pull else None,
-        ),
+        scenario_path=record.scenario_path,
+        scenario_sha256=record.scenario_sha256,
+        code=record.code,
+        actor=record.actor,
+        trigger=record.trigger,
         nodes=nodes,
         clients=clients,
-        engines=record["engines"],
+        engines=record.engines,
         images={},
-        image_records=[ImageRecord(**image) for image in record["images"]],
-        inputs=record["inputs"],
-        store=artifact_store(Path(record["store"]), repo_root),
-        inline_max=int(record["inline_max"]),
-        capture_max=int(record.get("capture_max", CAPTURE_MAX_BYTES)),  # older records lack it
-        testbed_name=record["testbed_name"],
-        testbed_file=record["testbed_file"],
+        image_records=list(record.images),
+        inputs=record.inputs,
+        store=artifact_store(Path(record.store), repo_root),
+        inline_max=record.inline_max,
+        capture_max=record.capture_max,
+        testbed_name=record.testbed_name,
+        testbed_file=record.testbed_file,
         reporter=reporter,
         cancel=threading.Event(),
         wait_s=0.0,
@@ -259,7 +259,7 @@ def _context(
 def _remove_medium(
     extras: list[tuple[NodeEngine, NodeContainer]],
     clients: Mapping[str, NodeEngine],
-    record: Mapping[str, Any],
+    record: PendingRun,
     run_id: str,
 ) -> list[str]:
     """Remove the run's channel emulator and network; what could not be removed."""
@@ -269,7 +269,7 @@ def _remove_medium(
             container.remove(force=True, v=True)
         except ENGINE_ERRORS as exc:
             problems.append(f"container {container.name}: {exc}")
-    for url in record["engines"]:
+    for url in record.engines:
         try:
             clients[url].remove_networks(f"{LABEL_RUN}={run_id}")
         except ENGINE_ERRORS as exc:

@@ -14,7 +14,13 @@ from runner.model.experiment import SCENARIO_FILE, read_experiment
 from runner.model.manifest import MANIFEST, read_manifest
 from runner.model.problems import Problem, ProblemsFound
 from runner.model.repo import IMAGES, RUNS, Repository, find_repository, links_where_written
-from runner.model.testbed import TESTBED_FILE, Testbed, local_default, read_testbed
+from runner.model.testbed import (
+    LOCAL_DEFAULT_NAME,
+    TESTBED_FILE,
+    Testbed,
+    local_default,
+    read_testbed,
+)
 
 
 @dataclass(kw_only=True)
@@ -118,7 +124,7 @@ def _collect(path: Path, repo: Repository, into: _Targets, *, shown: Path) -> No
 def _testbed(repo: Repository, cwd: Path, problems: list[Problem]) -> tuple[Testbed | None, str]:
     path = repo.root / TESTBED_FILE
     if not path.exists():
-        return local_default(), "the local default testbed"
+        return local_default(), LOCAL_DEFAULT_NAME
     shown = repo.display(path, cwd=cwd)
     _, testbed, found = read_testbed(path, display=shown)
     problems += found

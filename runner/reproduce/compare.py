@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from runner.model.experiment import Experiment
+from runner.model.psd import mean_power
 
 PASS, FAIL, NOTE = "pass", "fail", "note"
 PSD_BINS = 1024
@@ -148,9 +149,8 @@ def psd_db(data: bytes, datatype: str) -> np.ndarray:
     usable = min(len(data) // 8, PSD_MAX_SAMPLES) // PSD_BINS * PSD_BINS
     if usable == 0:
         raise ValueError(f"fewer than {PSD_BINS} samples")
-    samples = np.frombuffer(data, dtype="<c8", count=usable).reshape(-1, PSD_BINS)
-    window = np.hanning(PSD_BINS)
-    power = np.mean(np.abs(np.fft.fft(samples * window, axis=1)) ** 2, axis=0)
+    samples = np.frombuffer(data, dtype="<c8", count=usable)
+    power = mean_power([samples], PSD_BINS, step=PSD_BINS)  # segments side by side
     return np.asarray(10 * np.log10(np.maximum(power, 1e-30)), dtype=np.float64)
 
 

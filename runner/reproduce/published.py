@@ -12,8 +12,15 @@ from runner.engine.artifacts import ArtifactStore
 from runner.model.errors import InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE
 from runner.model.manifest import MANIFEST, read_manifest
-from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
-from runner.pipeline.experiment_run import DEFAULT_STORE
+from runner.model.problems import listed
+from runner.model.repo import ARTIFACT_STORE, EXPERIMENTS, run_dir
+from runner.model.testbed import (
+    LOCAL_DEFAULT_NAME,
+    Artifacts,
+    Testbed,
+    local_default,
+    testbed_option,
+)
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
@@ -21,20 +28,18 @@ RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 def published_run(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:
     """The run directory and manifest of a published run; clear errors otherwise."""
     name = Path(target).name
-    if not (root / "experiments" / name / SCENARIO_FILE).is_file():
+    if not (root / EXPERIMENTS / name / SCENARIO_FILE).is_file():
         raise UsageError(
             f"{target}: no experiment here; give its directory, e.g. experiments/hello"
         )
     if not RUN_ID.match(run_id):
         raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    path = root / "experiments" / name / "runs" / run_id / MANIFEST
+    path = run_dir(root, name, run_id) / MANIFEST
     if not path.is_file():
         raise UsageError(f"{name} has no run {run_id} ({path} does not exist)")
     _, recorded, problems = read_manifest(path)
     if recorded is None:
-        raise InvalidInput(
-            f"{path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
-        )
+        raise InvalidInput(f"{path}: not a valid manifest: {listed(problems)}")
     if recorded["code"]["commit"] is None:
         raise InvalidInput(
             f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
@@ -52,17 +57,10 @@ def reproduction_testbed(
     path: Path | None, cwd: Path, *, default_store: Path
 ) -> tuple[Testbed, str]:
     """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
-    if path is None:
-        inventory, shown = local_default(), "the local default testbed"
-    else:
-        full = path if path.is_absolute() else cwd / path
-        if not full.is_file():
-            raise UsageError(f"--testbed {path}: no such file")
-        _, loaded, problems = read_testbed(full, display=str(path))
-        if loaded is None:
-            raise InvalidInput("; ".join(str(p) for p in problems[:5]))
-        inventory, shown = loaded, str(path)
+    inventory, shown = local_default(), LOCAL_DEFAULT_NAME
+    if path is not None:
+        inventory, shown = testbed_option(path, cwd=cwd)
     if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / DEFAULT_STORE)
+        default = Artifacts(path=default_store / ARTIFACT_STORE)
         inventory = dataclasses.replace(inventory, artifacts=default)
     return inventory, shown

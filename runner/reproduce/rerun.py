@@ -36,7 +36,8 @@ from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.files import LinkInTheWay, write_atomic
 from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
 from runner.model.plan import RunPlan, new_run_id
-from runner.model.repo import find_repository, links_where_written
+from runner.model.problems import listed
+from runner.model.repo import EXPERIMENTS, RUNS, find_repository, links_where_written
 from runner.model.report import Reporter
 from runner.model.testbed import Testbed, local_default
 from runner.pipeline.experiment_run import RunOptions, run_experiment
@@ -132,7 +133,7 @@ def reproduce_bundle(
         index = unpack(path, root)
         _, recorded, problems = read_manifest(root / "run" / MANIFEST)
         if recorded is None:
-            raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
+            raise InvalidInput(f"{bundle}: its manifest is not valid: {listed(problems)}")
         code = recorded["code"]
         author = recorded["trigger"]["author"] or {"name": "", "email": ""}
         source = _Source(
@@ -162,7 +163,7 @@ def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -
     repo = find_repository(cwd)
     if not RUN_ID.match(run_id):
         raise UsageError(f"{run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    found = sorted((repo.root / "experiments").glob(f"*/runs/{run_id}/{MANIFEST}"))
+    found = sorted((repo.root / EXPERIMENTS).glob(f"*/runs/{run_id}/{MANIFEST}"))
     if not found:
         raise UsageError(f"no experiment has a run {run_id} (experiments/*/runs/{run_id}/)")
     run_dir, recorded = published_run(repo.root, found[0].parent.parent.parent.name, run_id)
@@ -195,10 +196,10 @@ def _rerun_and_judge(
 ) -> Reproduction:
     recorded = source.recorded
     members = source.members or ((source.recorded_dir, recorded),)
-    scenario = source.root / "experiments" / source.name / SCENARIO_FILE
+    scenario = source.root / EXPERIMENTS / source.name / SCENARIO_FILE
     if not scenario.is_file():
         raise InvalidInput(f"the recorded commit has no experiments/{source.name}/{SCENARIO_FILE}")
-    shutil.rmtree(scenario.parent / "runs", ignore_errors=True)  # results are not code
+    shutil.rmtree(scenario.parent / RUNS, ignore_errors=True)  # results are not code
     group = new_run_id() if len(members) > 1 else None
     options = RunOptions(
         provenance=lambda _root: source.code,
@@ -236,7 +237,7 @@ def _moved(run_dir: Path, new_dir: Path) -> tuple[Path, dict[str, Any]]:
     shutil.move(str(run_dir), str(new_dir))
     _, new, problems = read_manifest(new_dir / MANIFEST)
     if new is None:
-        raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
+        raise InvalidInput(f"the re-run's manifest is not valid: {listed(problems)}")
     return new_dir, new
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from runner.model.experiment import SCENARIO_FILE, is_image_path
 from runner.model.manifest import MANIFEST
-from runner.model.repo import Repository
+from runner.model.repo import ARTIFACT_STORE, PROBE_CACHE, RUNS, Repository
 from runner.model.testbed import TESTBED_FILE, Testbed, read_testbed
 from runner.site import manifests, scenarios
 from runner.site.cache import BuildCache
@@ -25,8 +25,7 @@ from runner.site.cache import BuildCache
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}$")
 MAX_TEXT_BYTES = 256 << 10  # READMEs and Dockerfiles shown on the site
-PROBE_CACHE = Path(".radiops") / "probes.json"
-LOCAL_STORE = Path(".radiops") / "artifacts"
+LOCAL_STORE = ARTIFACT_STORE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +144,7 @@ def _experiment(directory: Path, repo: Repository, cache: BuildCache) -> Experim
 
 
 def _runs(directory: Path, cache: BuildCache) -> tuple[tuple[RunRecord, ...], list[str]]:
-    runs_dir = directory / "runs"
+    runs_dir = directory / RUNS
     if runs_dir.is_symlink():
         return (), [f"experiments/{directory.name}/runs: a link; its runs are not shown"]
     if not runs_dir.is_dir():

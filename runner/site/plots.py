@@ -17,7 +17,6 @@ from runner.site.recording_data import (
     PSD_BLOCKS,
     check_finite,
     constellation,
-    spread_psd,
     spread_spectrogram,
 )
 from runner.site.recording_svg import (
@@ -27,7 +26,7 @@ from runner.site.recording_svg import (
     spectrogram_svg,
 )
 from runner.site.sigmf_meta import Annotation
-from runner.site.spectrum import UnsupportedRecording
+from runner.site.spectrum import UnsupportedRecording, spread_psd
 from runner.site.strides import SampleFile
 from runner.site.svg import line_plot
 

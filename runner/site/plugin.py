@@ -31,6 +31,8 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page as MkdocsPage
 
 from runner import __version__
+from runner.model.repo import EXPERIMENTS, IMAGES
+from runner.model.testbed import TESTBED_FILE
 from runner.site import urls
 from runner.site.cache import BuildCache
 from runner.site.collect import collect
@@ -177,7 +179,7 @@ class RadiopsPlugin(BasePlugin[RadiopsConfig]):  # type: ignore[no-untyped-call]
     def on_serve(
         self, server: LiveReloadServer, *, config: MkDocsConfig, builder: Any
     ) -> LiveReloadServer:
-        for name in ("experiments", "images", "testbed.yaml"):
+        for name in (EXPERIMENTS, IMAGES, TESTBED_FILE):
             if (self.root / name).exists():
                 server.watch(str(self.root / name))
         return server

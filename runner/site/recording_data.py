@@ -17,7 +17,6 @@ import numpy.typing as npt
 from runner.site.spectrum import (
     ComplexArray,
     FloatArray,
-    Spectrum,
     UnsupportedRecording,
     _segment_size,
 )
@@ -25,12 +24,10 @@ from runner.site.strides import SampleFile
 
 PSD_BLOCKS = 64
 PSD_BLOCK = 1 << 14  # PSD_BLOCKS of these: a million samples, spread over the recording
-PSD_BINS = 1024
 SPECTROGRAM_ROWS = 256
 SPECTROGRAM_BINS = 512
 WINDOWS_PER_ROW = 8
 CONSTELLATION_BINS = 160
-_SEGMENTS_AT_ONCE = 64  # FFTs computed together: bounds the memory of a long block
 _LARGEST_EXTENT = 1e300
 
 
@@ -58,30 +55,6 @@ def check_finite(blocks: Sequence[ComplexArray]) -> None:
         raise UnsupportedRecording(
             f"{bad} of {total} samples read are not finite numbers (NaN or infinity)"
         )
-
-
-def spread_psd(
-    blocks: Sequence[ComplexArray], *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
-) -> Spectrum:
-    """Welch's estimate over every block: Hann windows, half overlapping, all averaged."""
-    size = _segment_size(max((len(block) for block in blocks), default=0), bins)
-    window = np.hanning(size)
-    total = np.zeros(size)
-    segments = 0
-    for block in blocks:
-        starts = np.arange(0, len(block) - size + 1, size // 2)
-        for first in range(0, len(starts), _SEGMENTS_AT_ONCE):
-            chosen = starts[first : first + _SEGMENTS_AT_ONCE]
-            windowed = block[chosen[:, None] + np.arange(size)] * window
-            total += np.sum(np.abs(np.fft.fft(windowed, axis=1)) ** 2, axis=0)
-            segments += len(chosen)
-    density = total / max(segments, 1) / (sample_rate * np.sum(window**2))
-    frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
-    order = np.argsort(frequencies)
-    return Spectrum(
-        frequencies=frequencies[order] + center,
-        power_db=10.0 * np.log10(density[order] + 1e-30),
-    )
 
 
 def spread_spectrogram(

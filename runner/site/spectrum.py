@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from runner.model.psd import mean_power, window_power
 
 MAX_SAMPLES = 1 << 20  # read_samples reads at most this many from the start (the plots: strides)
 PSD_BINS = 1024
@@ -69,13 +72,16 @@ def psd(
     samples: ComplexArray, *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
 ) -> Spectrum:
     """Welch's estimate: Hann windows of ``bins`` samples, half overlapping, averaged."""
-    size = _segment_size(len(samples), bins)
-    step = size // 2
-    starts = np.arange(0, len(samples) - size + 1, step)
-    window = np.hanning(size)
-    segments = samples[starts[:, None] + np.arange(size)] * window
-    power = np.mean(np.abs(np.fft.fft(segments, axis=1)) ** 2, axis=0)
-    density = power / (sample_rate * np.sum(window**2))
+    return spread_psd([samples], sample_rate=sample_rate, center=center, bins=bins)
+
+
+def spread_psd(
+    blocks: Sequence[ComplexArray], *, sample_rate: float, center: float = 0.0, bins: int = PSD_BINS
+) -> Spectrum:
+    """Welch's estimate over every block: Hann windows, half overlapping, all averaged."""
+    size = _segment_size(max((len(block) for block in blocks), default=0), bins)
+    power = mean_power(blocks, size, step=size // 2)
+    density = power / (sample_rate * window_power(size))
     frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
     order = np.argsort(frequencies)
     return Spectrum(

@@ -14,6 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from runner.model.references import is_pinned, split_pinned
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
@@ -100,12 +101,11 @@ def reproduce_commands(manifest: Mapping[str, Any]) -> list[str]:
 def pinned_ref(image: Mapping[str, Any]) -> str | None:
     """The image's registry reference pinned by digest, or None without a registry digest."""
     ref, digest = str(image["ref"]), image["digest"]
-    if "@sha256:" in ref:
+    if is_pinned(ref):
         return ref
     if not digest:
         return None
-    name = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
-    return f"{name}@{digest}"
+    return f"{split_pinned(ref)[0]}@{digest}"
 
 
 def experiment_context(

@@ -6,6 +6,7 @@ A limit changed in one of them and not the others fails here."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from runner.engine import channel
 from runner.model.errors import InvalidInput
+from runner.model.schedule import reservation_name
 from tests.testing.testbed_fixtures import PROJECT
 
 sys.path.insert(0, str(PROJECT / "images" / "channel"))
@@ -66,3 +68,15 @@ def test_a_delay_the_emulator_would_refuse_is_refused_before_it_starts() -> None
     data["links"]["tx-0"]["rx-0"]["delay_samples"] += 1
     with pytest.raises(model.ConfigError, match="delay_samples"):
         model.parse_config(json.dumps(data))
+
+
+def test_every_node_name_the_testbed_schema_accepts_is_a_host_the_emulator_accepts() -> None:
+    # a transmitter's host on the run's network is its node's reservation name
+    schema = json.loads((PROJECT / "schemas" / "testbed.schema.json").read_text())
+    assert schema["properties"]["nodes"]["propertyNames"] == {"$ref": "#/$defs/slug"}
+    slug = re.compile(schema["$defs"]["slug"]["pattern"])
+    longest = "n" + "-1" * 31  # 63 characters: the longest slug
+    for name in ("a", "0", "node-1", longest):
+        assert slug.match(name), name
+        assert model._HOST.match(reservation_name(name)), name
+    assert not slug.match(longest + "x")  # the schema, not the emulator, stops a longer one

@@ -17,13 +17,13 @@ import docker.errors
 import pytest
 
 from runner.cli.commands.images import LockStale, images_build, images_lock, images_push
-from runner.cli.commands.pin import parse_reference, pin
+from runner.cli.commands.pin import pin
 from runner.engine.build_context import ContextRefused, context_sha256
 from runner.engine.images import BuildFailed, BuiltImage, build, dockerfile_base, local_reference
 from runner.engine.registry import RegistryProblem, UnpinnedImage, pull_pinned, push, require_pinned
 from runner.model.errors import FatalError
 from runner.model.lock import LOCK_FILE, LockEntry, LockInvalid, lock_text, read_lock, update_lock
-from runner.model.references import is_pinned
+from runner.model.references import is_pinned, parse_reference
 from runner.model.repo import Repository
 from runner.model.testbed import Registry
 from tests.testing.repos import copy_from_project
@@ -202,7 +202,8 @@ def test_pinned_references() -> None:
 )
 def test_parse_reference(ref: str, name: str, domain: str, path: str, tag: str) -> None:
     parsed = parse_reference(ref)
-    assert (parsed.name, parsed.domain, parsed.path, parsed.tag) == (name, domain, path, tag)
+    assert (parsed.name, parsed.registry, parsed.repository) == (name, domain, path)
+    assert parsed.tag_or_latest == tag
 
 
 def test_lock_is_sorted_indented_and_rewritten_only_on_change(tmp_path: Path) -> None:

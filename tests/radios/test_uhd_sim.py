@@ -23,8 +23,7 @@ import pytest
 from runner.engine.artifacts import artifact_store
 from runner.engine.container_spec import SIMULATED_UHD_MODULES
 from runner.engine.images import build
-from runner.model.repo import Repository
-from runner.pipeline.experiment_run import DEFAULT_STORE
+from runner.model.repo import ARTIFACT_STORE, Repository
 from runner.pipeline.outputs import output_path
 from tests.testing.radios import SIMULATED_B210, placement, simulated_run
 from tests.testing.repos import commit_all, copy_from_project, git
@@ -212,7 +211,7 @@ def check_bursts(run_dir: Path, manifest: dict[str, Any]) -> None:
 def test_uhd_tx_bursts_arrive_whole_and_on_time(repo: Path) -> None:
     run_dir, manifest = simulated_run(repo, "uhd-tx-bursts")
     (output,) = [o for o in manifest["outputs"] if o["path"] == "rx.dat"]
-    store = artifact_store(repo / DEFAULT_STORE, repo)
+    store = artifact_store(repo / ARTIFACT_STORE, repo)
     raw = np.fromfile(output_path(output, run_dir, store), "<i2").astype(np.float64)
     samples = (raw[0::2] + 1j * raw[1::2]) / 32767.0
     assert len(samples) == 3_000_000

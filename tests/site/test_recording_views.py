@@ -15,10 +15,9 @@ from runner.site.recording_data import (
     PSD_BLOCK,
     PSD_BLOCKS,
     constellation,
-    spread_psd,
     spread_spectrogram,
 )
-from runner.site.spectrum import read_samples, spectrogram
+from runner.site.spectrum import read_samples, spectrogram, spread_psd
 from runner.site.strides import SampleFile
 
 RATE = 1e6

@@ -27,7 +27,7 @@ from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
 from runner.model.manifest import MANIFEST
 from runner.model.problems import printable
-from runner.model.repo import EXPERIMENTS, RUNS, STATE, Repository, find_repository
+from runner.model.repo import ARTIFACT_STORE, EXPERIMENTS, RUNS, Repository, find_repository
 from runner.model.run_diff import diff_runs
 from runner.model.run_diff_records import PsdDistance, RunDiff, RunSide, Yardstick
 from runner.model.run_diff_render import render_text, to_json
@@ -41,7 +41,6 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
 MANIFEST_MAX_BYTES = 16 << 20
 INVENTORY_MAX_BYTES = 64 << 20
 RECORDING_MAX_BYTES = PSD_MAX_SAMPLES * 8  # what psd_db reads of a cf32_le recording
-DEFAULT_STORE = Path(STATE) / "artifacts"  # as radiops run's
 
 
 class BadRun(UsageError):
@@ -142,7 +141,7 @@ def _store(repo: Repository) -> ArtifactStore:
         testbed = None
     if testbed is not None and testbed.artifacts is not None:
         return ArtifactStore(testbed.artifacts.path)
-    return ArtifactStore(repo.root / DEFAULT_STORE)
+    return ArtifactStore(repo.root / ARTIFACT_STORE)
 
 
 def _side(manifest: Mapping[str, Any], store: ArtifactStore) -> RunSide:

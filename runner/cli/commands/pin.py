@@ -10,53 +10,26 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import json
 import os
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 
 from runner.cli.command import Command, Context
+from runner.engine.registry import resolve_digest
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, is_image_path, read_experiment
 from runner.model.files import write_atomic
-from runner.model.problems import Problem, ProblemsFound, printable
-from runner.model.references import is_pinned
+from runner.model.problems import Problem, ProblemsFound
+from runner.model.references import is_pinned, parse_reference
 from runner.model.repo import Repository, find_repository
 from runner.model.report import LineReporter, Reporter
 from runner.model.testbed import resolve_testbed
 from runner.model.yamldoc import JsonPath, YamlDocument, parse_yaml
 
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-REGISTRY_TIMEOUT_S = 30.0
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # the written value at a node's position: optional anchor/tag, optional quotes
 _SCALAR = re.compile(r"(?:[&!]\S*\s+)*(?P<quote>[\"']?)(?P<value>[^\s\"'#,\[\]{}]+)(?P=quote)")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Reference:
-    """A registry reference split the way Docker splits it."""
-
-    name: str  # as written, without tag: "localhost:5000/x", "debian"
-    domain: str  # "localhost:5000", "docker.io"
-    path: str  # repository path on the registry: "x", "library/debian"
-    tag: str
-
-    @property
-    def host(self) -> str:
-        return "registry-1.docker.io" if self.domain == "docker.io" else self.domain
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,90 +171,6 @@ def _rewrite(document: YamlDocument, edits: list[_Edit]) -> str:
             "them; pin them by hand"
         )
     return new_text
-
-
-# -- registries -----------------------------------------------------------------------
-
-
-def parse_reference(ref: str) -> Reference:
-    """Split ``ref`` (``[domain/]path[:tag]``) the way Docker does; the tag defaults to latest."""
-    name, tag = ref, "latest"
-    last = ref.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, tag = ref.rsplit(":", 1)
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        domain, path = first, rest
-    else:
-        domain, path = "docker.io", name if "/" in name else f"library/{name}"
-    return Reference(name=name, domain=domain, path=path, tag=tag)
-
-
-def resolve_digest(ref: str, *, insecure: set[str] | frozenset[str] = frozenset()) -> str:
-    """The digest ``ref``'s registry serves for its tag now (``sha256:<hex>``).
-
-    Asks the registry's HTTP API (``/v2/<path>/manifests/<tag>``) with the
-    manifest and index media types, so a multi-platform image pins to its
-    index. Plain HTTP for loopback registries and those in ``insecure``;
-    anonymous bearer tokens are fetched when the registry asks for one.
-    """
-    reference = parse_reference(ref)
-    scheme = "http" if reference.domain in insecure or _loopback(reference.domain) else "https"
-    url = f"{scheme}://{reference.host}/v2/{reference.path}/manifests/{reference.tag}"
-    headers = {"Accept": ", ".join(MANIFEST_TYPES)}
-    try:
-        try:
-            digest, body = _fetch(url, headers, method="HEAD")
-        except urllib.error.HTTPError as exc:
-            if exc.code != 401:
-                raise
-            token = _token(exc.headers, scheme=scheme)
-            headers["Authorization"] = f"Bearer {token}"
-            digest, body = _fetch(url, headers, method="HEAD")
-        if digest is None:  # not every registry sends the header: hash the manifest
-            _, body = _fetch(url, headers, method="GET")
-            digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
-    except urllib.error.HTTPError as exc:
-        reason = "no such image or tag" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
-        raise EnvironmentProblem(f"{ref}: the registry {reference.domain} says: {reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise EnvironmentProblem(
-            f"{ref}: cannot ask the registry {reference.domain}: {getattr(exc, 'reason', exc)}"
-        ) from None
-    if not _DIGEST.match(digest):
-        raise EnvironmentProblem(f"{ref}: the registry answered an odd digest {printable(digest)}")
-    return digest
-
-
-def _fetch(url: str, headers: Mapping[str, str], *, method: str) -> tuple[str | None, bytes]:
-    request = urllib.request.Request(url, headers=dict(headers), method=method)  # noqa: S310
-    with urllib.request.urlopen(request, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
-        digest = response.headers.get("Docker-Content-Digest")
-        return digest, response.read(4 << 20) if method == "GET" else b""
-
-
-def _token(headers: Message, *, scheme: str) -> str:
-    challenge = headers.get("WWW-Authenticate", "")
-    kind, _, params = challenge.partition(" ")
-    fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-    realm = fields.pop("realm", "")
-    if kind.lower() != "bearer" or not realm.startswith(("https://", f"{scheme}://")):
-        raise EnvironmentProblem(
-            "the registry wants credentials radiops does not have; pull the image and pin "
-            "it by hand (docker inspect --format '{{index .RepoDigests 0}}' IMAGE)"
-        )
-    url = f"{realm}?{urllib.parse.urlencode(fields)}"
-    with urllib.request.urlopen(url, timeout=REGISTRY_TIMEOUT_S) as response:  # noqa: S310
-        answer = json.loads(response.read(1 << 20))
-    token = answer.get("token") or answer.get("access_token")
-    if not isinstance(token, str):
-        raise EnvironmentProblem("the registry's token service gave no token")
-    return token
-
-
-def _loopback(domain: str) -> bool:
-    host = domain.rsplit(":", 1)[0] if not domain.endswith("]") else domain
-    return host in ("localhost", "[::1]") or host.startswith("127.")
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
