@@ -60,10 +60,10 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
     "runner.reproduce.bundle": {
         "docker": "saves images into a bundle and loads them back",
     },
-    "runner.cli.commands.run": {"docker": "connects to the engines and types their clients"},
-    "runner.cli.commands.probe": {"docker": "types the clients it probes through"},
+    "runner.pipeline.experiment_run": {"docker": "types the clients of the engines it runs on"},
+    "runner.pipeline.preparation": {"docker": "types the clients it prepares images on"},
+    "runner.pipeline.probing": {"docker": "types the clients it probes through"},
     "runner.cli.commands.images": {"docker": "connects to the engine it builds on"},
-    "runner.cli.commands.ci": {"pygit2": "checks the work tree is at --head, commits records"},
     "runner.cli.commands.watch": {"pygit2": "clones, fetches and checks out the watched branches"},
     "runner.cli.commands.pin": {
         "urllib.request": "a second registry client (to be merged into engine/registry)",
@@ -176,6 +176,44 @@ def test_the_rules_see_modules() -> None:
     for package in MAY_IMPORT:
         if package != "runner":
             assert f"runner.{package}" in names, package
+
+
+COMMANDS = "runner.cli.commands"
+
+
+def command_imports(module: str, source: str) -> list[str]:
+    """The other command modules a command module imports: shared work belongs in
+    pipeline/ (or gitops/, reproduce/), never in a command."""
+    return [
+        f"{module}:{item.line}: a command imports another command ({item.target})"
+        for item in imports(module, source)
+        if item.target.startswith(COMMANDS + ".")
+        and item.target.split(".")[3] != module.split(".")[3]
+    ]
+
+
+def test_no_command_imports_another_command() -> None:
+    problems = []
+    for path in sorted((RUNNER / "cli" / "commands").glob("*.py")):
+        if path.name != "__init__.py":
+            problems += command_imports(module_name(path), path.read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from runner.cli.commands.run import run\n", True),
+        ("from runner.cli.commands import validate\n", True),
+        ("import runner.cli.commands.probe\n", True),
+        ("from .validate import validate\n", True),
+        ("from runner.cli.commands.ci import _main\n", False),  # itself
+        ("from runner.pipeline.experiment_run import run_experiment\n", False),
+        ("from runner.cli.command import Command\n", False),
+    ],
+)
+def test_a_command_importing_a_command_is_found(source: str, found: bool) -> None:
+    assert bool(command_imports("runner.cli.commands.ci", source)) is found
 
 
 @pytest.mark.parametrize(

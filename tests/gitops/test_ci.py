@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli.commands.ci import CiReport, ci
+from runner.gitops.ci_job import CiReport, ci
 from runner.model.report import LineReporter
 from tests.testing.gitops import scenario
 from tests.testing.repos import commit_all, git

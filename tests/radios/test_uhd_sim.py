@@ -20,11 +20,11 @@ import docker
 import numpy as np
 import pytest
 
-from runner.cli.commands.run import DEFAULT_STORE
 from runner.engine.capture import artifact_store
 from runner.engine.execute import SIMULATED_UHD_MODULES
 from runner.engine.images import build
 from runner.model.repo import Repository
+from runner.pipeline.experiment_run import DEFAULT_STORE
 from runner.pipeline.outputs import output_path
 from tests.testing.repos import commit_all, copy_from_project, git, radiops
 from tests.testing.testbed_fixtures import PROJECT

@@ -16,8 +16,9 @@ from typing import Any
 import docker
 import pytest
 
-from runner.cli.commands.run import run
+from runner.gitops.gitinfo import code_info, current_user
 from runner.model.report import LineReporter
+from runner.pipeline.experiment_run import RunOptions, run_experiment
 from runner.pipeline.runs import RunResult
 from tests.testing.repos import (
     add_scenario,
@@ -46,12 +47,12 @@ def remove_built_images(testbed: Testbed) -> Iterator[None]:
 
 def run_here(repo: Path, experiment: str, **options: Any) -> tuple[list[RunResult], str]:
     log = io.StringIO()
-    results = run(
+    results = run_experiment(
         Path("experiments") / experiment,
+        RunOptions(provenance=code_info, actor=current_user(), **options),
         cwd=repo,
         reporter=LineReporter(log),
         cancel=threading.Event(),
-        **options,
     )
     return results, log.getvalue()
 

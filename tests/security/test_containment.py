@@ -19,8 +19,9 @@ from typing import Any
 import docker
 import pytest
 
-from runner.cli.commands.run import run
+from runner.gitops.gitinfo import code_info, current_user
 from runner.model.report import LineReporter
+from runner.pipeline.experiment_run import RunOptions, run_experiment
 from runner.pipeline.runs import RunResult
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
@@ -32,14 +33,14 @@ WAIT_S = 900.0  # other tests may hold the node for a while
 
 
 def run_on(repo: Path, experiment: str, **options: Any) -> RunResult:
-    (result,) = run(
+    (result,) = run_experiment(
         Path("experiments") / experiment,
+        RunOptions(
+            provenance=code_info, actor=current_user(), live_logs=False, wait_s=WAIT_S, **options
+        ),
         cwd=repo,
         reporter=LineReporter(io.StringIO()),
         cancel=threading.Event(),
-        live_logs=False,
-        wait_s=WAIT_S,
-        **options,
     )
     return result
 
@@ -107,7 +108,7 @@ def test_a_run_container_has_no_privilege_to_escalate_with(
     add_scenario(repo, "watched", SLEEPER)
     commit_all(repo, "watched")
     attrs, result = inspect_while_running(
-        docker_clients["default"], repo, "watched", node_names=[NODE]
+        docker_clients["default"], repo, "watched", node_names=(NODE,)
     )
     assert_cannot_escalate(attrs, cap_add=None)
     assert attrs["HostConfig"]["NetworkMode"] == "none"
@@ -164,7 +165,7 @@ def test_a_fork_bomb_and_a_memory_hog_are_contained_and_the_node_serves_on(
     commit_all(repo, "hostile scenarios")
 
     start = time.monotonic()
-    bomb = run_on(repo, "fork-bomb", node_names=[NODE])
+    bomb = run_on(repo, "fork-bomb", node_names=(NODE,))
     data = manifest(bomb)
     (container,) = data["containers"]
     assert container["resources"]["pids_peak"] <= 64  # the bomb hit its ceiling
@@ -172,14 +173,14 @@ def test_a_fork_bomb_and_a_memory_hog_are_contained_and_the_node_serves_on(
     assert "bombing" in data["logs"][0]["tail"]
     assert time.monotonic() - start < WAIT_S
 
-    hog = run_on(repo, "memory-hog", node_names=[NODE])
+    hog = run_on(repo, "memory-hog", node_names=(NODE,))
     data = manifest(hog)
     (container,) = data["containers"]
     assert hog.status == "failed", hog.reason
     assert container["oom_killed"] is True
     assert "hog ended with 137" in data["logs"][0]["tail"]  # SIGKILL from the OOM killer
 
-    after = run_on(repo, "after", node_names=[NODE])
+    after = run_on(repo, "after", node_names=(NODE,))
     assert after.status == "succeeded", after.reason
     assert "still serving" in manifest(after)["logs"][0]["tail"]
     client = docker_clients["default"]

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli.commands.run import run
+from runner.gitops.gitinfo import code_info, current_user
 from runner.model.errors import InvalidInput
 from runner.model.experiment import Experiment
 from runner.model.plan import RunPlan, expand
 from runner.model.report import LineReporter
+from runner.pipeline.experiment_run import RunOptions, run_experiment
 from runner.pipeline.recovery import recover
 from tests.reproduce.test_reproduce import published
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
@@ -79,13 +80,17 @@ def test_a_link_appearing_after_validation_is_not_followed(
         return expand(experiment, {})
 
     with pytest.raises(InvalidInput) as refused:
-        run(
+        run_experiment(
             Path("experiments/hello"),
+            RunOptions(
+                provenance=code_info,
+                actor=current_user(),
+                live_logs=False,
+                plans_of=plant_then_plan,
+            ),
             cwd=repo,
             reporter=LineReporter(io.StringIO()),
             cancel=threading.Event(),
-            live_logs=False,
-            plans_of=plant_then_plan,
         )
     assert "experiments/hello/runs: is a link or a file where radiops writes a folder" in str(
         refused.value

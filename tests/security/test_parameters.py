@@ -16,8 +16,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from runner.cli.commands.run import run
+from runner.gitops.gitinfo import code_info, current_user
 from runner.model.report import LineReporter
+from runner.pipeline.experiment_run import RunOptions, run_experiment
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 
@@ -57,14 +58,18 @@ def test_hostile_parameter_values_arrive_verbatim_and_run_nothing(
         + "outputs:\n  - {path: '*'}\n",
     )
     commit_all(repo, "hostile parameters")
-    (result,) = run(
+    (result,) = run_experiment(
         Path("experiments/hostile"),
+        RunOptions(
+            provenance=code_info,
+            actor=current_user(),
+            sets=(f"chain={HOSTILE['chain']} && touch /tmp/pwned-set",),
+            live_logs=False,
+            wait_s=900,
+        ),
         cwd=repo,
-        sets=[f"chain={HOSTILE['chain']} && touch /tmp/pwned-set"],
         reporter=LineReporter(io.StringIO()),
         cancel=threading.Event(),
-        live_logs=False,
-        wait_s=900,
     )
     assert result.status == "succeeded", result.reason
     expected = {**HOSTILE, "chain": f"{HOSTILE['chain']} && touch /tmp/pwned-set"}

@@ -7,10 +7,12 @@ the manifest itself. Labs sign the statement with the tools they already use
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
+from runner.cli.command import Command, Context
 from runner.model.errors import UsageError
 from runner.model.manifest import MANIFEST, read_manifest
 from runner.model.problems import ProblemsFound
@@ -64,3 +66,20 @@ def _find(run: str, cwd: Path) -> Path:
 
 def dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="a run id, or the run's directory")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    print(dumps(attest(args.run, cwd=context.cwd)))
+    return 0
+
+
+COMMAND = Command(
+    description="Print the run as an in-toto Statement v1 (subjects: its outputs and logs "
+    "with their sha256; predicate: its manifest), for signing with cosign or in-toto.",
+    add_arguments=_arguments,
+    main=_main,
+)

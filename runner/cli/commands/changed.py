@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from runner.cli.command import Command, Context
 from runner.gitops.changes import Change, changed_experiments, git_repository
 from runner.model.problems import printable
 
@@ -56,3 +58,24 @@ def _shown(text: str) -> str:
     bytes that are not UTF-8 or control characters."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return printable(text)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", required=True, metavar="REV", help="e.g. origin/main")
+    parser.add_argument("--head", default="HEAD", metavar="REV", help="default HEAD")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    print(render(changed(cwd=context.cwd, base=args.base, head=args.head), as_json=args.json))
+    return 0
+
+
+COMMAND = Command(
+    description="List the experiments the change from the merge base of BASE and HEAD to "
+    "HEAD touches: scenario or README edits, edits in the build context of an image a role "
+    "uses, edits to declared inputs, changes of nodes a role names in testbed.yaml. "
+    "Deleted and renamed experiments are listed as such.",
+    add_arguments=_arguments,
+    main=_main,
+)

@@ -1,226 +1,118 @@
-"""``radiops ci --base B --head H``: run what a change touches and record it in git.
-
-refuse run records the change wrote itself (runner/gitops/trusted_runs.py) -> validate
-(strict) -> images -> run every touched experiment not already run at the base ->
-commit each run directory -> push (retrying when the branch moved) -> markdown summary.
-A failing experiment fails the job only after everything has been recorded.
-"""
+"""``radiops ci --base B --head H``: run what a change touches and record it in git
+(runner/gitops/ci_job.py), keeping the pull request's comment current."""
 
 from __future__ import annotations
 
-import tempfile
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import argparse
+import os
+from collections.abc import Callable
 from pathlib import Path
 
-import pygit2
-
-from runner.cli.commands.run import run
-from runner.cli.commands.validate import validate
-from runner.gitops.base_runs import compare_new_runs
-from runner.gitops.changes import Change, changed_experiments
-from runner.gitops.comment import render_waiting
-from runner.gitops.earlier_runs import earlier_runs
-from runner.gitops.publish import BOT, Identity, commit_run, open_repository, push
-from runner.gitops.summary import Row, render
-from runner.gitops.trusted_runs import base_manifests, check_run_edits
-from runner.model.errors import UsageError
-from runner.model.experiment import SCENARIO_FILE, load_experiment
-from runner.model.manifest import MANIFEST, Trigger
-from runner.model.problems import ProblemsFound
-from runner.model.regression_report import inert, render_comparisons
+from runner.cli.command import Command, Context
+from runner.cli.signals import cancellable
+from runner.gitops.ci_job import ci
+from runner.gitops.comment import DEFAULT_API_URL, GitHub, upsert_comment
+from runner.gitops.publish import Identity
+from runner.model.errors import FatalError
+from runner.model.manifest import PullRequest, Trigger
 from runner.model.report import Reporter
-from runner.model.testbed import (
-    TESTBED_FILE,
-    Testbed,
-    local_default,
-    read_testbed,
-    resolve_testbed,
-)
-from runner.pipeline.runs import RunResult
 
 
-@dataclass(frozen=True, kw_only=True)
-class CiReport:
-    rows: tuple[Row, ...]
-    changes: tuple[Change, ...]
-    skipped: tuple[tuple[str, str], ...]
-    summary: str
-    pushed: bool
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--base", required=True, metavar="REV", help="the target branch or commit")
+    add("--head", required=True, metavar="REV", help="the commit checked out here")
+    add("--rerun", action="store_true", help="run again what already ran")
+    add("--push", action="store_true", help="push the result commits")
+    add("--remote", default="origin", help="the remote to push to (default origin)")
+    add("--branch", help="the branch to commit to (default: the checked-out one)")
+    add("--bot-name", default="radiops", help="author of result commits")
+    add("--bot-email", default="radiops@users.noreply.github.com", help="its e-mail address")
+    add("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    add("--summary", type=Path, metavar="FILE", help="append the summary here too")
+    add("--site-url", metavar="URL", help="link runs to their pages on the site")
+    add("--pr-number", type=int, metavar="N", help="the pull request, if any")
+    add("--pr-title", default="", metavar="TITLE", help="its title")
+    add("--pr-url", default="", metavar="URL", help="its web page")
 
-    @property
-    def succeeded(self) -> bool:
-        return all(row.result.status == "succeeded" for row in self.rows)
 
-
-def ci(
-    *,
-    cwd: Path,
-    base: str,
-    head: str,
-    reporter: Reporter,
-    cancel: threading.Event,
-    rerun: bool = False,
-    publish: bool = False,
-    remote: str = "origin",
-    branch: str | None = None,
-    bot: Identity = BOT,
-    testbed_file: Path | None = None,
-    trigger: Trigger = Trigger(kind="push"),  # noqa: B008 - frozen, so safe to share
-    site_url: str | None = None,
-    summary_path: Path | None = None,
-    comment: Callable[[str], None] | None = None,
-) -> CiReport:
-    """Run every experiment the change base..head touches; commit (and push) the results.
-
-    ``comment`` receives the pull request's comment as it should read now: when
-    the job starts, whenever a run starts waiting for a busy node, and at the end.
-    """
-    repo = open_repository(cwd)
-    root = Path(repo.workdir or cwd).resolve()
-    head_id = _resolve(repo, head)
-    if str(repo.head.peel(pygit2.Commit).id) != head_id:
-        raise UsageError(
-            f"the work tree is at {repo.head.peel(pygit2.Commit).id}, not at --head {head}: "
-            "check out the head commit first"
-        )
-    target = branch or (None if repo.head_is_detached else repo.head.shorthand)
-    if publish and target is None:
-        raise UsageError("the work tree is a detached checkout: name the branch with --branch")
-    base_id = _resolve(repo, base)
-    check_run_edits(repo, base_id, head_id, bot=bot)  # before anything runs
-
-    inventory = (
-        _trusted_testbed(repo, base)
-        if testbed_file is None
-        else resolve_testbed(root, testbed_file, cwd=cwd)
-    )
-    changes = tuple(changed_experiments(root, base, head))
-    touched = [c.experiment for c in changes if c.kind == "touched"]
-    reporter.line(
-        f"ci {head_id[:12]}: {len(touched)} touched experiment(s)"
-        + (f": {', '.join(touched)}" if touched else "")
-    )
-    scenarios = [root / "experiments" / name / SCENARIO_FILE for name in touched]
-    if scenarios:
-        validate(scenarios, cwd=root)
-    say = comment or (lambda _body: None)
-    heading = f"### radiops: running {len(touched)} experiment(s) for `{head_id[:12]}`\n"
-    say(heading)
-    waiting: dict[str, str] = {}
-
-    def on_wait(experiment: str, nodes: frozenset[str]) -> None:
-        waiting[experiment] = ", ".join(sorted(nodes))
-        say(heading + "\n" + render_waiting(waiting))
-
-    rows: list[Row] = []
-    skipped: list[tuple[str, str]] = []
-    for name, scenario in zip(touched, scenarios, strict=True):
-        if cancel.is_set():
-            skipped.append((name, "not run: the job was cancelled"))
-            continue
-        trusted = [] if rerun else base_manifests(repo, base_id, name, MANIFEST)
-        earlier = earlier_runs(load_experiment(scenario), root, trusted) if trusted else []
-        if earlier:
-            skipped.append((name, f"already ran for this scenario and images ({earlier[-1]})"))
-            continue
-        results = run(
-            scenario.parent,
-            cwd=root,
-            testbed=inventory,
-            strict=True,
+def _main(args: argparse.Namespace, context: Context) -> int:
+    pull_request = _pull_request(args)
+    reporter = context.reporter
+    with cancellable() as (cancel, received):
+        report = ci(
+            cwd=context.cwd,
+            base=args.base,
+            head=args.head,
             reporter=reporter,
             cancel=cancel,
-            trigger=trigger,
-            on_wait=on_wait,
+            rerun=args.rerun,
+            publish=args.push,
+            remote=args.remote,
+            branch=args.branch,
+            bot=Identity(name=args.bot_name, email=args.bot_email),
+            testbed_file=args.testbed,
+            trigger=Trigger(
+                kind="pull_request"
+                if pull_request or os.environ.get("RADIOPS_PR_NUMBER")
+                else "push",
+                actor=os.environ.get("RADIOPS_PR_AUTHOR") or None,
+                pull_request=pull_request,
+            ),
+            site_url=args.site_url,
+            summary_path=args.summary,
+            comment=_pull_request_comment(pull_request, reporter),
         )
-        waiting.pop(name, None)
-        rows += [Row(experiment=name, result=result) for result in results]
-
-    if target is not None:
-        _commit(repo, rows, branch=target, bot=bot)
-    pushed = False
-    if publish and target is not None and rows:
-        attempts = push(repo, remote_name=remote, branch=target, on_retry=reporter.line)
-        reporter.line(f"ci: pushed {len(rows)} run(s) to {remote}/{target} ({attempts} attempt(s))")
-        pushed = True
-    summary = render(
-        rows,
-        changes=changes,
-        skipped=skipped,
-        head=head_id,
-        root=root,
-        site_url=site_url,
-        comparisons=_against_base(
-            repo, base, base_id, rows, scenarios=dict(zip(touched, scenarios, strict=True))
-        ),
-    )
-    if summary_path is not None:
-        with summary_path.open("a", encoding="utf-8") as out:  # GITHUB_STEP_SUMMARY appends
-            out.write(summary)
-    say(summary)
-    return CiReport(
-        rows=tuple(rows),
-        changes=changes,
-        skipped=tuple(skipped),
-        summary=summary,
-        pushed=pushed,
-    )
+    print(report.summary, end="")
+    if received:
+        return 128 + received[0]
+    return 0 if report.succeeded else 1
 
 
-def _commit(repo: pygit2.Repository, rows: Sequence[Row], *, branch: str, bot: Identity) -> None:
-    for row in rows:
-        result: RunResult = row.result
-        message = f"radiops: {row.experiment} run {result.run_id} {result.status}"
-        commit_run(repo, result.run_dir, branch=branch, identity=bot, message=message)
+def _pull_request_comment(
+    pull_request: PullRequest | None, reporter: Reporter
+) -> Callable[[str], None] | None:
+    """Keeps the pull request's one comment current, when a token allows it; else None.
 
-
-def _against_base(
-    repo: pygit2.Repository,
-    base: str,
-    base_id: str,
-    rows: Sequence[Row],
-    *,
-    scenarios: dict[str, Path],
-) -> str:
-    """The new runs' metrics against the base's runs of the same points, as markdown."""
-    tolerances = {
-        name: load_experiment(scenarios[name]).metric_tolerances
-        for name in {row.experiment for row in rows}
-    }
-    new_runs = [(row.experiment, row.result.run_dir) for row in rows]
-    comparisons, notes = compare_new_runs(repo, base_id, new_runs, tolerances)
-    text = render_comparisons(comparisons, base=f"{base} ({base_id[:12]})")
-    if notes:
-        text += "\n" + "\n".join(f"- {inert(note)}" for note in notes) + "\n"
-    return text
-
-
-def _trusted_testbed(repo: pygit2.Repository, base: str) -> tuple[Testbed, str]:
-    """The inventory as the base commit has it, never as the pull request edits it.
-
-    A pull request could otherwise grant its own containers a network, devices or
-    capabilities. Its paths (TLS files, the artifact store) must be absolute: the
-    checkout around is the pull request's, so a relative one would name its files.
-    Without testbed.yaml at the base: the local default testbed.
+    A comment that cannot be written is said in the log: it never fails the job.
     """
-    commit = repo.revparse_single(_resolve(repo, base)).peel(pygit2.Commit)
-    if TESTBED_FILE not in commit.tree:
-        return local_default(), "the local default testbed"
-    blob = commit.tree[TESTBED_FILE]
-    shown = f"{TESTBED_FILE} at {str(commit.id)[:12]}"
-    with tempfile.TemporaryDirectory(prefix="radiops-testbed-") as folder:
-        copy = Path(folder) / TESTBED_FILE
-        copy.write_bytes(blob.read_raw())
-        _, loaded, problems = read_testbed(copy, display=shown, absolute_paths=True)
-    if loaded is None:
-        raise ProblemsFound(problems)
-    return loaded, shown
+    env = os.environ
+    if pull_request is None or not env.get("GITHUB_TOKEN") or not env.get("GITHUB_REPOSITORY"):
+        return None
+    github = GitHub(
+        api_url=env.get("GITHUB_API_URL", DEFAULT_API_URL),
+        repository=env["GITHUB_REPOSITORY"],
+        token=env["GITHUB_TOKEN"],
+    )
+
+    def post(body: str) -> None:
+        try:
+            upsert_comment(github, pull_request.number, body)
+        except FatalError as error:
+            reporter.line(f"ci: the pull request comment was not updated: {error}")
+
+    return post
 
 
-def _resolve(repo: pygit2.Repository, rev: str) -> str:
-    try:
-        return str(repo.revparse_single(rev).peel(pygit2.Commit).id)
-    except (KeyError, ValueError, pygit2.GitError):
-        raise UsageError(f"{rev}: no such commit here (git fetch it first?)") from None
+def _pull_request(args: argparse.Namespace) -> PullRequest | None:
+    """From --pr-* flags, else the RADIOPS_PR_* and GitHub variables a workflow sets."""
+    env = os.environ
+    number = args.pr_number or int(env.get("RADIOPS_PR_NUMBER") or 0)
+    if not number:
+        return None
+    url = args.pr_url
+    if not url and env.get("GITHUB_SERVER_URL") and env.get("GITHUB_REPOSITORY"):
+        url = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/pull/{number}"
+    if not url.startswith(("https://", "http://")):
+        return None  # the manifest keeps what it can prove; the trigger still says pull_request
+    title = args.pr_title or env.get("RADIOPS_PR_TITLE", "")
+    return PullRequest(number=number, title=title[:1000], url=url)
+
+
+COMMAND = Command(
+    description="Run every experiment the change BASE..HEAD touches (strict: images pinned "
+    "by digest), commit each run's directory, optionally push, and print a markdown "
+    "summary. Exits 1 when a run did not succeed, after everything was recorded.",
+    add_arguments=_arguments,
+    main=_main,
+)

@@ -11,6 +11,7 @@ folder, names from them never become paths unchecked.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runner.cli.command import Command, Context
 from runner.engine.capture import ArtifactStore
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
@@ -32,6 +34,7 @@ from runner.model.run_diff import (
     RunSide,
     Yardstick,
     diff_runs,
+    render_text,
     to_json,
 )
 from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
@@ -249,3 +252,26 @@ def _recording(output: Mapping[str, Any], folder: Path, store: ArtifactStore) ->
 def render_json(found: RunDiff) -> str:
     """``radiops diff --json``'s output (its structure: site/diff.md)."""
     return json.dumps(to_json(found), indent=2, ensure_ascii=False) + "\n"
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_a", metavar="RUN_A", help="e.g. hello/20261121T233100Z-1a2b3c4d")
+    parser.add_argument("run_b", metavar="RUN_B", help="the run to compare it with")
+    parser.add_argument("--json", action="store_true", help="print JSON (see site/diff.md)")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    found = diff(args.run_a, args.run_b, cwd=context.cwd)
+    print(render_json(found) if args.json else render_text(found), end="")
+    return 0
+
+
+COMMAND = Command(
+    description="Compare two runs (of one experiment or of two): code, parameters, images "
+    "and their packages, nodes and radios, outcome, metrics (against the scenario's "
+    "reproduce tolerances) and outputs (sha256, PSD distance of recordings). A run is a "
+    "run folder, NAME/RUN_ID or a run id. Exits 0 whatever differs; 2 when a run cannot "
+    "be read.",
+    add_arguments=_arguments,
+    main=_main,
+)

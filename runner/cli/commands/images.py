@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import docker
 
+from runner.cli.command import Command, Context
 from runner.engine.engines import connect
 from runner.engine.images import BuiltImage, build, context_sha256
 from runner.engine.registry import push
@@ -16,6 +18,7 @@ from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.lock import LOCK_FILE, LockEntry, read_lock, update_lock
 from runner.model.problems import Problem, ProblemsFound
 from runner.model.repo import IMAGES, Repository, find_repository
+from runner.model.report import LineReporter, Reporter
 from runner.model.testbed import Node, local_default, resolve_testbed
 
 
@@ -23,28 +26,42 @@ class LockStale(InvalidInput):
     """``images.lock`` does not match the build contexts."""
 
 
-def images_build(paths: Sequence[str], *, cwd: Path, engine: str | None = None) -> list[BuiltImage]:
+def images_build(
+    paths: Sequence[str],
+    *,
+    cwd: Path,
+    engine: str | None = None,
+    reporter: Reporter | None = None,
+) -> list[BuiltImage]:
     """Build the given image directories (default: every ``images/<dir>``).
 
     ``engine`` is an engine URL; the default is the local one (``DOCKER_HOST``
-    or the socket). An unchanged context is not built again.
+    or the socket). An unchanged context is not built again. Progress goes to
+    ``reporter`` (default: stderr).
     """
+    progress = (reporter or LineReporter()).line
     repo, images = select_images(paths, cwd=cwd)
     client = _client(engine)
     try:
-        return [build(client, repo, image, progress=print) for image in images]
+        return [build(client, repo, image, progress=progress) for image in images]
     finally:
         client.close()
 
 
 def images_push(
-    paths: Sequence[str], *, cwd: Path, testbed_file: Path | None, engine: str | None = None
+    paths: Sequence[str],
+    *,
+    cwd: Path,
+    testbed_file: Path | None,
+    engine: str | None = None,
+    reporter: Reporter | None = None,
 ) -> dict[str, str]:
     """Build (when needed) and push images to the testbed's registry; record them in images.lock.
 
     Returns ``images/<dir>`` -> pinned reference. The lock file is rewritten
-    only when an entry changed.
+    only when an entry changed. Progress goes to ``reporter`` (default: stderr).
     """
+    progress = (reporter or LineReporter()).line
     repo, images = select_images(paths, cwd=cwd)
     testbed, _ = resolve_testbed(repo.root, testbed_file, cwd=cwd)
     if testbed.registry is None:
@@ -62,8 +79,8 @@ def images_push(
     entries: dict[str, LockEntry] = {}
     try:
         for image in images:
-            built = build(client, repo, image, progress=print)
-            pushed[image] = push(client, built, testbed.registry, progress=print)
+            built = build(client, repo, image, progress=progress)
+            pushed[image] = push(client, built, testbed.registry, progress=progress)
             entries[image] = LockEntry(context_sha256=built.context_sha256, digest=pushed[image])
     finally:
         client.close()
@@ -144,3 +161,56 @@ def select_images(paths: Sequence[str], *, cwd: Path) -> tuple[Repository, list[
 def _client(engine: str | None) -> docker.DockerClient:
     default = next(iter(local_default(engine=engine).nodes.values()))
     return connect(Node(name="local", engine=default.engine))
+
+
+def _build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="IMAGE", help="e.g. images/hello")
+    parser.add_argument("--engine", metavar="URL", help="Docker engine (default: the local one)")
+
+
+def _push_arguments(parser: argparse.ArgumentParser) -> None:
+    _build_arguments(parser)
+    parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+
+
+def _lock_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true", help="exit 1 when images.lock is stale")
+
+
+def _build_main(args: argparse.Namespace, context: Context) -> int:
+    images_build(args.paths, cwd=context.cwd, engine=args.engine, reporter=context.reporter)
+    return 0
+
+
+def _push_main(args: argparse.Namespace, context: Context) -> int:
+    images_push(
+        args.paths,
+        cwd=context.cwd,
+        testbed_file=args.testbed,
+        engine=args.engine,
+        reporter=context.reporter,
+    )
+    return 0
+
+
+def _lock_main(args: argparse.Namespace, context: Context) -> int:
+    images_lock(cwd=context.cwd, check=args.check)
+    return 0
+
+
+BUILD = Command(
+    description="build the images (default: all of images/)",
+    add_arguments=_build_arguments,
+    main=_build_main,
+)
+PUSH = Command(
+    description="build if needed, push to the testbed registry, update images.lock",
+    add_arguments=_push_arguments,
+    main=_push_main,
+)
+LOCK = Command(
+    description="Drop entries of images that no longer exist; with --check, fail when an "
+    "entry is stale (the context changed since it was pushed).",
+    add_arguments=_lock_arguments,
+    main=_lock_main,
+)

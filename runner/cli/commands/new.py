@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import jinja2
 
+from runner.cli.command import Command, Context
 from runner.gitops.gitinfo import current_user
 from runner.model.checks import image_path_problems
 from runner.model.errors import UsageError
@@ -92,3 +94,29 @@ def new(name: str, *, cwd: Path, image: str | None = None, title: str | None = N
 
 def _shown(path: Path, repo: Repository, cwd: Path) -> str:
     return repo.display(path, cwd=cwd)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="the experiment's name: a lowercase slug")
+    parser.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="use this image (images/<dir> or a registry reference) instead of making one",
+    )
+    parser.add_argument("--title", help="a one-line title (default: from the name)")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    created = new(args.name, cwd=context.cwd, image=args.image, title=args.title)
+    for path in created.files:
+        print(f"created {path}")
+    print(f"next: edit {created.scenario}, then run 'radiops validate {created.directory}'")
+    return 0
+
+
+COMMAND = Command(
+    description="Create experiments/NAME/ with a scenario and README, and an image for it "
+    "under images/NAME/ unless --image names an existing one. Never overwrites.",
+    add_arguments=_arguments,
+    main=_main,
+)

@@ -8,6 +8,7 @@ rewritten in place: only that value changes, comments and formatting stay.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import json
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
+from runner.cli.command import Command, Context
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, is_image_path, read_experiment
 from runner.model.files import write_atomic
 from runner.model.problems import Problem, ProblemsFound, printable
 from runner.model.references import is_pinned
 from runner.model.repo import Repository, find_repository
+from runner.model.report import LineReporter, Reporter
 from runner.model.testbed import resolve_testbed
 from runner.model.yamldoc import JsonPath, YamlDocument, parse_yaml
 
@@ -65,7 +68,13 @@ class _Edit:
     new: str
 
 
-def pin(paths: Sequence[str], *, cwd: Path, testbed_file: Path | None) -> list[str]:
+def pin(
+    paths: Sequence[str],
+    *,
+    cwd: Path,
+    testbed_file: Path | None,
+    reporter: Reporter | None = None,
+) -> list[str]:
     """Pin every unpinned registry image of the scenarios at ``paths`` (default: all).
 
     Returns the changes as ``file:line: old -> new``. Nothing is written
@@ -95,7 +104,7 @@ def pin(paths: Sequence[str], *, cwd: Path, testbed_file: Path | None) -> list[s
             if is_image_path(image) or is_pinned(image):
                 continue
             if image not in digests and image not in unresolved:
-                print(f"resolving {image}")
+                (reporter or LineReporter()).line(f"resolving {image}")
                 try:
                     digests[image] = resolve_digest(image, insecure=insecure)
                 except EnvironmentProblem as exc:
@@ -268,3 +277,24 @@ def _token(headers: Message, *, scheme: str) -> str:
 def _loopback(domain: str) -> bool:
     host = domain.rsplit(":", 1)[0] if not domain.endswith("]") else domain
     return host in ("localhost", "[::1]") or host.startswith("127.")
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="scenarios (default: all)")
+    parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    changes = pin(args.paths, cwd=context.cwd, testbed_file=args.testbed, reporter=context.reporter)
+    for change in changes:
+        print(change)
+    print(f"pinned {len(changes)} reference(s)" if changes else "every reference is pinned")
+    return 0
+
+
+COMMAND = Command(
+    description="Resolve every role image given as a mutable registry tag to its digest "
+    "and rewrite it in place, keeping the rest of the file byte for byte.",
+    add_arguments=_arguments,
+    main=_main,
+)

@@ -7,31 +7,18 @@ the inventory. Results are cached per node (engine and inventory unchanged).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import argparse
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import docker
-
-from runner.engine.distribute import distribute
+from runner.cli.command import Command, Context
 from runner.engine.engines import connect
-from runner.engine.probe import ProbeCache, ProbeResult, compare, engine_id, probe_node
 from runner.model.errors import UsageError
-from runner.model.repo import STATE, Repository, find_repository
+from runner.model.repo import find_repository
 from runner.model.schedule import restrict
-from runner.model.testbed import Node, Testbed, resolve_testbed
-
-SDR_BASE = "images/sdr-base"
-CACHE_FILE = Path(STATE) / "probes.json"
-DEFAULT_MAX_AGE_S = 3600.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Probed:
-    node: Node
-    result: ProbeResult
-    problems: tuple[str, ...]
-    cached: bool
+from runner.model.testbed import resolve_testbed
+from runner.pipeline.probing import DEFAULT_MAX_AGE_S, Probed, probe_nodes
 
 
 def probe(
@@ -57,29 +44,39 @@ def probe(
             client.close()
 
 
-def probe_nodes(
-    repo: Repository,
-    testbed: Testbed,
-    nodes: Sequence[Node],
-    clients: Mapping[str, docker.DockerClient],
-    *,
-    max_age_s: float = DEFAULT_MAX_AGE_S,
-    progress: Callable[[str], None],
-) -> list[Probed]:
-    """Probe ``nodes`` (a cached result is used while it is valid), compared with the inventory."""
-    needed = {node.engine: clients[node.engine] for node in nodes}
-    placed = distribute(SDR_BASE, repo, needed, registry=testbed.registry, progress=progress)
-    cache = ProbeCache(repo.root / CACHE_FILE, within=repo.root)
-    found = []
-    for node in nodes:
-        client = clients[node.engine]
-        engine = engine_id(client)
-        image = placed.ids[node.engine]
-        result = cache.get(node, engine_id=engine, probe_image=image, max_age_s=max_age_s)
-        cached = result is not None
-        if result is None:
-            result = probe_node(client, node, image)
-            cache.put(node, engine_id=engine, probe_image=image, result=result)
-        problems = tuple(compare(node, result))
-        found.append(Probed(node=node, result=result, problems=problems, cached=cached))
-    return found
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("nodes", nargs="*", metavar="NODE", help="nodes to probe (default: all)")
+    parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    parser.add_argument(
+        "--max-age",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="reuse a cached probe this young (default 3600; 0 probes again)",
+    )
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    probed = probe(
+        args.nodes,
+        cwd=context.cwd,
+        testbed_file=args.testbed,
+        max_age_s=args.max_age,
+        progress=context.reporter.line,
+    )
+    for item in probed:
+        note = " (cached)" if item.cached else ""
+        print(f"{item.node.name}: {item.result.describe()}{note}")
+    problems = [problem for item in probed for problem in item.problems]
+    for problem in problems:
+        print(f"radiops: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+COMMAND = Command(
+    description="Run UHD's discovery on each node (in a hardened container from "
+    "images/sdr-base, with the node's radio devices) and compare what it finds with "
+    "testbed.yaml. Exits 1 when a node lacks a radio the file claims.",
+    add_arguments=_arguments,
+    main=_main,
+)

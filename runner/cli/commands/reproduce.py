@@ -1,395 +1,96 @@
-"""``radiops reproduce``: re-run a published run and judge it; ``radiops bundle``: archive a run.
-
-From a repository (``EXPERIMENT --run RUN_ID``) it works from the commit the
-manifest records, never from the working tree: the experiment and the images
-at that commit are exported to a scratch directory and run from there (it
-says so when the working tree differs); the re-run lands beside the original
-under ``runs/``. From a bundle (``--bundle FILE``) everything comes from the
-archive: images are loaded into the testbed's engines, no registry and no git
-are needed, and the re-run lands in ``reproductions/<experiment>/``.
-
-Either way the re-run uses the recorded parameters, matrix point and seeds on
-the given testbed (default: the local simulated one), and ``reproduction.md``
-and ``reproduction.json`` are written beside it. A run that is one of a
-repeated group (``repetition`` in its manifest) is re-run once per recorded
-run of the group and judged on the distributions (runner/reproduce/group.py).
-"""
+"""``radiops reproduce``: re-run a published run and judge it; ``radiops bundle``: archive a
+run. The work is runner/reproduce/rerun.py's."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import shutil
-import tempfile
-import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+import argparse
+import os
+import sys
 from pathlib import Path
-from typing import Any
 
-from runner.cli.commands.run import DEFAULT_STORE, run
-from runner.engine.capture import ArtifactStore
-from runner.engine.engines import connect, connect_all
-from runner.engine.images import local_reference
-from runner.engine.registry import pull_pinned, registry_problem
-from runner.gitops.gitinfo import commit_info, export_tree
-from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
-from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
-from runner.model.files import LinkInTheWay, write_atomic
-from runner.model.manifest import MANIFEST, CodeInfo, Trigger, file_facts, read_manifest
-from runner.model.plan import RunPlan, new_run_id
-from runner.model.repo import find_repository, links_where_written
-from runner.model.report import Reporter
-from runner.model.testbed import Artifacts, Testbed, local_default, read_testbed
-from runner.pipeline.outputs import output_reader
-from runner.reproduce.bundle import loaded_images, unpack, write_bundle
-from runner.reproduce.compare import Check, compare_runs, report_json, report_markdown, reproduced
-from runner.reproduce.group import LEVEL as GROUP_LEVEL
-from runner.reproduce.group import TEST as GROUP_TEST
-from runner.reproduce.group import group_checks, group_plans, recorded_group
-
-RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+from runner.cli.command import Command, Context
+from runner.cli.signals import cancellable
+from runner.model.errors import UsageError
+from runner.reproduce.rerun import bundle, reproduce, reproduce_bundle
 
 
-@dataclass(frozen=True, kw_only=True)
-class Reproduction:
-    reproduced: bool
-    checks: tuple[Check, ...]
-    run_dir: Path
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Source:
-    """Where a reproduction takes the run from."""
-
-    name: str
-    root: Path  # a directory with experiments/<name>/ and images/ at the recorded commit
-    recorded: Mapping[str, Any]
-    recorded_dir: Path
-    recorded_store: ArtifactStore
-    code: CodeInfo
-    runs: Path  # where the re-run goes
-    members: tuple[tuple[Path, Mapping[str, Any]], ...] = ()  # a repeated run's group
-
-
-def reproduce(
-    target: str,
-    run_id: str,
-    *,
-    cwd: Path,
-    testbed_file: Path | None,
-    reporter: Reporter,
-    cancel: threading.Event,
-) -> Reproduction:
-    """Reproduce run ``run_id`` of experiment ``target`` of the repository at ``cwd``."""
-    repo = find_repository(cwd)
-    run_dir, recorded = _published(repo.root, target, run_id)
-    links = links_where_written(repo, run_dir.parent.parent)  # the re-run goes beside it
-    if links:
-        raise LinkInTheWay(links[0])
-    commit = recorded["code"]["commit"]
-    name = recorded["experiment"]["name"]
-    if recorded["code"]["dirty"]:
-        reporter.line(f"note: run {run_id} was made from a working tree with uncommitted changes")
-    inventory, shown = _testbed(testbed_file, cwd, default_store=repo.root)
-    inventory = _obtain_recorded_images(recorded, inventory, reporter)
-    with tempfile.TemporaryDirectory(prefix="radiops-reproduce-") as scratch:
-        root = Path(scratch)
-        export_tree(repo.root, commit, [f"experiments/{name}/", "images/"], root)
-        changed = _differs(repo.root, root, name)
-        if changed:
-            reporter.line(
-                f"note: your working tree differs from commit {commit[:12]} in: "
-                + ", ".join(changed)
-                + f"; reproducing from {commit[:12]}"
-            )
-        source = _Source(
-            name=name,
-            root=root,
-            recorded=recorded,
-            recorded_dir=run_dir,
-            recorded_store=_store(inventory),
-            code=commit_info(repo.root, commit),
-            runs=run_dir.parent,
-            members=recorded_group(run_dir, recorded, reporter),
-        )
-        return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
-
-
-def reproduce_bundle(
-    bundle: Path,
-    *,
-    cwd: Path,
-    testbed_file: Path | None,
-    reporter: Reporter,
-    cancel: threading.Event,
-) -> Reproduction:
-    """Reproduce the run archived in ``bundle`` (``radiops bundle``), with nothing else."""
-    path = bundle if bundle.is_absolute() else cwd / bundle
-    if not path.is_file():
-        raise UsageError(f"--bundle {bundle}: no such file")
-    inventory, shown = _testbed(testbed_file, cwd, default_store=cwd)
-    with tempfile.TemporaryDirectory(prefix="radiops-bundle-") as scratch:
-        root = Path(scratch)
-        index = unpack(path, root)
-        _, recorded, problems = read_manifest(root / "run" / MANIFEST)
-        if recorded is None:
-            raise InvalidInput(f"{bundle}: its manifest is not valid: {problems[:3]}")
-        code = recorded["code"]
-        author = recorded["trigger"]["author"] or {"name": "", "email": ""}
-        source = _Source(
-            name=recorded["experiment"]["name"],
-            root=root / "source",
-            recorded=recorded,
-            recorded_dir=root / "run",
-            recorded_store=ArtifactStore(root / "store"),
-            code=CodeInfo(
-                repository=code["repository"],
-                commit=code["commit"],
-                branch=None,
-                dirty=False,
-                author_name=author["name"],
-                author_email=author["email"],
-                commit_message=recorded["trigger"]["commit_message"] or "",
-            ),
-            runs=cwd / "reproductions" / recorded["experiment"]["name"],
-        )
-        source.runs.mkdir(parents=True, exist_ok=True)
-        with loaded_images(root, index, inventory, reporter):
-            return _rerun_and_judge(source, inventory, shown, reporter=reporter, cancel=cancel)
-
-
-def bundle(run_id: str, *, cwd: Path, output: Path | None, reporter: Reporter) -> Path:
-    """Write the bundle of run ``run_id`` of the repository at ``cwd``; its path."""
-    repo = find_repository(cwd)
-    if not RUN_ID.match(run_id):
-        raise UsageError(f"{run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    found = sorted((repo.root / "experiments").glob(f"*/runs/{run_id}/{MANIFEST}"))
-    if not found:
-        raise UsageError(f"no experiment has a run {run_id} (experiments/*/runs/{run_id}/)")
-    run_dir, recorded = _published(repo.root, found[0].parent.parent.parent.name, run_id)
-    target = output or cwd / f"{recorded['experiment']['name']}-{run_id}.radiops-bundle.tar"
-    inventory, _ = _testbed(None, cwd, default_store=repo.root)
-    client = connect(next(iter(local_default().nodes.values())))
-    try:
-        tags = write_bundle(
-            target,
-            repo_root=repo.root,
-            run_dir=run_dir,
-            manifest=recorded,
-            store=_store(inventory),
-            client=client,
-        )
-    finally:
-        client.close()
-    for tag in tags:
-        reporter.line(f"saved image {tag}")
-    return target
-
-
-def _rerun_and_judge(
-    source: _Source,
-    inventory: Testbed,
-    shown: str,
-    *,
-    reporter: Reporter,
-    cancel: threading.Event,
-) -> Reproduction:
-    recorded = source.recorded
-    members = source.members or ((source.recorded_dir, recorded),)
-    scenario = source.root / "experiments" / source.name / SCENARIO_FILE
-    if not scenario.is_file():
-        raise InvalidInput(f"the recorded commit has no experiments/{source.name}/{SCENARIO_FILE}")
-    shutil.rmtree(scenario.parent / "runs", ignore_errors=True)  # results are not code
-    group = new_run_id() if len(members) > 1 else None
-    results = run(
-        scenario,
-        cwd=source.root,
-        reporter=reporter,
-        cancel=cancel,
-        testbed=(inventory, shown),
-        trigger=Trigger(kind="reproduce"),
-        plans_of=lambda experiment: (
-            group_plans(experiment, [m for _, m in members], group)
-            if group
-            else [_plan(experiment, recorded)]
-        ),
-        code=source.code,
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "experiment", type=Path, nargs="?", metavar="EXPERIMENT", help="e.g. experiments/hello"
     )
-    news = []
-    for result in results:
-        new_dir = source.runs / result.run_id
-        shutil.move(str(result.run_dir), str(new_dir))
-        _, new, problems = read_manifest(new_dir / MANIFEST)
-        if new is None:
-            raise InvalidInput(f"the re-run's manifest is not valid: {problems[:3]}")
-        news.append((new_dir, new))
-    scenario_sha256 = file_facts(scenario, shown="")["sha256"]
-    expected = recorded["experiment"]["scenario_sha256"]
-    experiment = load_experiment(scenario)
-    recorded_bytes = [output_reader(d, source.recorded_store) for d, _ in members]
-    new_bytes = [output_reader(d, _store(inventory)) for d, _ in news]
-    checks = [
-        Check(
-            name="scenario",
-            expected=expected,
-            got=scenario_sha256,
-            verdict="pass" if scenario_sha256 == expected else "fail",
-        ),
-        *(
-            group_checks(
-                experiment,
-                [m for _, m in members],
-                [m for _, m in news],
-                recorded_bytes=recorded_bytes,
-                new_bytes=new_bytes,
-            )
-            if group
-            else compare_runs(
-                experiment,
-                recorded,
-                news[0][1],
-                recorded_bytes=recorded_bytes[0],
-                new_bytes=new_bytes[0],
-            )
-        ),
-    ]
-    summary: dict[str, Any] = {
-        "experiment": source.name,
-        "recorded_run": recorded["run_id"],
-        "new_run": ", ".join(m["run_id"] for _, m in news),
-        "commit": recorded["code"]["commit"],
-        "testbed": shown,
-    }
-    if group:
-        recorded_group = recorded["repetition"]["group"]
-        summary |= {"group": f"{recorded_group} ({len(members)} runs), re-run as {group}"}
-        summary |= {"test": GROUP_TEST, "level": GROUP_LEVEL}
-    for new_dir, _ in news:
-        write_atomic(new_dir / "reproduction.json", report_json(checks, summary))
-        write_atomic(new_dir / "reproduction.md", report_markdown(checks, summary))
-    return Reproduction(reproduced=reproduced(checks), checks=tuple(checks), run_dir=news[0][0])
-
-
-def _published(root: Path, target: str, run_id: str) -> tuple[Path, dict[str, Any]]:
-    """The run directory and manifest of a published run; clear errors otherwise."""
-    name = Path(target).name
-    if not (root / "experiments" / name / SCENARIO_FILE).is_file():
-        raise UsageError(
-            f"{target}: no experiment here; give its directory, e.g. experiments/hello"
-        )
-    if not RUN_ID.match(run_id):
-        raise UsageError(f"--run {run_id}: not a run id such as 20261121T233100Z-1a2b3c4d")
-    path = root / "experiments" / name / "runs" / run_id / MANIFEST
-    if not path.is_file():
-        raise UsageError(f"{name} has no run {run_id} ({path} does not exist)")
-    _, recorded, problems = read_manifest(path)
-    if recorded is None:
-        raise InvalidInput(
-            f"{path}: not a valid manifest: " + "; ".join(str(p) for p in problems[:5])
-        )
-    if recorded["code"]["commit"] is None:
-        raise InvalidInput(
-            f"run {run_id} records no commit (it ran outside git): nothing to reproduce it from"
-        )
-    return path.parent, recorded
-
-
-def _plan(experiment: Experiment, recorded: Mapping[str, Any]) -> RunPlan:
-    return RunPlan(
-        experiment=experiment,
-        matrix_point=dict(recorded["experiment"]["matrix_point"]),
-        parameters=dict(recorded["parameters"]),
-        overrides={},
-        seeds=dict(recorded["seeds"]),
+    parser.add_argument("--run", dest="run_id", metavar="RUN_ID", help="the run to reproduce")
+    parser.add_argument(
+        "--bundle", type=Path, metavar="FILE", help="reproduce the run in this bundle instead"
+    )
+    parser.add_argument(
+        "--testbed", type=Path, metavar="FILE", help="run on this inventory (default: local)"
     )
 
 
-def _obtain_recorded_images(
-    recorded: Mapping[str, Any], inventory: Testbed, reporter: Reporter
-) -> Testbed:
-    """Pull each image the run built by its recorded digest from the testbed's registry.
-
-    A pulled image is tagged where the re-run's build looks for the image of
-    that build context, so the re-run uses the very image that ran. Only the
-    testbed's own registry is trusted for this (it holds what runners built and
-    pushed); a reference to any other registry is rebuilt. When the registry
-    does not answer, the re-run builds every image from the recorded commit on
-    each engine, without the registry, and the image checks say whether the
-    rebuilt images match.
-    """
-    registry = inventory.registry
-    commit = str(recorded["code"]["commit"])[:12]
-    if registry is None:
-        return inventory
-    problem = registry_problem(registry)
-    if problem is not None:
-        reporter.line(
-            f"note: the registry {registry.address} does not answer ({problem}): images are "
-            f"rebuilt from commit {commit} on every engine"
-        )
-        return dataclasses.replace(inventory, registry=None)
-    wanted = [
-        record
-        for record in recorded["images"]
-        if record["built"]
-        and record.get("digest")
-        and record.get("context_sha256")
-        and record["ref"].startswith(f"{registry.address}/")
-    ]
-    clients, _ = connect_all(list(inventory.nodes.values()))  # the re-run names the others
-    try:
-        for url, client in clients.items():
-            for record in wanted:
-                try:
-                    image_id = pull_pinned(client, record["ref"], progress=lambda _: None)
-                except EnvironmentProblem as exc:
-                    reporter.line(f"note: {record['image']}: {exc}; rebuilt from commit {commit}")
-                    continue
-                name = record["image"].rsplit("/", 1)[-1]
-                client.images.get(image_id).tag(local_reference(name, record["context_sha256"]))
-                reporter.line(f"{url}: {record['image']}: pulled {record['ref']}")
-    finally:
-        for client in clients.values():
-            client.close()
-    return inventory
+def _main(args: argparse.Namespace, context: Context) -> int:
+    if args.bundle is not None and (args.experiment is not None or args.run_id is not None):
+        raise UsageError("give either --bundle FILE or EXPERIMENT --run RUN_ID, not both")
+    if args.bundle is None and (args.experiment is None or args.run_id is None):
+        raise UsageError("give EXPERIMENT --run RUN_ID (e.g. experiments/hello --run ...)")
+    cwd, reporter = context.cwd, context.reporter
+    with cancellable() as (cancel, received):
+        if args.bundle is not None:
+            found = reproduce_bundle(
+                args.bundle, cwd=cwd, testbed_file=args.testbed, reporter=reporter, cancel=cancel
+            )
+        else:
+            found = reproduce(
+                str(args.experiment),
+                args.run_id,
+                cwd=cwd,
+                testbed_file=args.testbed,
+                reporter=reporter,
+                cancel=cancel,
+            )
+    for check in found.checks:
+        print(f"{check.verdict:4}  {check.name}: expected {check.expected}, got {check.got}")
+    report = os.path.relpath(found.run_dir / "reproduction.md", cwd)
+    if received:
+        return 128 + received[0]
+    if found.reproduced:
+        print(f"reproduced: {report}")
+        return 0
+    failed = ", ".join(c.name for c in found.checks if c.verdict == "fail")
+    print(f"radiops: not reproduced: {failed} ({report})", file=sys.stderr)
+    return 1
 
 
-def _store(inventory: Testbed) -> ArtifactStore:
-    assert inventory.artifacts is not None
-    return ArtifactStore(inventory.artifacts.path)
+def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", metavar="RUN_ID", help="e.g. 20261121T233100Z-1a2b3c4d")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where to write it (default: NAME-RUN_ID.radiops-bundle.tar here)",
+    )
 
 
-def _differs(root: Path, exported: Path, name: str) -> list[str]:
-    """Files of the experiment and images that differ between the checkout and the export."""
-    changed = []
-    for base in (f"experiments/{name}", "images"):
-        here = {p.relative_to(root).as_posix() for p in (root / base).rglob("*") if p.is_file()}
-        there = {
-            p.relative_to(exported).as_posix() for p in (exported / base).rglob("*") if p.is_file()
-        }
-        for path in sorted(here | there):
-            if "/runs/" in path:
-                continue
-            a, b = root / path, exported / path
-            if not (a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()):
-                changed.append(path)
-    return changed[:10]
+def _bundle_main(args: argparse.Namespace, context: Context) -> int:
+    written = bundle(args.run_id, cwd=context.cwd, output=args.output, reporter=context.reporter)
+    print(f"wrote {os.path.relpath(written, context.cwd)}")
+    return 0
 
 
-def _testbed(path: Path | None, cwd: Path, *, default_store: Path) -> tuple[Testbed, str]:
-    """The testbed to reproduce on (default: the local simulated one), with an artifact store."""
-    if path is None:
-        inventory, shown = local_default(), "the local default testbed"
-    else:
-        full = path if path.is_absolute() else cwd / path
-        if not full.is_file():
-            raise UsageError(f"--testbed {path}: no such file")
-        _, loaded, problems = read_testbed(full, display=str(path))
-        if loaded is None:
-            raise InvalidInput("; ".join(str(p) for p in problems[:5]))
-        inventory, shown = loaded, str(path)
-    if inventory.artifacts is None:  # this repository's store, never the scratch copy's
-        default = Artifacts(path=default_store / DEFAULT_STORE)
-        inventory = dataclasses.replace(inventory, artifacts=default)
-    return inventory, shown
+COMMAND = Command(
+    description="Re-run EXPERIMENT's run RUN_ID from the commit its manifest records (or "
+    "the run in a bundle), with its parameters and seeds, on the given testbed (default: the "
+    "local simulated one), and compare: images, outcome, metrics within the scenario's "
+    "tolerances, outputs by sha256 or PSD distance. Writes reproduction.md and "
+    "reproduction.json beside the new run. A run of a repeated group (repeat: N) re-runs "
+    "the whole group and judges each metric by Welch's 95% confidence interval of the "
+    "difference of means, within the tolerance. Exits 0 only when the run reproduced.",
+    add_arguments=_arguments,
+    main=_main,
+)
+BUNDLE = Command(
+    description="Write RUN_ID's manifest, run directory, stored outputs, the experiment and "
+    "images at the recorded commit, and each image it ran (docker save) into one tar, which "
+    "radiops reproduce --bundle reproduces with no registry and no git history.",
+    add_arguments=_bundle_arguments,
+    main=_bundle_main,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from mkdocs.commands.serve import serve
 from mkdocs.config import load_config
 from mkdocs.exceptions import MkDocsException
 
+from runner.cli.command import Command, Context
 from runner.model.errors import FatalError, UsageError
 from runner.model.repo import find_repository
 
@@ -69,3 +71,37 @@ def _mkdocs(action: Callable[[], T]) -> T:
         raise SiteBuildFailed(f"the site was not built: {error}") from None
     finally:
         logger.removeHandler(handler)
+
+
+def _build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--site-dir", type=Path, metavar="DIR", help="write it here (default: mkdocs.yml's)"
+    )
+
+
+def _build_main(args: argparse.Namespace, context: Context) -> int:
+    print(f"built {site_build(cwd=context.cwd, site_dir=args.site_dir)}")
+    return 0
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dev-addr", metavar="HOST:PORT", help="where to listen (default 127.0.0.1:8000)"
+    )
+
+
+def _serve_main(args: argparse.Namespace, context: Context) -> int:
+    site_serve(cwd=context.cwd, dev_addr=args.dev_addr)
+    return 0
+
+
+BUILD = Command(
+    description="Build the site (strict, as mkdocs.yml says).",
+    add_arguments=_build_arguments,
+    main=_build_main,
+)
+SERVE = Command(
+    description="Serve the site on a local address, rebuilding when files change.",
+    add_arguments=_serve_arguments,
+    main=_serve_main,
+)

@@ -9,6 +9,7 @@ already committed are recognised as such (same scenario, images, inputs).
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import hashlib
 import json
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import pygit2
 
-from runner.cli.commands.ci import CiReport, ci
+from runner.cli.command import Command, Context
+from runner.cli.signals import cancellable
+from runner.gitops.ci_job import CiReport, ci
 from runner.gitops.publish import BOT, Identity
 from runner.model.errors import EnvironmentProblem, FatalError, UsageError
 from runner.model.files import write_atomic
@@ -194,3 +197,47 @@ def _read_state(path: Path) -> dict[str, str]:
 
 def _write_state(path: Path, state: dict[str, str]) -> None:
     write_atomic(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", required=True, metavar="URL", help="the git remote")
+    parser.add_argument(
+        "--branches", default="*", metavar="PATTERN", help="branches to watch (glob, default *)"
+    )
+    parser.add_argument("--base", default="main", metavar="BRANCH", help="the target branch")
+    parser.add_argument(
+        "--workdir", type=Path, metavar="DIR", help="clone and state (default: cache)"
+    )
+    parser.add_argument("--interval", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    parser.add_argument("--no-push", action="store_true", help="commit results but do not push")
+    parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
+    with cancellable() as (cancel, received):
+        handled = watch(
+            remote_url=args.remote,
+            branches=args.branches,
+            base=args.base,
+            workdir=args.workdir or default_workdir(args.remote),
+            reporter=context.reporter,
+            cancel=cancel,
+            interval_s=args.interval,
+            once=args.once,
+            publish=not args.no_push,
+            testbed_file=args.testbed,
+        )
+    failed = [h for h in handled if h.error or (h.report and not h.report.succeeded)]
+    if received:
+        return 128 + received[0]
+    return 1 if failed else 0
+
+
+COMMAND = Command(
+    description="Without GitHub: poll a git remote (any forge, or a bare repository) and, "
+    "for each branch matching PATTERN whose head is new, do what 'radiops ci' does "
+    "against BASE. Handled heads are remembered across restarts.",
+    add_arguments=_arguments,
+    main=_main,
+)
