@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+from runner.model.files import write_atomic
 
 DEFAULT_QUARANTINE_AFTER = 2
 HISTORY_KEPT = 20
@@ -169,3 +172,23 @@ def quarantine_message(state: HealthState) -> str:
 
 def quarantined_names(states: Sequence[HealthState]) -> frozenset[str]:
     return frozenset(state.node for state in states if state.quarantined)
+
+
+HEALTH_FILE = "testbed-health.json"
+"""Where ``radiops testbed check --record`` writes the nodes' health for the site to show."""
+
+
+def read_health_record(path: Path) -> dict[str, HealthState]:
+    """The recorded health by node; empty when the file is absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {name: HealthState.from_json(json.dumps(item)) for name, item in data.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def write_health_record(path: Path, states: Sequence[HealthState]) -> None:
+    """Merge ``states`` into the record at ``path`` (other nodes' entries are kept)."""
+    merged = read_health_record(path) | {state.node: state for state in states}
+    document = {name: json.loads(merged[name].to_json()) for name in sorted(merged)}
+    write_atomic(path, json.dumps(document, indent=2) + "\n")

@@ -14,7 +14,7 @@ from runner.cli.command import Command, Context
 from runner.engine.health_store import update_health
 from runner.gitops.gitinfo import code_info, current_user
 from runner.model.errors import EnvironmentProblem
-from runner.model.health import cleared
+from runner.model.health import HEALTH_FILE, cleared, write_health_record
 from runner.pipeline.experiment_run import RunOptions
 from runner.pipeline.health_check import check_nodes
 from runner.pipeline.testbed_status import open_testbed
@@ -23,6 +23,15 @@ from runner.pipeline.testbed_status import open_testbed
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("nodes", nargs="*", metavar="NODE", help="nodes to check (default: all)")
     parser.add_argument("--testbed", type=Path, metavar="FILE", help="inventory to use")
+    parser.add_argument(
+        "--record",
+        nargs="?",
+        type=Path,
+        const=Path(HEALTH_FILE),
+        metavar="FILE",
+        help=f"also write the nodes' health for the site (default file: {HEALTH_FILE} at the "
+        "repository's root; relative paths are from there; commit it to publish it)",
+    )
 
 
 def _main(args: argparse.Namespace, context: Context) -> int:
@@ -40,6 +49,9 @@ def _main(args: argparse.Namespace, context: Context) -> int:
         )
     finally:
         opened.close()
+    if args.record is not None:
+        target = args.record if args.record.is_absolute() else opened.repo.root / args.record
+        write_health_record(target, [item.state for item in checked])
     for item in checked:
         verdict = "pass" if item.result.ok else "FAIL"
         state = item.state
