@@ -88,6 +88,21 @@ COMMANDS: tuple[Leaf | Group, ...] = (
                 help="find each node's radios with UHD and compare them with testbed.yaml",
                 module=_C + "probe",
             ),
+            Leaf(
+                name="check",
+                help="run the nodes' health checks; quarantine nodes that keep failing",
+                module=_C + "testbed_check",
+            ),
+            Leaf(
+                name="clear",
+                help="lift a node's quarantine",
+                module=_C + "testbed_check:CLEAR",
+            ),
+            Leaf(
+                name="status",
+                help="every node: free or held, quarantined or not; runs waiting",
+                module=_C + "testbed_status",
+            ),
         ),
     ),
     Group(

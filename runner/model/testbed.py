@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.errors import UsageError
+from runner.model.health import HealthSpec, health_spec
 from runner.model.limits import CAPTURE_MAX_BYTES, Limits, limits_from
 from runner.model.loader import Read, read_checked
 from runner.model.problems import Problem, ProblemsFound
@@ -53,6 +54,7 @@ class Node:
     limits: Limits = field(default_factory=Limits)
     network: str | None = None
     capabilities: tuple[str, ...] = ()
+    health: HealthSpec = field(default_factory=HealthSpec)
 
     @property
     def radio_types(self) -> frozenset[str]:
@@ -209,6 +211,28 @@ def _semantic_problems(document: YamlDocument, base: Path, absolute: bool) -> li
                     )
                 serials.setdefault(serial, name)
     problems += _link_problems(document)
+    problems += _health_problems(document, base)
+    return problems
+
+
+def _health_problems(document: YamlDocument, base: Path) -> list[Problem]:
+    """A health experiment's folder must hold a scenario; bounds must leave room to pass."""
+    problems: list[Problem] = []
+    for name, node in as_mapping(document.data.get("nodes")).items():
+        experiment = as_mapping(as_mapping(as_mapping(node).get("health")).get("experiment"))
+        where: JsonPath = ("nodes", name, "health", "experiment")
+        path = experiment.get("path")
+        if isinstance(path, str) and not (base / path / "experiment.yaml").is_file():
+            message = (
+                f"no experiment at {path} (no experiment.yaml there; the path is relative to "
+                "the testbed file's folder): give an experiment folder such as experiments/hello"
+            )
+            problems.append(document.problem((*where, "path"), message))
+        for metric, bounds in as_mapping(experiment.get("metrics")).items():
+            low, high = as_mapping(bounds).get("min"), as_mapping(bounds).get("max")
+            if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+                message = f"min {low} is above max {high}: no value could pass; swap them"
+                problems.append(document.problem((*where, "metrics", metric), message))
     return problems
 
 
@@ -323,4 +347,5 @@ def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
         limits=limits_from(spec.get("limits", {})),
         network=spec.get("network"),
         capabilities=tuple(spec.get("capabilities", ())),
+        health=health_spec(spec.get("health")),
     )

@@ -32,6 +32,7 @@ from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import engine_facts
 from runner.pipeline.preparation import check_radios, prepare_emulator, prepare_images
 from runner.pipeline.probing import DEFAULT_MAX_AGE_S
+from runner.pipeline.quarantine import healthy_nodes
 from runner.pipeline.recovery import recover
 from runner.pipeline.runs import execute_run
 from runner.pipeline.validation import validate
@@ -65,6 +66,8 @@ class RunOptions:
     trigger: Trigger = field(default_factory=Trigger)
     on_wait: Callable[[str, frozenset[str]], None] | None = None
     plans_of: Callable[[Experiment], Sequence[RunPlan]] | None = None
+    ignore_quarantine: bool = False
+    """Place runs on quarantined nodes too (a node's own health check)."""
     """Replaces the matrix with given plans (a reproduction re-runs recorded points)."""
 
 
@@ -88,10 +91,11 @@ def run_experiment(
         reason = unplaceable_reason(plan, nodes)
         if reason:
             raise InvalidInput(f"{experiment.name} cannot run on {shown}: {reason}")
-    clients, nodes = _connect_usable(
-        nodes, plans, f"{experiment.name} cannot run on {shown}", reporter
-    )
+    cannot = f"{experiment.name} cannot run on {shown}"
+    clients, nodes = _connect_usable(nodes, plans, cannot, reporter)
     try:
+        if not options.ignore_quarantine:
+            nodes = healthy_nodes(plans, nodes, clients, cannot=cannot, reporter=reporter)
         recover(repo.root, list(inventory.nodes.values()), docker_nodes(clients), reporter=reporter)
         context = _context(
             scenario,

@@ -11,11 +11,12 @@ import json
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.model.experiment import SCENARIO_FILE, is_image_path
+from runner.model.health import HEALTH_FILE, HealthState, read_health_record
 from runner.model.manifest import MANIFEST
 from runner.model.repo import ARTIFACT_STORE, PROBE_CACHE, RUNS, Repository
 from runner.model.testbed import TESTBED_FILE, Testbed, read_testbed
@@ -79,6 +80,7 @@ class SiteData:
     testbed_problems: tuple[str, ...]
     store: Store
     probes: Mapping[str, Any]  # node -> last probe (the runner's probe cache), when present
+    health: Mapping[str, HealthState] = field(default_factory=dict)  # testbed-health.json
 
     @property
     def runs(self) -> list[RunRecord]:
@@ -105,6 +107,7 @@ def collect(root: Path, *, cache: BuildCache) -> SiteData:
         testbed_problems=problems,
         store=_store(root, testbed),
         probes=_probes(root / PROBE_CACHE),
+        health=read_health_record(root / HEALTH_FILE),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from runner.model.health import HealthState
 from runner.model.references import is_pinned, split_pinned
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
@@ -268,12 +269,24 @@ def nodes_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
                 if probe
                 else None,
                 "last": last.get(name),
+                "health": _health(data.health.get(name)),
             }
         )
     return {
         "nodes": nodes,
         "has_testbed": data.testbed is not None or bool(data.testbed_problems),
         "problems": list(data.testbed_problems),
+    }
+
+
+def _health(state: HealthState | None) -> dict[str, Any] | None:
+    """A node's recorded health (``radiops testbed check --record``), newest check first."""
+    if state is None:
+        return None
+    return {
+        "quarantined_since": state.quarantined_since,
+        "reason": state.reason,
+        "history": [vars(item) for item in reversed(state.history[-10:])],
     }
 
 
