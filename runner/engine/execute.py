@@ -12,7 +12,7 @@ import json
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,9 @@ import docker.errors
 from docker.models.containers import Container
 
 from runner.engine.channel import ChannelEndpoints
+from runner.engine.datasets import dataset_environment, dataset_mounts
 from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.gpus import gpu_options, run_gpus
 from runner.engine.hardening import hardened
 from runner.model.errors import EnvironmentProblem
 from runner.model.experiment import Role, Scalar
@@ -206,11 +208,13 @@ def container_options(
     node: Node,
     image_id: str,
     channel: ChannelEndpoints | None = None,
+    gpus: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keyword arguments of ``containers.create``: the whole security posture in one place.
 
     A container with a simulated radio joins the run's ``channel`` network (and
-    no other) and gets its emulator endpoints in the environment.
+    no other) and gets its emulator endpoints in the environment. It gets the
+    GPUs ``gpus`` and its role's datasets (named volumes, read-only), no more.
     """
     role = plan.experiment.roles[instance.role]
     limits = effective_limits(role, node)
@@ -226,7 +230,11 @@ def container_options(
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
+        **gpu_options(gpus),
     }
+    if role.datasets:
+        options["mounts"] = dataset_mounts(role)
+        options["environment"].update(dataset_environment(role))
     if channel is not None and (endpoints := channel.environment(instance.slug)):
         options["network_mode"] = channel.network
         options["environment"].update(endpoints)
@@ -275,11 +283,14 @@ def create_all(
     placed: list[Placed] = []
     busy: dict[str, str] = {}
     seed = seed_archive(plan.parameters)
+    gpus = run_gpus(plan, placement)
     try:
         for instance, node in placement.items():
             client = clients[node.engine]
             image_id = images[(instance.role, node.engine)]
-            options = container_options(plan, run_id, instance, node, image_id, channel)
+            options = container_options(
+                plan, run_id, instance, node, image_id, channel, gpus[instance]
+            )
             try:
                 container = client.containers.create(**options)
             except docker.errors.APIError as exc:

@@ -72,6 +72,15 @@ class RadioSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Dataset:
+    """A large input named by its content: in the artifact store, or at ``url``."""
+
+    name: str
+    sha256: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Role:
     name: str
     image: str
@@ -83,6 +92,9 @@ class Role:
     count: int = 1
     radio: RadioSettings | None = None
     resources: Limits = field(default_factory=Limits)
+    gpus: int = 0
+    datasets: tuple[Dataset, ...] = ()
+    """The role's ``inputs``: datasets by sha256, mounted read-only (runner/engine/datasets.py)."""
 
     @property
     def image_is_path(self) -> bool:
@@ -388,6 +400,8 @@ def _role(name: str, spec: dict[str, Any]) -> Role:
         count=spec.get("count", 1),
         radio=RadioSettings(**spec["radio"]) if "radio" in spec else None,
         resources=limits_from(spec.get("resources", {})),
+        gpus=spec.get("gpus", 0),
+        datasets=tuple(Dataset(**item) for item in spec.get("inputs", [])),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.errors import UsageError
+from runner.model.gpus import Gpu
 from runner.model.limits import CAPTURE_MAX_BYTES, Limits, limits_from
 from runner.model.loader import Read, read_checked
 from runner.model.problems import Problem, ProblemsFound
@@ -52,6 +53,7 @@ class Node:
     limits: Limits = field(default_factory=Limits)
     network: str | None = None
     capabilities: tuple[str, ...] = ()
+    gpus: tuple[Gpu, ...] = ()
 
     @property
     def radio_types(self) -> frozenset[str]:
@@ -202,6 +204,20 @@ def _semantic_problems(document: YamlDocument, base: Path, absolute: bool) -> li
                     )
                 serials.setdefault(serial, name)
     problems += _link_problems(document)
+    problems += _gpu_problems(document)
+    return problems
+
+
+def _gpu_problems(document: YamlDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, node in as_mapping(document.data.get("nodes")).items():
+        seen: set[str] = set()
+        for i, gpu in enumerate(as_list(as_mapping(node).get("gpus"))):
+            gpu_id = as_mapping(gpu).get("id")
+            if isinstance(gpu_id, str) and gpu_id in seen:
+                message = f"GPU {gpu_id} is already listed for node {name}; each id once"
+                problems.append(document.problem(("nodes", name, "gpus", i, "id"), message))
+            seen.add(str(gpu_id))
     return problems
 
 
@@ -316,4 +332,7 @@ def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
         limits=limits_from(spec.get("limits", {})),
         network=spec.get("network"),
         capabilities=tuple(spec.get("capabilities", ())),
+        gpus=tuple(
+            Gpu(id=str(gpu["id"]), model=gpu.get("model", "")) for gpu in spec.get("gpus", [])
+        ),
     )

@@ -17,8 +17,10 @@ from runner.cli.commands.validate import validate
 from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
 from runner.engine.capture import ArtifactStore, artifact_store
+from runner.engine.datasets import prepare_datasets
 from runner.engine.distribute import distribute
 from runner.engine.engines import connect_all
+from runner.engine.gpus import check_gpu_engines
 from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
 from runner.engine.probe import ProbeResult
@@ -120,6 +122,8 @@ def run(
             experiment, repo, inventory, clients, strict=strict, reporter=reporter, store=store
         )
         emulator_images = _prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
+        check_gpu_engines(experiment, nodes, clients)
+        prepare_datasets(experiment, nodes, clients, image_ids, store, reporter=reporter)
         probes = _check_radios(
             experiment,
             repo,
