@@ -210,6 +210,7 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 message = f"cannot be split into words as a shell would ({reason}); close the "
                 message += "quote or escape, or give the command as a list of words"
                 problems.append(document.problem(("roles", role_name, key), message))
+        problems += _input_problems(document, role_name, as_mapping(role))
         for key in as_mapping(as_mapping(role).get("env")):
             if key.upper().startswith(RESERVED_ENV_PREFIX):
                 message = (
@@ -219,6 +220,18 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 problems.append(
                     document.problem(("roles", role_name, "env", key), message, key=True)
                 )
+    return problems
+
+
+def _input_problems(document: YamlDocument, role_name: str, role: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    names: set[object] = set()
+    for i, item in enumerate(as_list(role.get("inputs"))):
+        input_name = as_mapping(item).get("name")
+        if input_name in names:
+            message = f"input {input_name} is already named by this role; give each its own name"
+            problems.append(document.problem(("roles", role_name, "inputs", i, "name"), message))
+        names.add(input_name)
     return problems
 
 

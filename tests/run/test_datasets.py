@@ -16,6 +16,7 @@ import pytest
 from runner.engine.datasets import volume_name
 from runner.model.errors import InvalidInput
 from tests.run.test_run import manifest, run_here
+from tests.security.test_containment import inspect_while_running
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.testbed_fixtures import Testbed
 
@@ -165,3 +166,27 @@ def test_a_url_other_than_http_is_refused_by_validation(tmp_path: Path) -> None:
     checked = radiops(repo, "validate")
     assert checked.returncode != 0
     assert "must be an http:// or https:// URL" in checked.stdout + checked.stderr
+
+
+def test_a_dataset_is_a_read_only_named_volume_never_a_host_path(
+    served: _Served, content: bytes, testbed: Testbed, tmp_path: Path
+) -> None:
+    (tmp_path / "served" / "capture.bin").write_bytes(content)
+    sha256 = hashlib.sha256(content).hexdigest()
+    repo = make_run_repo(tmp_path)
+    text = _scenario("held", sha256, served.url("capture.bin")).replace(READER, "sleep 3")
+    add_scenario(repo, "held", text)
+    commit_all(repo, "a scenario holding a dataset")
+    client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
+    try:
+        attrs, result = inspect_while_running(client, repo, "held")
+    finally:
+        client.close()
+    assert result.status == "succeeded"
+    host = attrs["HostConfig"]
+    assert not host["Binds"] and not host.get("VolumesFrom")
+    assert [(m["Type"], m["Source"], m["Target"], m["ReadOnly"]) for m in host["Mounts"]] == [
+        ("volume", volume_name(sha256), "/radiops/inputs/capture", True)
+    ]
+    (mount,) = attrs["Mounts"]
+    assert (mount["Type"], mount["Name"], mount["RW"]) == ("volume", volume_name(sha256), False)
