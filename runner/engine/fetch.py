@@ -112,11 +112,11 @@ def download(url: str, target: Path, *, max_bytes: int, timeout_s: float) -> str
         with _opener().open(url, timeout=timeout_s) as response, target.open("wb") as out:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise EnvironmentProblem(f"{shown}: {declared} bytes, over the {max_bytes} cap")
+                raise EnvironmentProblem(f"{shown}: {declared} bytes, {_over(max_bytes)}")
             while chunk := response.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise EnvironmentProblem(f"{shown}: more than the {max_bytes} bytes cap")
+                    raise EnvironmentProblem(f"{shown}: {_over(max_bytes)}")
                 if time.monotonic() > deadline:
                     raise EnvironmentProblem(f"{shown}: not fetched within {FETCH_DEADLINE_S:.0f}s")
                 digest.update(chunk)
@@ -128,6 +128,10 @@ def download(url: str, target: Path, *, max_bytes: int, timeout_s: float) -> str
         target.unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+def _over(max_bytes: int) -> str:
+    return f"more than the {max_bytes} bytes a dataset may have; split it"
 
 
 def _hash(handle: BinaryIO) -> str:
