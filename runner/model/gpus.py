@@ -73,9 +73,17 @@ def gpu_shortage(
     with_gpus = {node: len(gpus) for node, gpus in gpus_of.items() if gpus}
     shown = ", ".join(f"{node} ({count})" for node, count in with_gpus.items()) or "none"
     for role, count in wanted.items():
-        if count > 0 and not any(with_gpus.get(n, 0) >= count for n in fitting.get(role, ())):
+        allowed = list(fitting.get(role, ()))
+        if count <= 0 or any(with_gpus.get(n, 0) >= count for n in allowed):
+            continue
+        if any(have >= count for have in with_gpus.values()):
             return (
-                f"role {role} asks {count} GPU(s); nodes with GPUs: {shown}; declare them "
-                f'under nodes.<node>.gpus in testbed.yaml (e.g. gpus: [{{id: "0"}}])'
+                f"role {role} asks {count} GPU(s), and none of the nodes its node, tags and "
+                f"radio allow ({', '.join(allowed) or 'none'}) has that many; nodes with "
+                f"GPUs: {shown}"
             )
+        return (
+            f"role {role} asks {count} GPU(s); nodes with GPUs: {shown}; declare them "
+            f'under nodes.<node>.gpus in testbed.yaml (e.g. gpus: [{{id: "0"}}])'
+        )
     return None
