@@ -81,9 +81,9 @@ def content(testbed: Testbed) -> Iterator[bytes]:
         client.close()
 
 
-def _scenario(name: str, sha256: str, url: str | None) -> str:
+def _scenario(name: str, sha256: str, url: str | None, *, script: str = READER) -> str:
     where = f", url: {url}" if url else ""
-    text = shell_scenario(name, script=READER, extra="metrics: metrics.json\n")
+    text = shell_scenario(name, script=script, extra="metrics: metrics.json\n")
     return text + f"    inputs: [{{name: capture, sha256: {sha256}{where}}}]\n"
 
 
@@ -174,7 +174,7 @@ def test_a_dataset_is_a_read_only_named_volume_never_a_host_path(
     (tmp_path / "served" / "capture.bin").write_bytes(content)
     sha256 = hashlib.sha256(content).hexdigest()
     repo = make_run_repo(tmp_path)
-    text = _scenario("held", sha256, served.url("capture.bin")).replace(READER, "sleep 3")
+    text = _scenario("held", sha256, served.url("capture.bin"), script="sleep 3")
     add_scenario(repo, "held", text)
     commit_all(repo, "a scenario holding a dataset")
     client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
