@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.engine.channel import ChannelEndpoints
+from runner.engine.datasets import dataset_environment, dataset_mounts
+from runner.engine.gpus import gpu_options
 from runner.engine.hardening import hardened
 from runner.model.experiment import Role, Scalar
 from runner.model.limits import Limits
@@ -122,11 +124,13 @@ def container_options(
     node: Node,
     image_id: str,
     channel: ChannelEndpoints | None = None,
+    gpus: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keyword arguments of ``containers.create``: the whole security posture in one place.
 
     A container with a simulated radio joins the run's ``channel`` network (and
-    no other) and gets its emulator endpoints in the environment.
+    no other) and gets its emulator endpoints in the environment. It gets the
+    GPUs ``gpus`` and its role's datasets (named volumes, read-only), no more.
     """
     role = plan.experiment.roles[instance.role]
     limits = effective_limits(role, node)
@@ -142,7 +146,11 @@ def container_options(
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,  # no swap on top of the memory limit
+        **gpu_options(gpus),
     }
+    if role.datasets:
+        options["mounts"] = dataset_mounts(role)
+        options["environment"].update(dataset_environment(role))
     if channel is not None and (endpoints := channel.environment(instance.slug)):
         options["network_mode"] = channel.network
         options["environment"].update(endpoints)

@@ -20,6 +20,7 @@ import docker.errors
 from runner.engine.channel import ChannelEndpoints
 from runner.engine.container_spec import LABEL_PREFIX, container_options, seed_archive
 from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.gpus import run_gpus
 from runner.engine.node import NameTaken, NodeContainer, NodeEngine
 from runner.model.errors import EnvironmentProblem
 from runner.model.plan import Instance, RunPlan
@@ -119,11 +120,14 @@ def create_all(
     placed: list[Placed] = []
     busy: dict[str, str] = {}
     seed = seed_archive(plan.parameters)
+    gpus = run_gpus(plan, placement)
     try:
         for instance, node in placement.items():
             client = clients[node.engine]
             image_id = images[(instance.role, node.engine)]
-            options = container_options(plan, run_id, instance, node, image_id, channel)
+            options = container_options(
+                plan, run_id, instance, node, image_id, channel, gpus[instance]
+            )
             try:
                 container = client.create(options)
             except NameTaken:  # another run holds the node

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.experiment import is_image_path
+from runner.model.gpus import gpu_shortage
 from runner.model.problems import Problem
 from runner.model.repo import Repository, is_safe_relative
 from runner.model.schedule import can_host
@@ -131,6 +132,15 @@ def _placement_problems(
         for n in testbed.nodes.values()
         if can_host(n, node=node, tags=tags, radio_type=radio_type, needs_radio=bool(radio))
     ]
+    gpus = role.get("gpus", 0)
+    if isinstance(gpus, int) and (
+        shortage := gpu_shortage(
+            {role_name: gpus},
+            {n.name: n.gpus for n in testbed.nodes.values()},
+            {role_name: [n.name for n in eligible]},
+        )
+    ):
+        return [document.problem(("roles", role_name, "gpus"), shortage)]
     count = role.get("count", 1)
     if isinstance(count, int) and len(eligible) < count:
         wants = _describe_needs(

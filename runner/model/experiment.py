@@ -72,6 +72,15 @@ class RadioSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Dataset:
+    """A large input named by its content: in the artifact store, or at ``url``."""
+
+    name: str
+    sha256: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Role:
     name: str
     image: str
@@ -83,6 +92,9 @@ class Role:
     count: int = 1
     radio: RadioSettings | None = None
     resources: Limits = field(default_factory=Limits)
+    gpus: int = 0
+    datasets: tuple[Dataset, ...] = ()
+    """The role's ``inputs``: datasets by sha256, mounted read-only (runner/engine/datasets.py)."""
 
     @property
     def image_is_path(self) -> bool:
@@ -198,6 +210,7 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 message = f"cannot be split into words as a shell would ({reason}); close the "
                 message += "quote or escape, or give the command as a list of words"
                 problems.append(document.problem(("roles", role_name, key), message))
+        problems += _input_problems(document, role_name, as_mapping(role))
         for key in as_mapping(as_mapping(role).get("env")):
             if key.upper().startswith(RESERVED_ENV_PREFIX):
                 message = (
@@ -207,6 +220,18 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
                 problems.append(
                     document.problem(("roles", role_name, "env", key), message, key=True)
                 )
+    return problems
+
+
+def _input_problems(document: YamlDocument, role_name: str, role: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    names: set[object] = set()
+    for i, item in enumerate(as_list(role.get("inputs"))):
+        input_name = as_mapping(item).get("name")
+        if input_name in names:
+            message = f"input {input_name} is already named by this role; give each its own name"
+            problems.append(document.problem(("roles", role_name, "inputs", i, "name"), message))
+        names.add(input_name)
     return problems
 
 
@@ -388,6 +413,8 @@ def _role(name: str, spec: dict[str, Any]) -> Role:
         count=spec.get("count", 1),
         radio=RadioSettings(**spec["radio"]) if "radio" in spec else None,
         resources=limits_from(spec.get("resources", {})),
+        gpus=spec.get("gpus", 0),
+        datasets=tuple(Dataset(**item) for item in spec.get("inputs", [])),
     )
 
 

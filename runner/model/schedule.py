@@ -9,8 +9,10 @@ book one node twice, with no lock server.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from runner.model.experiment import Role
+from runner.model.gpus import gpu_shortage, has_gpus
 from runner.model.plan import Instance, RunPlan
 from runner.model.testbed import Node, Radio
 
@@ -69,7 +71,7 @@ def one_medium(plan: RunPlan, placement: Mapping[Instance, Node]) -> bool:
 
 def role_can_use(role: Role, candidate: Node) -> bool:
     radio = role.radio
-    return can_host(
+    return has_gpus(candidate.gpus, role.gpus) and can_host(
         candidate,
         node=role.node,
         tags=role.tags,
@@ -126,6 +128,16 @@ def unplaceable_reason(plan: RunPlan, nodes: Sequence[Node]) -> str | None:
     if place(plan, nodes) is not None:
         return None
     roles = plan.experiment.roles
+    shortage = gpu_shortage(
+        {name: role.gpus for name, role in roles.items()},
+        {node.name: node.gpus for node in nodes},
+        {
+            name: [n.name for n in nodes if role_can_use(replace(role, gpus=0), n)]
+            for name, role in roles.items()
+        },
+    )
+    if shortage:
+        return shortage
     for name, role in roles.items():
         fitting = [n.name for n in nodes if role_can_use(role, n)]
         if len(fitting) < role.count:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.model.errors import UsageError
+from runner.model.gpus import Gpu
 from runner.model.health import HealthSpec, health_spec
 from runner.model.limits import CAPTURE_MAX_BYTES, Limits, limits_from
 from runner.model.loader import Read, read_checked
@@ -55,6 +56,7 @@ class Node:
     network: str | None = None
     capabilities: tuple[str, ...] = ()
     health: HealthSpec = field(default_factory=HealthSpec)
+    gpus: tuple[Gpu, ...] = ()
 
     @property
     def radio_types(self) -> frozenset[str]:
@@ -212,6 +214,7 @@ def _semantic_problems(document: YamlDocument, base: Path, absolute: bool) -> li
                 serials.setdefault(serial, name)
     problems += _link_problems(document)
     problems += _health_problems(document, base)
+    problems += _gpu_problems(document)
     return problems
 
 
@@ -233,6 +236,19 @@ def _health_problems(document: YamlDocument, base: Path) -> list[Problem]:
             if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
                 message = f"min {low} is above max {high}: no value could pass; swap them"
                 problems.append(document.problem((*where, "metrics", metric), message))
+    return problems
+
+
+def _gpu_problems(document: YamlDocument) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, node in as_mapping(document.data.get("nodes")).items():
+        seen: set[str] = set()
+        for i, gpu in enumerate(as_list(as_mapping(node).get("gpus"))):
+            gpu_id = as_mapping(gpu).get("id")
+            if isinstance(gpu_id, str) and gpu_id in seen:
+                message = f"GPU {gpu_id} is already listed for node {name}; each id once"
+                problems.append(document.problem(("nodes", name, "gpus", i, "id"), message))
+            seen.add(str(gpu_id))
     return problems
 
 
@@ -348,4 +364,7 @@ def _node(name: str, spec: dict[str, Any], base: Path) -> Node:
         network=spec.get("network"),
         capabilities=tuple(spec.get("capabilities", ())),
         health=health_spec(spec.get("health")),
+        gpus=tuple(
+            Gpu(id=str(gpu["id"]), model=gpu.get("model", "")) for gpu in spec.get("gpus", [])
+        ),
     )

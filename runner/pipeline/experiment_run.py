@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.engine.artifacts import artifact_store
+from runner.engine.datasets import prepare_datasets
 from runner.engine.docker_node import docker_nodes
 from runner.engine.engines import EngineClient, connect_all
+from runner.engine.gpus import check_gpu_engines
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.limits import CAPTURE_MAX_BYTES
@@ -174,6 +176,8 @@ def _context(
         experiment, repo, inventory, clients, strict=options.strict, reporter=reporter, store=store
     )
     emulator_images = prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
+    check_gpu_engines(experiment, nodes, clients)
+    prepare_datasets(experiment, nodes, clients, image_ids, store, reporter=reporter)
     probes = check_radios(
         experiment,
         repo,

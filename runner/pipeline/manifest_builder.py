@@ -12,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from runner import __version__
+from runner.engine.datasets import dataset_records
 from runner.engine.execute import Ended, Placed, Supervision, Usage
+from runner.engine.gpus import granted_gpus
 from runner.engine.probe_result import ProbeResult, match_device
 from runner.model.manifest import SCHEMA_VERSION, CodeInfo, ImageRecord, Outcome, Trigger
 from runner.model.plan import Instance, RunPlan
@@ -228,6 +230,8 @@ def _placement(
         "engine": dict(engine),
         "radio": radio_entry(radio, probe, device) if radio else None,
         "devices": list(radio.devices) if radio else [],
+        "gpus": granted_gpus(item.container.attrs),
+        "datasets": dataset_records(role),
     }
 
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
-from runner.gitops.gitinfo import code_info, current_user
-from runner.model.report import LineReporter
-from runner.pipeline.context import RunResult
-from runner.pipeline.experiment_run import RunOptions, run_experiment
 from tests.testing.repos import (
     add_scenario,
     commit_all,
@@ -29,6 +22,7 @@ from tests.testing.repos import (
     radiops_started,
     shell_scenario,
 )
+from tests.testing.runs import manifest, run_here
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
@@ -43,23 +37,6 @@ def remove_built_images(testbed: Testbed) -> Iterator[None]:
             for tag in image.tags:
                 client.images.remove(tag, force=True)
         client.close()
-
-
-def run_here(repo: Path, experiment: str, **options: Any) -> tuple[list[RunResult], str]:
-    log = io.StringIO()
-    results = run_experiment(
-        Path("experiments") / experiment,
-        RunOptions(provenance=code_info, actor=current_user(), **options),
-        cwd=repo,
-        reporter=LineReporter(log),
-        cancel=threading.Event(),
-    )
-    return results, log.getvalue()
-
-
-def manifest(result: RunResult) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((result.run_dir / "manifest.json").read_text())
-    return data
 
 
 def leftovers(engine: str, experiment: str) -> list[str]:
