@@ -20,6 +20,7 @@ from runner.site.spectrum import (
     Spectrum,
     UnsupportedRecording,
     _segment_size,
+    density_spectrum,
 )
 from runner.site.strides import SampleFile
 
@@ -75,12 +76,8 @@ def spread_psd(
             windowed = block[chosen[:, None] + np.arange(size)] * window
             total += np.sum(np.abs(np.fft.fft(windowed, axis=1)) ** 2, axis=0)
             segments += len(chosen)
-    density = total / max(segments, 1) / (sample_rate * np.sum(window**2))
-    frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
-    order = np.argsort(frequencies)
-    return Spectrum(
-        frequencies=frequencies[order] + center,
-        power_db=10.0 * np.log10(density[order] + 1e-30),
+    return density_spectrum(
+        total / max(segments, 1), window, sample_rate=sample_rate, center=center
     )
 
 

@@ -75,8 +75,15 @@ def psd(
     window = np.hanning(size)
     segments = samples[starts[:, None] + np.arange(size)] * window
     power = np.mean(np.abs(np.fft.fft(segments, axis=1)) ** 2, axis=0)
+    return density_spectrum(power, window, sample_rate=sample_rate, center=center)
+
+
+def density_spectrum(
+    power: FloatArray, window: FloatArray, *, sample_rate: float, center: float
+) -> Spectrum:
+    """The Spectrum of FFT bins' mean ``power`` (unshifted) taken through ``window``."""
     density = power / (sample_rate * np.sum(window**2))
-    frequencies: FloatArray = np.fft.fftfreq(size, d=1.0 / sample_rate).astype(np.float64)
+    frequencies: FloatArray = np.fft.fftfreq(len(power), d=1.0 / sample_rate).astype(np.float64)
     order = np.argsort(frequencies)
     return Spectrum(
         frequencies=frequencies[order] + center,
