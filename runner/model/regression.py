@@ -90,13 +90,13 @@ def base_runs_of(
 ) -> list[Mapping[str, Any]]:
     """The base runs ``new`` is judged against, oldest first (see the module's description)."""
     experiment = new["experiment"]
-    point = _canonical(experiment["matrix_point"])
+    point = point_key(experiment["matrix_point"])
     same = sorted(
         (
             b
             for b in bases
             if b["experiment"]["name"] == experiment["name"]
-            and _canonical(b["experiment"]["matrix_point"]) == point
+            and point_key(b["experiment"]["matrix_point"]) == point
             and b["outcome"]["status"] == "succeeded"
         ),
         key=lambda b: str(b["run_id"]),
@@ -273,7 +273,7 @@ def _number(value: Any) -> bool:
     )
 
 
-def _canonical(point: Mapping[str, Any]) -> str:
+def point_key(point: Mapping[str, Any]) -> str:
     """A matrix point as text, so that 1, 1.0 and true are three points, not one."""
     return json.dumps(point, sort_keys=True)
 
@@ -290,5 +290,5 @@ def _parameter_changes(
     return tuple(
         (name, base.get(name), new.get(name))
         for name in sorted(set(base) | set(new))
-        if _canonical({"v": base.get(name)}) != _canonical({"v": new.get(name)})
+        if point_key({"v": base.get(name)}) != point_key({"v": new.get(name)})
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.site import urls, views
+from runner.site import experiment_view, urls, views
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
 from runner.site.downloads import Checked
@@ -80,7 +80,7 @@ def _experiment_page(
     shell: str,
 ) -> Page:
     src_uri = urls.experiment_page(experiment.name)
-    context = views.experiment_context(experiment, links, cache, copies)
+    context = experiment_view.experiment_context(experiment, links, cache, copies)
     return Page(
         src_uri=src_uri,
         title=experiment.title,

@@ -86,7 +86,7 @@ def recording_plots(
     except (UnsupportedRecording, OSError) as error:
         return RecordingPlots(problem=f"not plotted: {error}")
     except Exception as error:  # container data: whatever it breaks stays in this plot
-        return RecordingPlots(problem=f"not plotted: {_failure(error)}")
+        return RecordingPlots(problem=f"not plotted: {failure_text(error)}")
     for view, path in paths.items():
         cache.write(path, drawn[view].encode("utf-8"))
     return made
@@ -128,7 +128,7 @@ def _draw_recording(
     }
 
 
-def _failure(error: Exception) -> str:
+def failure_text(error: Exception) -> str:
     return f"{error} ({type(error).__name__})" if str(error) else type(error).__name__
 
 
@@ -173,7 +173,7 @@ def sweep_plots(
             try:
                 svg = _sweep_svg(pairs, parameter, metric, None if numeric else labels)
             except Exception as error:  # container data: whatever it breaks stays in this plot
-                problem = f"not plotted: {_failure(error)}"
+                problem = f"not plotted: {failure_text(error)}"
                 plots.append(
                     SweepPlot(parameter=parameter, metric=metric, svg=None, problem=problem)
                 )
