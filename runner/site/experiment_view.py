@@ -16,6 +16,7 @@ from runner.model.experiment import Tolerance
 from runner.site import urls
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord
+from runner.site.compare import compared_runs
 from runner.site.downloads import Checked
 from runner.site.groups import collapse_groups, group_of
 from runner.site.history import history_plots
@@ -51,6 +52,9 @@ def experiment_context(
         "history": _history(experiment, manifests, metric_names, links, page, cache, copies),
         "metric_names": metric_names[:METRIC_COLUMNS],
         "has_groups": bool(groups),
+        "compare_href": links.href(urls.compare_page(experiment.name), page=page)
+        if len(compared_runs(experiment)) >= 2
+        else None,
         "runs": [_run_row(run, links, page, groups) for run in experiment.runs],
     }
 

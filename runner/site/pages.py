@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.site import experiment_view, urls, views
+from runner.site import compare, experiment_view, urls, views
 from runner.site.cache import BuildCache, content_key
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
 from runner.site.downloads import Checked
@@ -58,11 +58,44 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
     ]
     for experiment in data.experiments:
         plan.pages.append(_experiment_page(experiment, links, cache, plan.copies, shell))
+        compared = {run.run_id for run in compare.compared_runs(experiment)}
         plan.pages += [
-            _run_page(run, experiment, data, links, cache, plan.copies, shell)
+            _run_page(run, experiment, data, links, cache, plan.copies, shell, compared)
             for run in experiment.runs
         ]
+        if len(compared) >= 2:
+            plan.pages.append(_compare_page(experiment, links, cache, plan.copies))
     return plan
+
+
+def _compare_page(
+    experiment: ExperimentRecord,
+    links: urls.Links,
+    cache: BuildCache,
+    copies: dict[str, Path | Checked],
+) -> Page:
+    _publish_json(
+        compare.pairs_json(experiment), urls.compare_pairs(experiment.name), cache, copies
+    )
+    context = compare.compare_context(experiment, links)
+    return Page(
+        src_uri=urls.compare_page(experiment.name),
+        title=context["title"],
+        template="compare.html",
+        context=context,
+        in_nav=False,
+        searchable=False,
+    )
+
+
+def _publish_json(
+    text: str, site_path: str, cache: BuildCache, copies: dict[str, Path | Checked]
+) -> None:
+    """``text`` into the cache under its hash (once), published at ``site_path``."""
+    path = cache.path("compare", content_key(text), ".json")
+    if not path.is_file():
+        cache.write(path, text.encode("utf-8"))
+    copies[site_path] = path
 
 
 _INDEX_PAGES: tuple[tuple[str, str, str, Callable[[SiteData, urls.Links], dict[str, Any]]], ...] = (
@@ -103,9 +136,13 @@ def _run_page(
     cache: BuildCache,
     copies: dict[str, Path | Checked],
     shell: str,
+    compared: set[str],
 ) -> Page:
     context = views.run_context(run, experiment, data, links, cache, copies)
     src_uri = urls.run_page(run.experiment, run.run_id)
+    if run.run_id in compared:  # its compare file: the compare page offers it
+        text = compare.run_json(run, context.get("outputs", []))
+        _publish_json(text, urls.run_json(run.experiment, run.run_id), cache, copies)
     return Page(
         src_uri=src_uri,
         title=context["title"],

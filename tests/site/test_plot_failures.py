@@ -90,6 +90,7 @@ def test_a_sweep_plot_that_fails_is_a_note_and_the_others_are_drawn(
         "history": [],
         "metric_names": [],
         "has_groups": False,
+        "compare_href": None,
         "runs": [],
     }
     page = render("experiment.html", context)
