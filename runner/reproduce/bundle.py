@@ -4,7 +4,8 @@
 
     radiops-bundle.json          what is inside (format, experiment, run, commit, images)
     run/...                      the run directory: manifest.json, inline outputs, logs
-    store/sha256/<ab>/<hex>      the run's outputs kept in the artifact store (those present)
+    store/sha256/<ab>/<hex>      the run's outputs kept in the artifact store (those present),
+                                 and its images' inventories (CycloneDX, named by the manifest)
     source/experiments/<name>/   the experiment at the recorded commit
     source/images/...            the image build contexts at the recorded commit
     images/<role>.tar            each image the run used, saved from the engine (docker save)
@@ -72,14 +73,7 @@ def write_bundle(
             for path in sorted(run_dir.rglob("*")):
                 if path.is_file() and not path.is_symlink():
                     archive.add(path, arcname="run/" + path.relative_to(run_dir).as_posix())
-            for entry in manifest["outputs"]:
-                location = entry["storage"]["location"]
-                if entry["storage"]["kind"] == "store":
-                    digest = location.rsplit("/", 1)[1]
-                    if store.path(digest).is_file():
-                        archive.add(
-                            store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}"
-                        )
+            inventories = _add_store_objects(archive, manifest, store)
             for path in sorted(source.rglob("*")):
                 if path.is_file() or path.is_symlink():
                     archive.add(path, arcname="source/" + path.relative_to(source).as_posix())
@@ -105,6 +99,7 @@ def write_bundle(
                 "run_id": manifest["run_id"],
                 "commit": commit,
                 "images": saved,
+                "inventories": inventories,
             }
             data = (json.dumps(index, indent=2) + "\n").encode()
             info = tarfile.TarInfo(INDEX)
@@ -112,6 +107,31 @@ def write_bundle(
             archive.addfile(info, _Bytes(data))
         partial.replace(output)
     return [entry["tag"] for entry in saved]
+
+
+def _add_store_objects(
+    archive: tarfile.TarFile, manifest: Mapping[str, Any], store: ArtifactStore
+) -> dict[str, str]:
+    """The run's outputs kept in the artifact store and its images' inventories (the SBOMs
+    the manifest names by sha256), in ``store/``, those present; the inventories added,
+    image ID -> sha256."""
+    for entry in manifest["outputs"]:
+        if entry["storage"]["kind"] == "store":
+            digest = entry["storage"]["location"].rsplit("/", 1)[1]
+            if store.path(digest).is_file():
+                archive.add(store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}")
+    added: dict[str, str] = {}
+    for image in manifest["images"]:
+        ref = image.get("inventory")
+        if ref is None or image["image_id"] in added:
+            continue
+        digest = ref["sha256"]
+        path = store.path(digest)
+        if path.is_file() and not path.is_symlink():
+            if digest not in added.values():
+                archive.add(path, arcname=f"store/sha256/{digest[:2]}/{digest}")
+            added[image["image_id"]] = digest
+    return added
 
 
 def _tag_of(client: docker.DockerClient, image: Mapping[str, Any]) -> str:

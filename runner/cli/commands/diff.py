@@ -11,7 +11,6 @@ folder, names from them never become paths unchecked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.capture import ArtifactStore
+from runner.engine.inventory import stored_inventory
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
@@ -34,7 +34,7 @@ from runner.model.run_diff import (
     diff_runs,
     to_json,
 )
-from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
+from runner.model.sbom import StoredInventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed
 from runner.reproduce.compare import PSD_MAX_SAMPLES, psd_db, psd_distance_db
@@ -42,7 +42,6 @@ from runner.reproduce.compare import PSD_MAX_SAMPLES, psd_db, psd_distance_db
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
 MANIFEST_MAX_BYTES = 16 << 20
-INVENTORY_MAX_BYTES = 64 << 20
 RECORDING_MAX_BYTES = PSD_MAX_SAMPLES * 8  # what psd_db reads of a cf32_le recording
 DEFAULT_STORE = Path(STATE) / "artifacts"  # as radiops run's
 
@@ -158,20 +157,6 @@ def _side(manifest: Mapping[str, Any], store: ArtifactStore) -> RunSide:
         inventories[image["image_id"]] = stored_inventory(store, entry["sha256"])
     label = f"{manifest['experiment']['name']}/{manifest['run_id']}"
     return RunSide(label=label, manifest=manifest, inventories=inventories)
-
-
-def stored_inventory(store: ArtifactStore, sha256: str) -> StoredInventory | str:
-    """The inventory stored under ``sha256``, or why it cannot be read."""
-    path = store.path(sha256)
-    data = _read_capped(path, INVENTORY_MAX_BYTES)
-    if data is None:
-        return f"its inventory {sha256[:12]} is not in the artifact store {store.root}"
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return f"its inventory {sha256[:12]} in the artifact store was altered"
-    try:
-        return read_inventory(data)
-    except NotAnInventory as exc:
-        return f"its inventory {sha256[:12]} cannot be read: {exc}"
 
 
 def _read_capped(path: Path, limit: int, *, whole: bool = True) -> bytes | None:

@@ -47,6 +47,7 @@ from runner.reproduce.compare import Check, compare_runs, report_json, report_ma
 from runner.reproduce.group import LEVEL as GROUP_LEVEL
 from runner.reproduce.group import TEST as GROUP_TEST
 from runner.reproduce.group import group_checks, group_plans, recorded_group
+from runner.reproduce.inventories import inventory_checks
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
@@ -228,7 +229,8 @@ def _rerun_and_judge(
     expected = recorded["experiment"]["scenario_sha256"]
     experiment = load_experiment(scenario)
     recorded_bytes = [output_reader(d, source.recorded_store) for d, _ in members]
-    new_bytes = [output_reader(d, _store(inventory)) for d, _ in news]
+    new_store = _store(inventory)
+    new_bytes = [output_reader(d, new_store) for d, _ in news]
     checks = [
         Check(
             name="scenario",
@@ -252,6 +254,9 @@ def _rerun_and_judge(
                 recorded_bytes=recorded_bytes[0],
                 new_bytes=new_bytes[0],
             )
+        ),
+        *inventory_checks(
+            recorded, news[0][1], recorded_store=source.recorded_store, new_store=new_store
         ),
     ]
     summary: dict[str, Any] = {
