@@ -18,11 +18,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.model.experiment import Tolerance
-from runner.model.run_diff import CodeChanges, RunSide, Yardstick, diff_runs, to_json
+from runner.model.run_diff import FORMAT, CodeChanges, RunSide, Yardstick, diff_runs, to_json
 from runner.site import urls
+from runner.site.cache import content_key
 from runner.site.collect import ExperimentRecord, RunRecord
 
 COMPARE_RUNS = 10
+# part of the pairs file's cache key: change when what run_diff says of two runs changes
+PAIRS_VERSION = "1"
 CODE_NOTE = (
     "the files changed between the commits are not listed on the site: radiops diff lists them"
 )
@@ -51,6 +54,19 @@ def run_json(run: RunRecord, outputs: Sequence[Mapping[str, Any]]) -> str:
             ],
         },
         sort_keys=True,
+    )
+
+
+def pairs_key(experiment: ExperimentRecord) -> str:
+    """What the pairs file is made from: the compared runs' manifests (their hashes), the
+    scenario's tolerances and the diff's format: its cache key."""
+    tolerances = experiment.scenario["tolerances"] if experiment.scenario else {}
+    return content_key(
+        PAIRS_VERSION,
+        FORMAT,
+        experiment.name,
+        json.dumps(tolerances, sort_keys=True),
+        *(f"{run.run_id}:{run.manifest_sha256}" for run in compared_runs(experiment)),
     )
 
 

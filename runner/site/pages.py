@@ -74,9 +74,11 @@ def _compare_page(
     cache: BuildCache,
     copies: dict[str, Path | Checked],
 ) -> Page:
-    _publish_json(
-        compare.pairs_json(experiment), urls.compare_pairs(experiment.name), cache, copies
-    )
+    # the diffs are remade only when a compared run or the tolerances changed
+    path = cache.path("compare", compare.pairs_key(experiment), ".json")
+    if not path.is_file():
+        cache.write(path, compare.pairs_json(experiment).encode("utf-8"))
+    copies[urls.compare_pairs(experiment.name)] = path
     context = compare.compare_context(experiment, links)
     return Page(
         src_uri=urls.compare_page(experiment.name),

@@ -48,6 +48,11 @@ def test_each_pair_of_the_latest_runs_has_radiops_diffs_json(tmp_path: Path) -> 
     assert metrics["items"] and metrics["items"][0]["change"] == "beyond"
     assert not (public / f"experiments/many/runs/{ids[0]}/compare.json").exists()
     assert (public / f"experiments/many/runs/{latest[0]}/compare.json").is_file()
+    # a new run: the cached pairs are not reused, the new run is offered
+    add_run(repo, "many", "20261124T080000Z-000000ff", metrics={"snr_db": 1.0})
+    public, _ = build_site(repo)
+    again = json.loads((public / "experiments/many/compare/pairs.json").read_text())["pairs"]
+    assert f"{latest[-1]} 20261124T080000Z-000000ff" in again and len(again) == len(pairs)
 
 
 def test_a_runs_compare_file_links_its_psd_points(tmp_path: Path) -> None:
