@@ -59,10 +59,13 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
     for experiment in data.experiments:
         plan.pages.append(_experiment_page(experiment, links, cache, plan.copies, shell))
         compared = {run.run_id for run in compare.compared_runs(experiment)}
-        plan.pages += [
-            _run_page(run, experiment, data, links, cache, plan.copies, shell, compared)
-            for run in experiment.runs
-        ]
+        for run in experiment.runs:
+            context = views.run_context(run, experiment, data, links, cache, plan.copies)
+            plan.pages.append(_run_page(run, context, shell))
+            if run.run_id in compared:  # its compare file: the compare page offers it
+                text = compare.run_json(run, context.get("outputs", []))
+                site_path = urls.run_json(run.experiment, run.run_id)
+                _publish_json(text, site_path, cache, plan.copies)
         if len(compared) >= 2:
             plan.pages.append(_compare_page(experiment, links, cache, plan.copies))
     return plan
@@ -130,21 +133,8 @@ def _experiment_page(
     )
 
 
-def _run_page(
-    run: RunRecord,
-    experiment: ExperimentRecord,
-    data: SiteData,
-    links: urls.Links,
-    cache: BuildCache,
-    copies: dict[str, Path | Checked],
-    shell: str,
-    compared: set[str],
-) -> Page:
-    context = views.run_context(run, experiment, data, links, cache, copies)
+def _run_page(run: RunRecord, context: dict[str, Any], shell: str) -> Page:
     src_uri = urls.run_page(run.experiment, run.run_id)
-    if run.run_id in compared:  # its compare file: the compare page offers it
-        text = compare.run_json(run, context.get("outputs", []))
-        _publish_json(text, urls.run_json(run.experiment, run.run_id), cache, copies)
     return Page(
         src_uri=src_uri,
         title=context["title"],
