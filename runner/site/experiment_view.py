@@ -6,6 +6,7 @@ templates escape (the README alone is HTML, sanitized by ``readme``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from runner.site.readme import render_markdown
 from runner.site.views import plot_href
 
 METRIC_COLUMNS = 8
+HISTORY_VERSION = "1"  # part of the history's cache key: change when its plots change
 
 
 def experiment_context(
@@ -68,26 +70,55 @@ def _history(
     cache: BuildCache,
     copies: dict[str, Path | Checked],
 ) -> list[dict[str, Any]]:
-    """Each metric over the runs (the first METRIC_COLUMNS), its marked runs linked."""
+    """Each metric over the runs (the first METRIC_COLUMNS), its marked runs linked.
+
+    What the plots show depends only on the runs' manifests and the tolerances: it
+    is cached under their hashes, so an unchanged experiment is not judged again.
+    """
     written = experiment.scenario["tolerances"] if experiment.scenario else {}
-    tolerances = {name: Tolerance(**values) for name, values in written.items()}
-    plots = history_plots(manifests, tolerances, metrics=metric_names[:METRIC_COLUMNS])
+    metrics = metric_names[:METRIC_COLUMNS]
+    key = content_key(
+        HISTORY_VERSION,
+        json.dumps([written, metrics], sort_keys=True),
+        *(f"{run.run_id}:{run.manifest_sha256}" for run in experiment.runs if run.manifest),
+    )
+    path = cache.path("plots", key, "-history.json")
+    shown = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    svgs = [cache.path("plots", item["svg"], ".svg") for item in shown or () if item["svg"]]
+    if shown is None or not all(svg.is_file() for svg in svgs):
+        tolerances = {name: Tolerance(**values) for name, values in written.items()}
+        plots = history_plots(manifests, tolerances, metrics=metrics)
+        shown = [
+            {
+                "metric": plot.metric,
+                "svg": content_key(plot.svg) if plot.svg else None,
+                "problem": plot.problem,
+                "flags": [[flag.run_id, flag.text] for flag in plot.flags],
+            }
+            for plot in plots
+        ]
+        for plot in plots:
+            if plot.svg:
+                _cached_svg(plot.svg, cache)
+        cache.write(path, json.dumps(shown).encode("utf-8"))
     return [
         {
-            "metric": plot.metric,
-            "src": _svg_href(plot.svg, links, page, cache, copies) if plot.svg else None,
-            "alt": f"{plot.metric} over the runs",
-            "problem": plot.problem,
+            "metric": item["metric"],
+            "src": plot_href(cache.path("plots", item["svg"], ".svg"), links, page, copies)
+            if item["svg"]
+            else None,
+            "alt": f"{item['metric']} over the runs",
+            "problem": item["problem"],
             "flags": [
                 {
-                    "run_id": flag.run_id,
-                    "href": links.href(urls.run_page(experiment.name, flag.run_id), page=page),
-                    "text": flag.text,
+                    "run_id": run_id,
+                    "href": links.href(urls.run_page(experiment.name, run_id), page=page),
+                    "text": text,
                 }
-                for flag in plot.flags
+                for run_id, text in item["flags"]
             ],
         }
-        for plot in plots
+        for item in shown
     ]
 
 
@@ -183,7 +214,11 @@ def _svg_href(
     svg: str, links: urls.Links, page: str, cache: BuildCache, copies: dict[str, Path | Checked]
 ) -> str:
     """Writes ``svg`` into the cache under its hash (once) and publishes it; its link."""
+    return plot_href(_cached_svg(svg, cache), links, page, copies)
+
+
+def _cached_svg(svg: str, cache: BuildCache) -> Path:
     path = cache.path("plots", content_key(svg), ".svg")
     if not path.is_file():
         cache.write(path, svg.encode("utf-8"))
-    return plot_href(path, links, page, copies)
+    return path

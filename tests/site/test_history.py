@@ -51,6 +51,12 @@ def test_the_history_marks_the_run_that_regressed(tmp_path: Path) -> None:
     assert svg.count('class="flagged"') == 1
     assert "3333333" in svg and "2026-12-03" in svg  # the commit and the date label the point
     assert f"run {HISTORY[2][0]} · commit 3333333ccccc" in svg  # its tooltip
+    # built again from the cache: the same marks, and the plot is still published
+    public, _ = build_site(repo)
+    again = _experiment_html(public, "hist")
+    assert again.split('class="radiops-regressions"', 1)[1].split("</ul>", 1)[0] == marked
+    src = again.split('class="radiops-history" src="', 1)[1].split('"', 1)[0]
+    assert (public / "experiments/hist" / src).resolve().read_text() == svg
 
 
 def test_a_history_without_tolerances_marks_nothing(tmp_path: Path) -> None:
