@@ -67,7 +67,7 @@ def plan_site(data: SiteData, *, cache: BuildCache, links: urls.Links, shell: st
                 site_path = urls.run_json(run.experiment, run.run_id)
                 _publish_json(text, site_path, cache, plan.copies)
         if len(compared) >= 2:
-            plan.pages.append(_compare_page(experiment, links, cache, plan.copies))
+            plan.pages.append(_compare_page(experiment, links, cache, plan.copies, shell))
     return plan
 
 
@@ -76,6 +76,7 @@ def _compare_page(
     links: urls.Links,
     cache: BuildCache,
     copies: dict[str, Path | Checked],
+    shell: str,
 ) -> Page:
     # the diffs are remade only when a compared run or the tolerances changed
     path = cache.path("compare", compare.pairs_key(experiment), ".json")
@@ -90,6 +91,7 @@ def _compare_page(
         context=context,
         in_nav=False,
         searchable=False,
+        cache_key=content_key(shell, urls.compare_page(experiment.name), _json(context)),
     )
 
 
