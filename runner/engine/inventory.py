@@ -19,6 +19,7 @@ long is cut (the document then says it is incomplete).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -42,17 +43,21 @@ from runner.model.problems import printable
 from runner.model.sbom import (
     FORMAT,
     Inventory,
+    NotAnInventory,
     Package,
+    StoredInventory,
     canonical_bytes,
     cyclonedx,
     parse_dpkg_status,
     parse_os_release,
     parse_python_metadata,
+    read_inventory,
 )
 
 INVENTORIES = "inventories"  # the index's folder, in the artifact store's
 LABEL = "org.radiops.inventory"  # on the stopped container: which image it reads
 INDEX_MAX_BYTES = 4096
+INVENTORY_MAX_BYTES = 64 << 20  # a stored inventory, read back
 STATUS_MAX_BYTES = 64 << 20
 METADATA_MAX_BYTES = 1 << 20
 LIST_MAX_BYTES = 16 << 20
@@ -139,6 +144,26 @@ def known_inventory(store: ArtifactStore, image_id: str) -> InventoryRef | None:
     if not _is_file(store, ref.sha256):
         return None
     return ref
+
+
+def stored_inventory(store: ArtifactStore, sha256: str) -> StoredInventory | str:
+    """The inventory stored under ``sha256`` (read capped, never through a link, its
+    hash checked), or why it cannot be read."""
+    path = store.path(sha256)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(INVENTORY_MAX_BYTES + 1)
+    except OSError:
+        return f"its inventory {sha256[:12]} is not in the artifact store {store.root}"
+    if len(data) > INVENTORY_MAX_BYTES:
+        return f"its inventory {sha256[:12]} is larger than {INVENTORY_MAX_BYTES >> 20} MiB"
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return f"its inventory {sha256[:12]} in the artifact store was altered"
+    try:
+        return read_inventory(data)
+    except NotAnInventory as exc:
+        return f"its inventory {sha256[:12]} cannot be read: {exc}"
 
 
 def index_path_of(store: ArtifactStore, image_id: str) -> str:

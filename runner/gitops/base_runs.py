@@ -20,7 +20,7 @@ import pygit2
 
 from runner.model.experiment import SCENARIO_FILE, Tolerance, read_experiment
 from runner.model.manifest import MANIFEST
-from runner.model.regression import PointComparison, compare_run
+from runner.model.regression import PointComparison, compare_runs
 from runner.model.repo import EXPERIMENTS, RUNS
 from runner.model.schemas import data_errors
 
@@ -109,20 +109,24 @@ def compare_new_runs(
     Returns the comparisons, in the order given, and a note per base record left out.
     """
     cache: dict[str, tuple[BaseRuns, dict[str, Tolerance]]] = {}
-    comparisons = []
+    news: dict[str, list[dict[str, Any]]] = {}
     for experiment, run_dir in new_runs:
         path = run_dir / MANIFEST
         if not path.is_file():
             continue
-        new = json.loads(path.read_text(encoding="utf-8"))  # the runner's own record
+        # the runner's own record
+        news.setdefault(experiment, []).append(json.loads(path.read_text(encoding="utf-8")))
         if experiment not in cache:
             yardstick = {
                 **tolerances.get(experiment, {}),
                 **base_tolerances(repo, base, experiment),
             }
             cache[experiment] = (read_base_runs(repo, base, experiment), yardstick)
+    comparisons = []
+    for experiment, manifests in news.items():
         found, yardstick = cache[experiment]
-        comparisons.append(compare_run(new, found.manifests, yardstick))
+        # repeated runs of a point are pooled: a group is judged by its mean
+        comparisons += compare_runs(manifests, found.manifests, yardstick)
     notes = [
         f"{experiment}: base record {why}; left out"
         for experiment, (found, _) in cache.items()

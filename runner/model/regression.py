@@ -19,14 +19,15 @@ change beyond it a regression or an improvement; without it, only a change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runner.model.experiment import Tolerance
+from runner.model.stats import Summary, summarize, welch_difference
 
 WITHIN = "within"
 REGRESSION = "regression"
@@ -38,24 +39,7 @@ ADDED = "added"  # no base value
 MISSING = "missing"  # no new value
 FLAGGED = (REGRESSION, IMPROVEMENT, BEYOND, MISSING)
 
-# Two-sided 95% critical values of Student's t, by degrees of freedom (1..30); 1.96 beyond.
-_T95 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
 Scalar = str | int | float | bool | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Interval:
-    """The mean of ``runs`` base values and the 95% confidence interval of that mean."""
-
-    mean: float
-    low: float
-    high: float
-    runs: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +49,8 @@ class MetricChange:
     new: Any
     mark: str  # one of the kinds above
     tolerance: Tolerance | None = None
-    interval: Interval | None = None  # set when the base is a group of repeated runs
+    interval: Summary | None = None  # set when the base is a group of repeated runs
+    pooled: Summary | None = None  # set when the new runs are a group: ``new`` is its mean
 
     @property
     def flagged(self) -> bool:
@@ -93,20 +78,11 @@ class PointComparison:
     base_runs: tuple[str, ...]  # run ids compared with; empty: no base run of this point
     parameters: tuple[tuple[str, Scalar, Scalar], ...]  # (name, base, new) where they differ
     metrics: tuple[MetricChange, ...]
+    pooled_runs: int = 1  # more: a group of repeated new runs, judged by its mean
 
     @property
     def flagged(self) -> tuple[MetricChange, ...]:
         return tuple(m for m in self.metrics if m.flagged)
-
-
-def mean_interval(values: Sequence[float]) -> Interval:
-    """Mean and 95% confidence interval of the mean (Student's t) of two or more values."""
-    if len(values) < 2:
-        raise ValueError("a confidence interval needs two or more values")
-    mean = statistics.fmean(values)
-    t = _T95[len(values) - 2] if len(values) - 1 <= len(_T95) else 1.96
-    half = t * statistics.stdev(values) / math.sqrt(len(values))
-    return Interval(mean=mean, low=mean - half, high=mean + half, runs=len(values))
 
 
 def base_runs_of(
@@ -114,13 +90,13 @@ def base_runs_of(
 ) -> list[Mapping[str, Any]]:
     """The base runs ``new`` is judged against, oldest first (see the module's description)."""
     experiment = new["experiment"]
-    point = _canonical(experiment["matrix_point"])
+    point = point_key(experiment["matrix_point"])
     same = sorted(
         (
             b
             for b in bases
             if b["experiment"]["name"] == experiment["name"]
-            and _canonical(b["experiment"]["matrix_point"]) == point
+            and point_key(b["experiment"]["matrix_point"]) == point
             and b["outcome"]["status"] == "succeeded"
         ),
         key=lambda b: str(b["run_id"]),
@@ -164,6 +140,84 @@ def compare_run(
     )
 
 
+def compare_runs(
+    news: Sequence[Mapping[str, Any]],
+    bases: Sequence[Mapping[str, Any]],
+    tolerances: Mapping[str, Tolerance],
+) -> list[PointComparison]:
+    """Each new run against its base runs; a new group of repeated runs is pooled.
+
+    The runs of one group (same experiment and ``repetition.group``) are judged
+    once, by their mean and its interval, not each repetition alone.
+    """
+    pools: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for new in news:
+        group = _group(new)
+        key = ("group", f"{new['experiment']['name']}/{group}") if group else ("run", new["run_id"])
+        pools.setdefault(key, []).append(new)
+    return [
+        compare_run(members[0], bases, tolerances)
+        if len(members) == 1
+        else compare_group(members, bases, tolerances)
+        for members in pools.values()
+    ]
+
+
+def compare_group(
+    members: Sequence[Mapping[str, Any]],
+    bases: Sequence[Mapping[str, Any]],
+    tolerances: Mapping[str, Tolerance],
+) -> PointComparison:
+    """A group of repeated new runs (one matrix point) against its base runs, pooled."""
+    first = sorted(members, key=lambda m: str(m["run_id"]))[0]
+    single = compare_run(first, bases, tolerances)
+    chosen = base_runs_of(first, bases)
+    if not chosen:
+        return single
+    names = sorted(set().union(*(m["metrics"] for m in members), *(b["metrics"] for b in chosen)))
+    metrics = tuple(
+        judge_pooled(
+            name,
+            [b["metrics"].get(name) for b in chosen],
+            [m["metrics"].get(name) for m in members],
+            tolerances.get(name),
+        )
+        for name in names
+    )
+    return dataclasses.replace(single, metrics=metrics, pooled_runs=len(members))
+
+
+def judge_pooled(
+    name: str, bases: Sequence[Any], news: Sequence[Any], tolerance: Tolerance | None
+) -> MetricChange:
+    """One metric of a new group: its mean against the base.
+
+    Against repeated base runs: Welch's 95% interval of the difference of the means;
+    a change is flagged when that interval leaves out zero. Against one base run:
+    the group's mean by the tolerance, as one new run would be.
+    """
+    present = [value for value in news if value is not None]
+    numbers = [float(value) for value in present if _number(value)]
+    if len(numbers) < 2 or len(numbers) != len(present):
+        return judge(name, bases, present[-1] if present else None, tolerance)
+    pooled = summarize(numbers)
+    base_values = [value for value in bases if value is not None]
+    if len(base_values) < 2 or not all(_number(value) for value in base_values):
+        return dataclasses.replace(judge(name, bases, pooled.mean, tolerance), pooled=pooled)
+    floats = [float(value) for value in base_values]
+    difference = welch_difference(floats, numbers)
+    inside = difference.low <= 0.0 <= difference.high
+    return MetricChange(
+        name=name,
+        base=summarize(floats).mean,
+        new=pooled.mean,
+        mark=WITHIN if inside else _direction(difference.difference, tolerance),
+        tolerance=tolerance,
+        interval=summarize(floats),
+        pooled=pooled,
+    )
+
+
 def judge(name: str, bases: Sequence[Any], new: Any, tolerance: Tolerance | None) -> MetricChange:
     """One metric: its base values (one per base run; None where absent) against ``new``."""
     present = [value for value in bases if value is not None]
@@ -176,7 +230,7 @@ def judge(name: str, bases: Sequence[Any], new: Any, tolerance: Tolerance | None
         bad = next((v for v in present if not _number(v)), present[-1])
         return MetricChange(name=name, base=bad, new=new, mark=NOT_COMPARABLE, tolerance=tolerance)
     if len(present) >= 2:
-        interval = mean_interval([float(v) for v in present])
+        interval = summarize([float(v) for v in present])
         inside = interval.low <= float(new) <= interval.high
         mark = WITHIN if inside else _direction(float(new) - interval.mean, tolerance)
         return MetricChange(
@@ -219,7 +273,7 @@ def _number(value: Any) -> bool:
     )
 
 
-def _canonical(point: Mapping[str, Any]) -> str:
+def point_key(point: Mapping[str, Any]) -> str:
     """A matrix point as text, so that 1, 1.0 and true are three points, not one."""
     return json.dumps(point, sort_keys=True)
 
@@ -236,5 +290,5 @@ def _parameter_changes(
     return tuple(
         (name, base.get(name), new.get(name))
         for name in sorted(set(base) | set(new))
-        if _canonical({"v": base.get(name)}) != _canonical({"v": new.get(name)})
+        if point_key({"v": base.get(name)}) != point_key({"v": new.get(name)})
     )

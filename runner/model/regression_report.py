@@ -76,6 +76,8 @@ def mark_text(change: MetricChange) -> str:
 
 def _point(comparison: PointComparison, *, base: str) -> list[str]:
     title = f"**{inert(comparison.experiment)}** run {inert(comparison.run_id)}"
+    if comparison.pooled_runs > 1:
+        title += f" and its group ({comparison.pooled_runs} repeated runs, pooled: their mean)"
     if comparison.matrix_point:
         point = ", ".join(f"{k}={v}" for k, v in sorted(comparison.matrix_point.items()))
         title += f" (matrix point {inert(point)})"
@@ -99,9 +101,14 @@ def _point(comparison: PointComparison, *, base: str) -> list[str]:
 
 
 def _yardstick(change: MetricChange) -> str:
+    if change.interval is not None and change.pooled is not None:
+        return (
+            f"Welch's 95% interval of the difference of the means "
+            f"({change.pooled.n} new runs, {change.interval.n} base runs)"
+        )
     if change.interval is not None:
         i = change.interval
-        return f"the 95% interval [{i.low:.6g}, {i.high:.6g}] of {i.runs} base runs"
+        return f"the 95% interval [{i.low:.6g}, {i.high:.6g}] of {i.n} base runs"
     return f"tolerance ({describe_tolerance(change.tolerance)})"
 
 

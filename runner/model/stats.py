@@ -31,6 +31,14 @@ class Summary:
     sd: float | None  # None: a single value has no spread
     half_width: float | None  # None: n = 1
 
+    @property
+    def low(self) -> float:
+        return self.mean - (self.half_width or 0.0)
+
+    @property
+    def high(self) -> float:
+        return self.mean + (self.half_width or 0.0)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Difference:

@@ -4,7 +4,8 @@
 
     radiops-bundle.json          what is inside (format, experiment, run, commit, images)
     run/...                      the run directory: manifest.json, inline outputs, logs
-    store/sha256/<ab>/<hex>      the run's outputs kept in the artifact store (those present)
+    store/sha256/<ab>/<hex>      the run's outputs kept in the artifact store (those present),
+                                 and its images' inventories (CycloneDX, named by the manifest)
     source/experiments/<name>/   the experiment at the recorded commit
     source/images/...            the image build contexts at the recorded commit
     images/<role>.tar            each image the run used, saved from the engine (docker save)
@@ -69,7 +70,9 @@ def write_bundle(
         export_tree(repo_root, commit, [f"experiments/{name}/", "images/"], source)
         partial = output.with_name(output.name + ".partial")
         with tarfile.open(partial, "w") as archive:
-            _add_files(archive, run_dir=run_dir, manifest=manifest, store=store, source=source)
+            inventories = _add_files(
+                archive, run_dir=run_dir, manifest=manifest, store=store, source=source
+            )
             for image in manifest["images"]:
                 saved.append(_add_image(archive, client, image, Path(scratch) / "image.tar"))
             index = {
@@ -78,6 +81,7 @@ def write_bundle(
                 "run_id": manifest["run_id"],
                 "commit": commit,
                 "images": saved,
+                "inventories": inventories,
             }
             data = (json.dumps(index, indent=2) + "\n").encode()
             info = tarfile.TarInfo(INDEX)
@@ -94,20 +98,17 @@ def _add_files(
     manifest: Mapping[str, Any],
     store: ArtifactStore,
     source: Path,
-) -> None:
-    """The run's folder, its outputs kept in the store, and the source at its commit."""
+) -> dict[str, str]:
+    """The run's folder, its outputs and inventories kept in the store, and the source at its
+    commit; the inventories added, image ID -> sha256."""
     for path in sorted(run_dir.rglob("*")):
         if path.is_file() and not path.is_symlink():
             archive.add(path, arcname="run/" + path.relative_to(run_dir).as_posix())
-    for entry in manifest["outputs"]:
-        location = entry["storage"]["location"]
-        if entry["storage"]["kind"] == "store":
-            digest = location.rsplit("/", 1)[1]
-            if store.path(digest).is_file():
-                archive.add(store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}")
+    inventories = _add_store_objects(archive, manifest, store)
     for path in sorted(source.rglob("*")):
         if path.is_file() or path.is_symlink():
             archive.add(path, arcname="source/" + path.relative_to(source).as_posix())
+    return inventories
 
 
 def _add_image(
@@ -124,6 +125,31 @@ def _add_image(
             handle.write(chunk)
     archive.add(saved_file, arcname=member)
     return {"role": image["role"], "image_id": image["image_id"], "tag": tag, "file": member}
+
+
+def _add_store_objects(
+    archive: tarfile.TarFile, manifest: Mapping[str, Any], store: ArtifactStore
+) -> dict[str, str]:
+    """The run's outputs kept in the artifact store and its images' inventories (the SBOMs
+    the manifest names by sha256), in ``store/``, those present; the inventories added,
+    image ID -> sha256."""
+    for entry in manifest["outputs"]:
+        if entry["storage"]["kind"] == "store":
+            digest = entry["storage"]["location"].rsplit("/", 1)[1]
+            if store.path(digest).is_file():
+                archive.add(store.path(digest), arcname=f"store/sha256/{digest[:2]}/{digest}")
+    added: dict[str, str] = {}
+    for image in manifest["images"]:
+        ref = image.get("inventory")
+        if ref is None or image["image_id"] in added:
+            continue
+        digest = ref["sha256"]
+        path = store.path(digest)
+        if path.is_file() and not path.is_symlink():
+            if digest not in added.values():
+                archive.add(path, arcname=f"store/sha256/{digest[:2]}/{digest}")
+            added[image["image_id"]] = digest
+    return added
 
 
 def _tag_of(client: docker.DockerClient, image: Mapping[str, Any]) -> str:

@@ -47,6 +47,7 @@ from runner.reproduce.compare import Check, compare_runs, report_json, report_ma
 from runner.reproduce.group import LEVEL as GROUP_LEVEL
 from runner.reproduce.group import TEST as GROUP_TEST
 from runner.reproduce.group import group_checks, group_plans, recorded_group
+from runner.reproduce.inventories import inventory_checks
 from runner.reproduce.published import RUN_ID, published_run, reproduction_testbed, store_of
 
 
@@ -255,7 +256,8 @@ def _judge(
     expected = source.recorded["experiment"]["scenario_sha256"]
     experiment = load_experiment(scenario)
     recorded_bytes = [output_reader(d, source.recorded_store) for d, _ in members]
-    new_bytes = [output_reader(d, store_of(inventory)) for d, _ in news]
+    new_store = store_of(inventory)
+    new_bytes = [output_reader(d, new_store) for d, _ in news]
     return [
         Check(
             name="scenario",
@@ -279,6 +281,9 @@ def _judge(
                 recorded_bytes=recorded_bytes[0],
                 new_bytes=new_bytes[0],
             )
+        ),
+        *inventory_checks(
+            source.recorded, news[0][1], recorded_store=source.recorded_store, new_store=new_store
         ),
     ]
 

@@ -14,7 +14,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-KINDS = ("plots", "pages", "scenarios")
+KINDS = ("plots", "pages", "scenarios", "compare")
 _VALID_MANIFESTS = "valid-manifests.json"
 
 
@@ -29,7 +29,7 @@ def content_key(*parts: str | bytes) -> str:
 
 
 class BuildCache:
-    """Content-addressed files under ``root``, by kind (plots, pages, scenarios)."""
+    """Content-addressed files under ``root``, by kind (plots, pages, scenarios, compare data)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from runner.site.svg import line_plot
 PLOT_VERSION = "2"  # change when the plots below change: cached plots are then remade
 #: the recording views, by the suffix of their cached file
 VIEWS = ("psd", "spectrogram", "time", "constellation")
+PSD_POINTS = "psd_points"
+OVERLAY_POINTS = 256  # the compare page's PSD: at most this many points per recording
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +46,7 @@ class RecordingPlots:
     spectrogram: Path | None = None
     time: Path | None = None
     constellation: Path | None = None
+    psd_points: Path | None = None  # JSON: the PSD's points, for the compare page's overlay
     problem: str | None = None
 
 
@@ -72,11 +76,13 @@ def recording_plots(
     noted = repr([tuple(vars(note).values()) for note in annotations])
     key = content_key(digest, datatype, repr(rate), repr(center), noted, PLOT_VERSION)
     paths = {view: cache.path("plots", key, f"-{view}.svg") for view in VIEWS}
+    paths[PSD_POINTS] = cache.path("plots", key, "-psd.json")
     made = RecordingPlots(
         psd=paths["psd"],
         spectrogram=paths["spectrogram"],
         time=paths["time"],
         constellation=paths["constellation"],
+        psd_points=paths[PSD_POINTS],
     )
     if all(path.is_file() for path in paths.values()):
         return made
@@ -85,7 +91,7 @@ def recording_plots(
     except (UnsupportedRecording, OSError) as error:
         return RecordingPlots(problem=f"not plotted: {error}")
     except Exception as error:  # container data: whatever it breaks stays in this plot
-        return RecordingPlots(problem=f"not plotted: {_failure(error)}")
+        return RecordingPlots(problem=f"not plotted: {failure_text(error)}")
     for view, path in paths.items():
         cache.write(path, drawn[view].encode("utf-8"))
     return made
@@ -115,6 +121,7 @@ def _draw_recording(
     )
     return {
         "psd": psd_svg,
+        PSD_POINTS: psd_points_json(spectrum.frequencies, spectrum.power_db, unit, scale),
         "spectrogram": spectrogram_svg(
             power,
             _levels(power.power_db),
@@ -127,7 +134,27 @@ def _draw_recording(
     }
 
 
-def _failure(error: Exception) -> str:
+def psd_points_json(
+    frequencies: np.ndarray[Any, np.dtype[np.float64]],
+    power_db: np.ndarray[Any, np.dtype[np.float64]],
+    unit: str,
+    scale: float,
+) -> str:
+    """The PSD as JSON for the compare page: at most OVERLAY_POINTS points, each the mean
+    power (dB) of its stretch of bins; only finite numbers."""
+    groups = max(1, math.ceil(len(power_db) / OVERLAY_POINTS))
+    count = len(power_db) // groups
+    xs = frequencies[: count * groups].reshape(count, groups).mean(axis=1) / scale
+    ys = power_db[: count * groups].reshape(count, groups).mean(axis=1)
+    kept = [
+        (round(float(x), 9), round(float(y), 3))
+        for x, y in zip(xs, ys, strict=True)
+        if math.isfinite(x) and math.isfinite(y)
+    ]
+    return json.dumps({"unit": unit, "x": [x for x, _ in kept], "y": [y for _, y in kept]})
+
+
+def failure_text(error: Exception) -> str:
     return f"{error} ({type(error).__name__})" if str(error) else type(error).__name__
 
 
@@ -172,7 +199,7 @@ def sweep_plots(
             try:
                 svg = _sweep_svg(pairs, parameter, metric, None if numeric else labels)
             except Exception as error:  # container data: whatever it breaks stays in this plot
-                problem = f"not plotted: {_failure(error)}"
+                problem = f"not plotted: {failure_text(error)}"
                 plots.append(
                     SweepPlot(parameter=parameter, metric=metric, svg=None, problem=problem)
                 )

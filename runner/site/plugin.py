@@ -44,7 +44,7 @@ from runner.site.search import update_index
 
 log = logging.getLogger("mkdocs.plugins.radiops")
 
-ASSETS = ("assets/radiops/site.css", "assets/radiops/tables.js")
+ASSETS = ("assets/radiops/site.css", "assets/radiops/tables.js", "assets/radiops/compare.js")
 
 
 class RadiopsConfig(base.Config):  # type: ignore[no-untyped-call]

@@ -64,6 +64,7 @@ def recording_context(
     view = _meta(meta)
     context: dict[str, Any] = {
         **dict.fromkeys(VIEWS),
+        "psd_points": None,
         "problem": None,
         "meta_rows": [list(row) for row in view.rows],
         "meta_notes": list(view.notes) + ([view.problem] if view.problem else []),
@@ -90,6 +91,7 @@ def recording_context(
         context["problem"] = plots.problem
         return context
     context.update({name: publish(path) for name, path in made.items() if path is not None})
+    context["psd_points"] = publish(plots.psd_points) if plots.psd_points else None
     return context
 
 

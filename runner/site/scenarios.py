@@ -110,6 +110,11 @@ def scenario_view(experiment: Experiment) -> dict[str, Any]:
             {"path": o.path, "sigmf": o.sigmf, "description": o.description}
             for o in experiment.outputs
         ],
+        # the yardsticks of the experiment page's history (runner/site/history.py)
+        "tolerances": {
+            name: {"absolute": t.absolute, "relative": t.relative, "better": t.better}
+            for name, t in experiment.metric_tolerances.items()
+        },
     }
 
 

@@ -5,12 +5,31 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 WIDTH = 640
 HEIGHT = 320
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 44
 _LARGEST = sys.float_info.max
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The plot area and the data ranges it shows."""
+
+    x_low: float
+    x_high: float
+    y_low: float
+    y_high: float
+    width: float = WIDTH - _LEFT - _RIGHT
+    height: float = HEIGHT - _TOP - _BOTTOM
+
+    def at(self, x: float, y: float) -> tuple[float, float]:
+        return (
+            _LEFT + _fraction(x, self.x_low, self.x_high) * self.width,
+            _TOP + (1 - _fraction(y, self.y_low, self.y_high)) * self.height,
+        )
 
 
 def line_plot(
@@ -24,92 +43,118 @@ def line_plot(
     markers: bool = False,
     log_y: bool = False,
     y_errors: Sequence[float] | None = None,
+    notes: Sequence[str] | None = None,
+    flagged: Sequence[bool] | None = None,
 ) -> str:
     """An SVG line through (xs[i], ys[i]); ``x_names`` labels categorical x positions.
 
     ``log_y``: a logarithmic y axis with a tick per decade (points at or below
     zero are left out), for quantities such as error rates. ``y_errors``: a
     half-width per point (0 or NaN: none), drawn as an error bar y ± half-width.
+    ``notes``: a tooltip per point (implies markers); ``flagged``: points drawn
+    as a red ring, class ``flagged`` (a regression).
     """
-    halves = list(y_errors) if y_errors is not None else [0.0] * len(ys)
+    count = len(ys)
+    halves = list(y_errors) if y_errors is not None else [0.0] * count
+    tips = list(notes) if notes is not None else [""] * count
+    flags = list(flagged) if flagged is not None else [False] * count
     kept = [
-        (x, y, h if math.isfinite(h) else 0.0)
-        for x, y, h in zip(xs, ys, halves, strict=True)
-        if math.isfinite(x) and math.isfinite(y)
-    ]
-    if log_y:
-        kept = [(x, y, h) for x, y, h in kept if y > 0]
-    bars = [_bar(x, y, h, log_y) for x, y, h in kept if h > 0]
-    points = [(x, math.log10(y) if log_y else y) for x, y, _ in kept]
-    if not points:
-        raise ValueError("nothing to plot: no finite point")
-    x_low, x_high = _span([x for x, _ in points])
-    y_low, y_high = _span(
-        [y for _, y in points] + [v for _, low, high in bars for v in (low, high)]
-    )
-    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (
-            _LEFT + _fraction(x, x_low, x_high) * plot_w,
-            _TOP + (1 - _fraction(y, y_low, y_high)) * plot_h,
+        (x, math.log10(y) if log_y else y, _bar(x, y, h, log_y) if h > 0 else None, tip, flag)
+        for x, y, h, tip, flag in zip(
+            xs, ys, [h if math.isfinite(h) else 0.0 for h in halves], tips, flags, strict=True
         )
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
-        f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13">{escape(title)}</text>',
-        f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
-        'stroke="#999"/>',
+        if math.isfinite(x) and math.isfinite(y) and (y > 0 or not log_y)
     ]
+    if not kept:
+        raise ValueError("nothing to plot: no finite point")
+    bars = [bar for *_, bar, _, _ in kept if bar is not None]
+    frame = _Frame(
+        *_span([x for x, *_ in kept]),
+        *_span([y for _, y, *_ in kept] + [v for _, low, high in bars for v in (low, high)]),
+    )
+    parts = [_frame_svg(frame, title), *_axes_svg(frame, x_names=x_names, log_y=log_y)]
+    parts.append(
+        f'<text x="{_LEFT + frame.width / 2}" y="{HEIGHT - 8}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+        f'<text x="14" y="{_TOP + frame.height / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {_TOP + frame.height / 2})">{escape(y_label)}</text>'
+    )
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (frame.at(x, y) for x, y, *_ in kept))
+    parts.append(f'<polyline points="{path}" fill="none" stroke="#3f51b5" stroke-width="1.2"/>')
+    parts.extend(_error_bar(frame, bar) for bar in bars)
+    if markers or notes is not None or flagged is not None:
+        parts.extend(_marker(frame, x, y, tip, flag) for x, y, _, tip, flag in kept)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _frame_svg(frame: _Frame, title: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">'
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>'
+        f'<text x="{WIDTH / 2}" y="16" text-anchor="middle" font-size="13">{escape(title)}</text>'
+        f'<rect x="{_LEFT}" y="{_TOP}" width="{frame.width}" height="{frame.height}" '
+        'fill="none" stroke="#999"/>'
+    )
+
+
+def _axes_svg(frame: _Frame, *, x_names: Sequence[str] | None, log_y: bool) -> list[str]:
+    """The ticks and their labels; a tick's label has one line per line of its name."""
     x_ticks = (
         [(float(i), name) for i, name in enumerate(x_names)]
         if x_names is not None
-        else [(value, _number(value)) for value in _ticks(x_low, x_high)]
+        else [(value, _number(value)) for value in _ticks(frame.x_low, frame.x_high)]
     )
-    for value, name in x_ticks:
-        px, _ = at(value, y_low)
-        parts.append(
-            f'<line x1="{px:.1f}" y1="{_TOP + plot_h}" x2="{px:.1f}" y2="{_TOP + plot_h + 4}" '
-            'stroke="#999"/>'
-            f'<text x="{px:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">'
-            f"{escape(name)}</text>"
-        )
     y_ticks = (
-        [(float(d), _decade(d)) for d in range(math.ceil(y_low), math.floor(y_high) + 1)]
+        [
+            (float(d), _decade(d))
+            for d in range(math.ceil(frame.y_low), math.floor(frame.y_high) + 1)
+        ]
         if log_y
-        else [(value, _number(value)) for value in _ticks(y_low, y_high)]
+        else [(value, _number(value)) for value in _ticks(frame.y_low, frame.y_high)]
     )
+    bottom = _TOP + frame.height
+    parts = []
+    for value, name in x_ticks:
+        px, _ = frame.at(value, frame.y_low)
+        lines = "".join(
+            f'<tspan x="{px:.1f}" dy="{0 if i == 0 else 12}">{escape(line)}</tspan>'
+            for i, line in enumerate(name.split("\n"))
+        )
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{bottom}" x2="{px:.1f}" y2="{bottom + 4}" stroke="#999"/>'
+            f'<text x="{px:.1f}" y="{bottom + 16}" text-anchor="middle">{lines}</text>'
+        )
     for value, name in y_ticks:
-        _, py = at(x_low, value)
+        _, py = frame.at(frame.x_low, value)
         parts.append(
-            f'<line x1="{_LEFT - 4}" y1="{py:.1f}" x2="{_LEFT + plot_w}" y2="{py:.1f}" '
+            f'<line x1="{_LEFT - 4}" y1="{py:.1f}" x2="{_LEFT + frame.width}" y2="{py:.1f}" '
             'stroke="#eee"/>'
-            f'<text x="{_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{name}</text>'
+            f'<text x="{_LEFT - 6}" y="{py + 4:.1f}" text-anchor="end">{escape(name)}</text>'
         )
-    parts.append(
-        f'<text x="{_LEFT + plot_w / 2}" y="{HEIGHT - 8}" text-anchor="middle">'
-        f"{escape(x_label)}</text>"
-        f'<text x="14" y="{_TOP + plot_h / 2}" text-anchor="middle" '
-        f'transform="rotate(-90 14 {_TOP + plot_h / 2})">{escape(y_label)}</text>'
+    return parts
+
+
+def _error_bar(frame: _Frame, bar: tuple[float, float, float]) -> str:
+    x, low, high = bar
+    px, top = frame.at(x, high)
+    _, bottom = frame.at(x, low)
+    return (
+        f'<path d="M{px - 4:.1f},{top:.1f}h8M{px:.1f},{top:.1f}V{bottom:.1f}'
+        f'M{px - 4:.1f},{bottom:.1f}h8" stroke="#3f51b5" fill="none" class="error-bar"/>'
     )
-    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in (at(x, y) for x, y in points))
-    parts.append(f'<polyline points="{path}" fill="none" stroke="#3f51b5" stroke-width="1.2"/>')
-    for x, low, high in bars:
-        px, top = at(x, high)
-        _, bottom = at(x, low)
-        parts.append(
-            f'<path d="M{px - 4:.1f},{top:.1f}h8M{px:.1f},{top:.1f}V{bottom:.1f}'
-            f'M{px - 4:.1f},{bottom:.1f}h8" stroke="#3f51b5" fill="none" class="error-bar"/>'
+
+
+def _marker(frame: _Frame, x: float, y: float, tip: str, flag: bool) -> str:
+    px, py = frame.at(x, y)
+    title = f"<title>{escape(tip)}</title>" if tip else ""
+    if flag:
+        return (
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="none" stroke="#d32f2f" '
+            f'stroke-width="2" class="flagged">{title}</circle>'
         )
-    if markers:
-        parts.extend(
-            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#3f51b5"/>'
-            for px, py in (at(x, y) for x, y in points)
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="#3f51b5">{title}</circle>'
 
 
 def _bar(x: float, y: float, half: float, log_y: bool) -> tuple[float, float, float]:

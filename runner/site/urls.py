@@ -18,6 +18,20 @@ def run_page(experiment: str, run_id: str) -> str:
     return f"experiments/{experiment}/runs/{run_id}/index.md"
 
 
+def compare_page(experiment: str) -> str:
+    return f"experiments/{experiment}/compare/index.md"
+
+
+def compare_pairs(experiment: str) -> str:
+    """The diffs of the compare page's pairs of runs (runner/site/compare.py)."""
+    return f"experiments/{experiment}/compare/pairs.json"
+
+
+def run_json(experiment: str, run_id: str) -> str:
+    """A run's compare file: its commit and its recordings' PSD points."""
+    return f"experiments/{experiment}/runs/{run_id}/compare.json"
+
+
 def folder(src_uri: str) -> str:
     """The folder of a page's source, with a trailing slash ('' for the top)."""
     return src_uri.rpartition("/")[0] + "/" if "/" in src_uri else ""

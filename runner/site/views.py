@@ -12,22 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from markupsafe import Markup
-
 from runner.model.health import HealthState
 from runner.model.references import is_pinned, split_pinned
 from runner.site import urls
-from runner.site.cache import BuildCache, content_key
+from runner.site.cache import BuildCache
 from runner.site.collect import ExperimentRecord, RunRecord, SiteData
 from runner.site.downloads import Checked, Download, log_download
-from runner.site.groups import collapse_groups, run_group_view
-from runner.site.plots import SweepPlot, sweep_plots
-from runner.site.readme import is_safe_url, render_markdown
+from runner.site.groups import run_group_view
+from runner.site.readme import is_safe_url
 from runner.site.recording_view import output_items
 
 LATEST_RUNS = 20
 RUNS_PER_DIGEST = 20  # the images page lists this many runs per digest, then a count
-METRIC_COLUMNS = 8
 
 
 def run_context(
@@ -60,7 +56,7 @@ def run_context(
         data.store,
         cache=cache,
         offer=functools.partial(_shown, links=links, page=page, copies=copies),
-        publish=functools.partial(_plot_href, links=links, page=page, copies=copies),
+        publish=functools.partial(plot_href, links=links, page=page, copies=copies),
     )
     for entry, download, item in shown:
         outputs.append(item)
@@ -107,32 +103,6 @@ def pinned_ref(image: Mapping[str, Any]) -> str | None:
     if not digest:
         return None
     return f"{split_pinned(ref)[0]}@{digest}"
-
-
-def experiment_context(
-    experiment: ExperimentRecord,
-    links: urls.Links,
-    cache: BuildCache,
-    copies: dict[str, Path | Checked],
-) -> dict[str, Any]:
-    page = urls.experiment_page(experiment.name)
-    valid = [run for run in experiment.runs if run.manifest is not None]
-    sweeps = sweep_plots(*collapse_groups([r.manifest for r in valid if r.manifest]))
-    scenario = experiment.scenario
-    metric_names = sorted({k for run in valid for k in run.manifest["metrics"]})  # type: ignore[index]
-    return {
-        "name": experiment.name,
-        "title": experiment.title,
-        "index_href": links.href(urls.EXPERIMENTS, page=page),
-        "problems": list(experiment.problems)
-        + [problem for run in experiment.runs for problem in run.problems],
-        "s": scenario,
-        "readme_html": _readme(experiment.readme),
-        "images": _experiment_images(experiment, links, page),
-        "sweeps": [_sweep_file(plot, links, page, cache, copies) for plot in sweeps],
-        "metric_names": metric_names[:METRIC_COLUMNS],
-        "runs": [_run_row(run, links, page) for run in experiment.runs],
-    }
 
 
 def experiments_context(data: SiteData, links: urls.Links) -> dict[str, Any]:
@@ -301,78 +271,7 @@ def _radio_text(radio: Mapping[str, Any]) -> str:
     return " ".join(words)
 
 
-def _run_row(run: RunRecord, links: urls.Links, page: str) -> dict[str, Any]:
-    manifest = run.manifest
-    return {
-        "run_id": run.run_id,
-        "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
-        "status": run.status,
-        "started": manifest["timing"]["started"] if manifest else None,
-        "duration": manifest["timing"]["duration_s"] if manifest else None,
-        "point": manifest["experiment"]["matrix_point"] if manifest else {},
-        "metrics": manifest["metrics"] if manifest else {},
-    }
-
-
-def _experiment_images(
-    experiment: ExperimentRecord, links: urls.Links, page: str
-) -> list[dict[str, Any]]:
-    images: dict[str, dict[str, Any]] = {}
-    for role in experiment.scenario["roles"] if experiment.scenario else ():
-        name = str(role["image"]).rstrip("/")
-        images.setdefault(
-            name,
-            {
-                "image": name,
-                "local": role["image_is_path"],
-                "dockerfile": experiment.dockerfiles.get(name),
-                "digests": {},
-            },
-        )
-    for run in experiment.runs:
-        for image in run.manifest["images"] if run.manifest else ():
-            name = str(image["image"]).rstrip("/")
-            entry = images.setdefault(
-                name, {"image": name, "local": False, "dockerfile": None, "digests": {}}
-            )
-            digest = image["digest"] or f"{image['image_id']} (local, no registry digest)"
-            entry["digests"].setdefault(digest, []).append(
-                {
-                    "run_id": run.run_id,
-                    "role": image["role"],
-                    "href": links.href(urls.run_page(run.experiment, run.run_id), page=page),
-                }
-            )
-    return [
-        {**entry, "digests": [{"digest": d, "runs": runs} for d, runs in entry["digests"].items()]}
-        for entry in images.values()
-    ]
-
-
-def _readme(text: str | None) -> Markup | None:
-    if text is None:
-        return None
-    return Markup(render_markdown(text))  # noqa: S704 - raw HTML removed, then nh3
-
-
-def _sweep_file(
-    plot: SweepPlot,
-    links: urls.Links,
-    page: str,
-    cache: BuildCache,
-    copies: dict[str, Path | Checked],
-) -> dict[str, str | None]:
-    alt = f"{plot.metric} against {plot.parameter}"
-    if plot.svg is None:
-        return {"src": None, "alt": alt, "problem": plot.problem}
-    path = cache.path("plots", content_key(plot.svg), ".svg")
-    if not path.is_file():
-        cache.write(path, plot.svg.encode("utf-8"))
-    src = _plot_href(path, links, page, copies)
-    return {"src": src, "alt": alt, "problem": None}
-
-
-def _plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path | Checked]) -> str:
+def plot_href(path: Path, links: urls.Links, page: str, copies: dict[str, Path | Checked]) -> str:
     """Publishes a cached plot in the site's one plots folder; its link from ``page``.
 
     Plots are named by the hash of what they show, so runs and experiments

@@ -24,10 +24,11 @@ from runner.model.regression import (
     UNJUDGED,
     WITHIN,
     compare_run,
+    compare_runs,
     judge,
-    mean_interval,
 )
 from runner.model.regression_report import inert, mark_text, render_comparisons
+from runner.model.stats import summarize
 from tests.testing.repos import commit_all, git
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -46,6 +47,10 @@ def manifest(run_id: str, metrics: dict[str, Any], **changes: Any) -> dict[str, 
         else:
             data[key] = value
     return data
+
+
+def _run(run: str, metrics: dict[str, Any], *, group: str) -> dict[str, Any]:
+    return manifest(run, metrics, repetition={"group": group, "index": 1, "of": 5})
 
 
 def run_id(n: int) -> str:
@@ -99,7 +104,7 @@ def test_values_that_are_not_finite_numbers_are_not_compared(bad: Any) -> None:
 
 
 def test_repeated_base_runs_give_a_mean_and_its_interval() -> None:
-    interval = mean_interval([9.0, 10.0, 11.0, 10.0, 10.0])
+    interval = summarize([9.0, 10.0, 11.0, 10.0, 10.0])
     assert interval.mean == 10.0
     # t(0.975, 4) = 2.776, sd = 0.7071: half width 0.8779
     assert interval.high - interval.mean == pytest.approx(0.8779, abs=1e-4)
@@ -108,8 +113,33 @@ def test_repeated_base_runs_give_a_mean_and_its_interval() -> None:
     assert (inside.mark, outside.mark) == (WITHIN, BEYOND)
     assert outside.interval is not None and outside.base == 10.0
     assert "95% interval" in mark_text(outside)
-    with pytest.raises(ValueError, match="two or more"):
-        mean_interval([1.0])
+    assert summarize([1.0]).half_width is None
+
+
+def test_a_new_group_is_pooled_against_the_base_group() -> None:
+    base = [
+        _run(run_id(i), {"ber": v}, group="g0")
+        for i, v in enumerate([0.0100, 0.0101, 0.0099, 0.0100, 0.0100], start=1)
+    ]
+    # a noisy group around the same mean: alone, most repetitions leave the base's
+    # interval; pooled, the group did not move
+    noisy = [
+        _run(run_id(30 + i), {"ber": v}, group="g3")
+        for i, v in enumerate([0.0098, 0.0102, 0.0100, 0.0103, 0.0097], start=1)
+    ]
+    tolerance = {"ber": Tolerance(relative=0.5, better="lower")}
+    alone = [compare_run(n, base, tolerance).metrics[0].mark for n in noisy]
+    assert alone.count(REGRESSION) + alone.count(IMPROVEMENT) == 4
+    assert compare_runs(noisy, base, tolerance)[0].metrics[0].mark == WITHIN
+    # a group that moved by a few standard deviations is one regression
+    new = [
+        _run(run_id(10 + i), {"ber": v}, group="g1")
+        for i, v in enumerate([0.0104, 0.0105, 0.0104, 0.0105, 0.0104], start=1)
+    ]
+    (pooled,) = compare_runs(new, base, tolerance)
+    assert pooled.pooled_runs == 5 and pooled.metrics[0].mark == REGRESSION
+    assert pooled.metrics[0].pooled is not None and pooled.metrics[0].pooled.n == 5
+    assert "pooled" in render_comparisons([pooled], base="main")
 
 
 def test_the_base_is_the_latest_succeeded_run_of_the_same_point() -> None:

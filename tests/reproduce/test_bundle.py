@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -30,6 +31,15 @@ def test_a_bundle_reproduces_on_another_engine_without_registry_or_git(
     recorded = json.loads(
         (upstream / "experiments/hello/runs" / run_id / "manifest.json").read_text()
     )
+    # the image's inventory travels in the bundle, named by the manifest's sha256
+    (image,) = recorded["images"]
+    sbom = image["inventory"]["sha256"]
+    with tarfile.open(archive) as bundled:
+        index = json.load(bundled.extractfile("radiops-bundle.json"))  # type: ignore[arg-type]
+        document = bundled.extractfile(f"store/sha256/{sbom[:2]}/{sbom}")
+        assert document is not None
+        assert hashlib.sha256(document.read()).hexdigest() == sbom
+    assert index["inventories"] == {image["image_id"]: sbom}
     # another machine: an engine that has no image at all, and no registry running
     client = docker.DockerClient(base_url=fresh_engine, version="auto")
     try:
@@ -50,6 +60,8 @@ def test_a_bundle_reproduces_on_another_engine_without_registry_or_git(
     (report,) = (elsewhere / "reproductions" / "hello").glob("*/reproduction.json")
     checks = {c["name"]: c["verdict"] for c in json.loads(report.read_text())["checks"]}
     assert checks["image hello"] == "pass"  # the bundled image itself, not a rebuild
+    # the recorded inventory, read from the bundle, is the re-run's
+    assert checks["inventory hello"] == "pass"
     assert set(checks.values()) == {"pass"}
     new = json.loads((report.parent / "manifest.json").read_text())
     assert new["placements"][0]["node"] == "bench"

@@ -26,9 +26,11 @@ from tests.testing.repos import PROJECT
 from tests.testing.sites import (
     LINK_TITLE,
     add_experiment,
+    add_run,
     break_manifests,
     build_site,
     make_example_site_repo,
+    tone,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,6 +43,8 @@ FLAGS = [
 ]
 SCREENSHOT = PROJECT / ".cache" / "site-tests" / "run-page.png"
 LINK_RUN = "20261122T101502Z-9f8e7d6c"
+PAIR = ("20261123T100000Z-0000000a", "20261123T110000Z-0000000b")
+HOSTILE_PARAMETER = "<img src=x onerror=window.__xss=1>"
 
 # README links and images whose address runs code once a browser decodes it
 # (character references, mixed case, tabs and newlines in the scheme), and
@@ -87,6 +91,14 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     repo = make_example_site_repo(tmp_path_factory.mktemp("site"))
     break_manifests(repo)
     add_experiment(repo, "readme-links", title="README links", readme=XSS_README)
+    add_experiment(repo, "pair", title="Two runs to compare")
+    add_run(repo, "pair", PAIR[0], metrics={"snr_db": 10.0}, recording=tone(frequency=125e3))
+    second = add_run(
+        repo, "pair", PAIR[1], metrics={"snr_db": 12.5}, recording=tone(frequency=-200e3)
+    )
+    manifest = json.loads((second / "manifest.json").read_text(encoding="utf-8"))
+    manifest["parameters"]["greeting"] = HOSTILE_PARAMETER
+    (second / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     site, _ = build_site(repo)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -182,6 +194,36 @@ def test_a_recordings_time_and_constellation_plots_are_shown(
         else:  # I's blue band, half transparent over white
             rgb = [tuple(map(int, c.split(","))) for c in colours]
             assert any(b > r + 40 for r, _, b in rgb), view
+
+
+def test_the_compare_page_shows_the_diff_and_the_psds_overlaid(
+    site_url: tuple[str, Path], page: playwright.Page
+) -> None:
+    base, _ = site_url
+    page.goto(f"{base}experiments/pair/")
+    page.get_by_role("link", name="Compare two runs").click()
+    page.wait_for_url("**/experiments/pair/compare/")
+    page.select_option("#radiops-compare-a", PAIR[1])
+    page.select_option("#radiops-compare-b", PAIR[0])
+    lines = page.locator("svg.radiops-overlay polyline.radiops-psd-line")
+    lines.first.wait_for()
+    assert lines.count() == 2
+    box = page.locator("svg.radiops-overlay").bounding_box()
+    assert box is not None and box["width"] > 300
+    # the two tones' peaks: each line reaches the top of the plot somewhere else
+    peaks = lines.evaluate_all(
+        """ls => ls.map(l => l.getAttribute('points').split(' ').map(p => p.split(',').map(Number))
+            .reduce((best, p) => (p[1] < best[1] ? p : best))[0])"""
+    )
+    assert abs(peaks[0] - peaks[1]) > 50
+    status = page.locator("#radiops-compare-status").inner_text()
+    assert f"A: {PAIR[0]}" in status and f"B: {PAIR[1]}" in status
+    diff = page.locator("#radiops-compare-diff")
+    metrics = diff.locator("tr", has_text="snr_db").inner_text()
+    assert "10" in metrics and "12.5" in metrics
+    assert HOSTILE_PARAMETER in diff.locator("tr", has_text="greeting").inner_text()  # as text
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#radiops-compare-diff img").count() == 0
 
 
 def test_search_finds_an_experiment_by_a_word_of_its_title(

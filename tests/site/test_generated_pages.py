@@ -96,7 +96,7 @@ def test_plots_are_cached_and_made_again_when_the_data_changes(tmp_path: Path) -
     _, printed = build_site(repo)
     assert _plots(repo) == first
     # unchanged run (5) and experiment (3) pages are copied, not rendered
-    assert "(8 from the cache)" in printed
+    assert "(9 from the cache)" in printed  # with the sweep experiment's compare page
     data = repo / LINK_RUN / "outputs/hello/0/rx.sigmf-data"
     samples = np.asarray(tone(frequency=-300e3), dtype=np.complex64).tobytes()
     data.write_bytes(samples)

@@ -89,7 +89,10 @@ def test_a_sweep_plot_that_fails_is_a_note_and_the_others_are_drawn(
             {"src": "a.svg", "alt": "snr_db against gain", "problem": None},
             {"src": None, "alt": "broken against gain", "problem": found["broken"].problem},
         ],
+        "history": [],
         "metric_names": [],
+        "has_groups": False,
+        "compare_href": None,
         "runs": [],
     }
     page = render("experiment.html", context)

@@ -174,7 +174,7 @@ def test_a_store_recording_too_big_to_copy_is_plotted_not_published(tmp_path: Pa
         publish=publish,
     )
     assert context["problem"] is None
-    assert [context[view] for view in VIEWS] == [path.name for path in published]
+    assert [context[view] for view in (*VIEWS, "psd_points")] == [p.name for p in published]
     assert context["meta_notes"] == ["no metadata file listed beside it"]
     # the same entry with other bytes in the store: nothing is plotted
     (store / "sha256" / digest[:2] / digest).write_bytes(data[::-1])

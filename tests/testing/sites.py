@@ -59,12 +59,20 @@ def add_experiment(
     tags: tuple[str, ...] = ("example",),
     sweep: tuple[float, ...] = (),
     readme: str | None = None,
+    tolerances: Mapping[str, str] | None = None,
 ) -> Path:
-    """experiments/<name>/ with a valid scenario (sweeping ``gain`` when ``sweep`` is given)."""
+    """experiments/<name>/ with a valid scenario (sweeping ``gain`` when ``sweep`` is given).
+
+    ``tolerances``: metric name -> its ``reproduce.metrics`` entry as YAML flow text.
+    """
     folder = repo / "experiments" / name
     folder.mkdir(parents=True)
     matrix = f"matrix:\n  gain: [{', '.join(map(str, sweep))}]\n" if sweep else ""
     text = SCENARIO.format(name=name, title=json.dumps(title), tags=", ".join(tags), matrix=matrix)
+    if tolerances:
+        text += "reproduce:\n  metrics:\n" + "".join(
+            f"    {metric}: {entry}\n" for metric, entry in tolerances.items()
+        )
     (folder / "experiment.yaml").write_text(text, encoding="utf-8")
     if readme is not None:
         (folder / "README.md").write_text(readme, encoding="utf-8")

@@ -12,7 +12,6 @@ folder, names from them never become paths unchecked.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -22,6 +21,7 @@ from typing import Any
 
 from runner.cli.command import Command, Context
 from runner.engine.artifacts import ArtifactStore
+from runner.engine.inventory import stored_inventory
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
@@ -31,7 +31,7 @@ from runner.model.repo import ARTIFACT_STORE, EXPERIMENTS, RUNS, Repository, fin
 from runner.model.run_diff import diff_runs
 from runner.model.run_diff_records import PsdDistance, RunDiff, RunSide, Yardstick
 from runner.model.run_diff_render import render_text, to_json
-from runner.model.sbom import NotAnInventory, StoredInventory, read_inventory
+from runner.model.sbom import StoredInventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed
 from runner.reproduce.compare import PSD_MAX_SAMPLES, psd_db, psd_distance_db
@@ -39,7 +39,6 @@ from runner.reproduce.compare import PSD_MAX_SAMPLES, psd_db, psd_distance_db
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
 MANIFEST_MAX_BYTES = 16 << 20
-INVENTORY_MAX_BYTES = 64 << 20
 RECORDING_MAX_BYTES = PSD_MAX_SAMPLES * 8  # what psd_db reads of a cf32_le recording
 
 
@@ -154,20 +153,6 @@ def _side(manifest: Mapping[str, Any], store: ArtifactStore) -> RunSide:
         inventories[image["image_id"]] = stored_inventory(store, entry["sha256"])
     label = f"{manifest['experiment']['name']}/{manifest['run_id']}"
     return RunSide(label=label, manifest=manifest, inventories=inventories)
-
-
-def stored_inventory(store: ArtifactStore, sha256: str) -> StoredInventory | str:
-    """The inventory stored under ``sha256``, or why it cannot be read."""
-    path = store.path(sha256)
-    data = _read_capped(path, INVENTORY_MAX_BYTES)
-    if data is None:
-        return f"its inventory {sha256[:12]} is not in the artifact store {store.root}"
-    if hashlib.sha256(data).hexdigest() != sha256:
-        return f"its inventory {sha256[:12]} in the artifact store was altered"
-    try:
-        return read_inventory(data)
-    except NotAnInventory as exc:
-        return f"its inventory {sha256[:12]} cannot be read: {exc}"
 
 
 def _read_capped(path: Path, limit: int, *, whole: bool = True) -> bytes | None:
