@@ -7,6 +7,7 @@ digest for it.
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 
@@ -21,6 +22,16 @@ from runner.model.problems import printable
 from runner.model.references import digests_of, familiar, is_pinned, split_pinned, tag_of
 from runner.model.repo import IMAGES
 from runner.model.testbed import Registry
+
+#: the push stream's "TAG: digest: sha256:<hex> size: N" line (Docker and Podman)
+_PUSHED_DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
+#: what a registry may serve an image's manifest as, single-platform or an index
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+)
 
 
 class RegistryProblem(EnvironmentProblem):
@@ -59,6 +70,8 @@ def push(
                 digest = aux["Digest"]
             if "status" in chunk and not chunk.get("progressDetail"):
                 progress(printable(" ".join(str(chunk[k]) for k in ("id", "status") if k in chunk)))
+                reported = _PUSHED_DIGEST.search(str(chunk["status"]))
+                digest = digest or (reported[1] if reported else None)
         pins = digests_of(client.images.get(built.image_id).attrs, repository)
     except docker.errors.APIError as exc:
         message = str(exc.explanation or exc)
@@ -69,6 +82,10 @@ def push(
         ) from None
     if digest is None and len(pins) == 1:
         digest = pins[0]
+    if digest is not None and digest not in pins:
+        # Podman lists the digest of the manifest it made, not the one the registry
+        # keeps: the registry's word for the tag decides
+        pins = [manifest_digest(registry, built.name, tag) or "none from the registry"]
     if digest is None or digest not in pins:
         raise RegistryProblem(
             f"pushed {repository}:{tag}, but the engine reports the digest {digest} "
@@ -77,6 +94,23 @@ def push(
     pinned = f"{repository}@{digest}"
     progress(f"{built.image}: pushed {pinned}")
     return pinned
+
+
+def manifest_digest(
+    registry: Registry, name: str, reference: str, *, timeout: float = 30.0
+) -> str | None:
+    """The digest ``registry`` serves the manifest of ``name:reference`` by; None if it does not."""
+    scheme = "http" if registry.insecure else "https"
+    request = urllib.request.Request(  # noqa: S310 (an http(s) URL)
+        f"{scheme}://{registry.address}/v2/{name}/manifests/{reference}",
+        method="HEAD",
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return str(answer.headers.get("Docker-Content-Digest") or "") or None
+    except (OSError, ValueError):
+        return None
 
 
 def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from runner import __version__
+from runner.engine.engine_kind import kind_of
 from runner.engine.execute import Ended, Placed, Supervision, Usage
 from runner.engine.probe import ProbeResult, match_device
 from runner.model.manifest import SCHEMA_VERSION, CodeInfo, ImageRecord, Outcome, Trigger
@@ -72,6 +73,7 @@ def engine_facts(url: str, info: Mapping[str, Any], version: Mapping[str, Any]) 
         "kernel": info.get("KernelVersion", ""),
         "docker_version": info.get("ServerVersion", ""),
         "api_version": version.get("ApiVersion", ""),
+        "kind": kind_of(version),
         "cpus": int(info.get("NCPU", 0)),
         "memory_bytes": int(info.get("MemTotal", 0)),
     }

@@ -20,6 +20,7 @@ import docker
 import pytest
 
 from runner.cli.commands.run import run
+from runner.engine.engine_kind import DOCKER, EngineKind, hardening
 from runner.model.report import LineReporter
 from runner.pipeline.runs import RunResult
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
@@ -79,20 +80,30 @@ def inspect_while_running(
     return attrs, results[0]
 
 
-def assert_cannot_escalate(attrs: dict[str, Any], *, cap_add: list[str] | None) -> None:
+def assert_cannot_escalate(
+    attrs: dict[str, Any], *, cap_add: list[str] | None, kind: EngineKind = DOCKER
+) -> None:
+    """The hardening every run container has, read from ``kind``'s inspect in its own words."""
     host = attrs["HostConfig"]
-    assert host["CapDrop"] == ["ALL"]
-    assert host["CapAdd"] == cap_add
+    assert hardening(kind, attrs) == {
+        "engine": kind,
+        "all_capabilities_dropped": True,
+        "capabilities_added": sorted(cap_add or []),
+        "no_new_privileges": True,
+        "privileged": False,
+        "private_ipc": True,
+        "own_pid_namespace": True,
+        "own_uts_namespace": True,
+        "init": True,
+    }
     assert host["SecurityOpt"] == ["no-new-privileges"]
-    assert host["Privileged"] is False
     assert host["PidsLimit"] is not None and 0 < host["PidsLimit"] <= 100_000
     assert host["Memory"] > 0 and host["MemorySwap"] == host["Memory"]  # no swap on top
-    assert host["IpcMode"] == "private"
     assert not host["Binds"] and not host.get("VolumesFrom") and not host.get("Mounts")
     assert attrs["Mounts"] == []  # no docker socket, no host path, no volume
     assert not host["Devices"]
     assert not host.get("PortBindings")
-    assert host["PidMode"] == "" and host["UTSMode"] == "" and host["UsernsMode"] == ""
+    assert host["UsernsMode"] == ""
 
 
 SLEEPER = shell_scenario(
