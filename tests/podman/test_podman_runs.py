@@ -11,8 +11,10 @@ with an unsupported Podman refused at connect time: tests/podman/test_engine_kin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,30 @@ from tests.testing.testbed_fixtures import Testbed
 pytestmark = pytest.mark.docker
 
 
+#: Traffic between containers on one Podman bridge (a run's internal network). Docker
+#: sets this host's FORWARD policy to DROP and bridged frames go through iptables
+#: (br_netfilter); netavark 1.4 adds no rule for an internal network, so its containers
+#: could not reach each other (the channel emulator would hear no radio). Bridged
+#: frames only: routing between two runs' networks stays dropped.
+WITHIN_A_BRIDGE = (
+    "FORWARD", "-m", "physdev", "--physdev-is-bridged", "-i", "podman+", "-o", "podman+",
+    "-j", "ACCEPT",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def bridged_traffic_accepted() -> Iterator[None]:
+    """WITHIN_A_BRIDGE in this host's firewall while the ``with`` lasts, if it was not."""
+    present = subprocess.run(["iptables", "-C", *WITHIN_A_BRIDGE], capture_output=True, check=False)
+    if present.returncode != 0:
+        subprocess.run(["iptables", "-I", *WITHIN_A_BRIDGE], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        if present.returncode != 0:
+            subprocess.run(["iptables", "-D", *WITHIN_A_BRIDGE], check=False, capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def podman_engine(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a Podman node with its own state, using the testbed's registry."""
@@ -56,7 +82,8 @@ def podman_engine(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         node.launch().wait_ready(timeout=60)
         copy_image(settings, "podman", node.address)
-        yield node.address
+        with bridged_traffic_accepted():
+            yield node.address
     finally:
         node.stop()
         for directory in (run, settings.state_dir):
