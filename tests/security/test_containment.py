@@ -71,7 +71,7 @@ def inspect_while_running(
         for container in client.containers.list(
             filters={"label": f"org.radiops.experiment={experiment}", "status": "running"}
         ):
-            attrs = client.api.inspect_container(container.id)
+            attrs = client.api.inspect_container(str(container.id))
         time.sleep(0.2)
     runner.join(WAIT_S)
     if errors:
