@@ -1,5 +1,7 @@
 """Docker Engine releases radiops refuses: those with known ``docker cp`` / archive flaws.
 
+Podman's own are in :mod:`runner.engine.engine_kind`.
+
 radiops copies parameters into and results out of containers that run
 untrusted code, through the engine's archive endpoints (what ``docker cp``
 uses). On an engine with one of these flaws, a container could reach the
@@ -63,16 +65,24 @@ _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?P<rest>.*)$")
 _PRERELEASE = re.compile(r"^[-~.]?(?:rc|beta|alpha|tp|dev)", re.IGNORECASE)
 
 
+def parse_version(version: str) -> tuple[Version, bool] | None:
+    """``version`` as (major, minor, patch) and whether it is a pre-release; None if unreadable."""
+    found = _VERSION.match(version.strip())
+    if found is None:
+        return None
+    parsed = (int(found[1]), int(found[2]), int(found[3] or 0))
+    return parsed, bool(_PRERELEASE.match(found["rest"]))
+
+
 def engine_version_problem(version: str) -> str | None:
     """Why a Docker Engine reporting ``version`` must not run untrusted containers; None if none.
 
     An unreadable version is refused too: its fixes cannot be known.
     """
-    found = _VERSION.match(version.strip())
-    if found is None:
+    read = parse_version(version)
+    if read is None:
         return f"cannot tell which security fixes Docker Engine '{version}' has; upgrade it"
-    parsed = (int(found[1]), int(found[2]), int(found[3] or 0))
-    prerelease = bool(_PRERELEASE.match(found["rest"]))
+    parsed, prerelease = read
     flaws = [a for a in ADVISORIES if a.affects(parsed, prerelease=prerelease)]
     if not flaws:
         return None

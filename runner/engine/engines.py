@@ -16,7 +16,7 @@ import docker.errors
 import docker.tls
 import requests.exceptions
 
-from runner.engine.advisories import engine_version_problem
+from runner.engine.engine_kind import DOCKER, kind_of, missing, version_problem
 from runner.model.errors import EnvironmentProblem
 from runner.model.remotes import without_credentials
 from runner.model.testbed import Node
@@ -69,7 +69,8 @@ def connect_all(
 
 def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerClient:
     """A client for ``node``'s engine; EnvironmentProblem when it does not answer, or
-    when its release has a known ``docker cp`` flaw (runner.engine.advisories)."""
+    when its release has a known archive flaw or the engine lacks what radiops needs
+    (runner.engine.engine_kind: Docker Engine or Podman)."""
     tls: docker.tls.TLSConfig | bool = False
     if node.tls is not None:
         tls = docker.tls.TLSConfig(
@@ -86,15 +87,19 @@ def connect(node: Node, *, timeout: float = DEFAULT_TIMEOUT_S) -> docker.DockerC
             tls=tls,
             use_ssh_client=node.engine.startswith("ssh://"),
         )
-        version = str(client.version().get("Version", ""))
+        version = client.version()
+        kind = kind_of(version)
+        info = client.info() if kind != DOCKER else {}
     except (*ENGINE_ERRORS, OSError) as exc:
         raise EnvironmentProblem(
             f"node {node.name}: cannot reach its Docker engine at {shown}: {exc}"
         ) from None
-    problem = engine_version_problem(version)
-    if problem is not None:
+    problem = version_problem(version)
+    lacks = missing(kind, info)
+    if problem is not None or lacks is not None:
         client.close()
+        why = "is unsafe" if problem is not None else "lacks what radiops needs"
         raise EnvironmentProblem(
-            f"node {node.name}: refused, its engine at {shown} is unsafe: {problem}"
+            f"node {node.name}: refused, its engine at {shown} {why}: {problem or lacks}"
         )
     return client

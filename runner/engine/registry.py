@@ -44,6 +44,8 @@ MANIFEST_TYPES = (
 )
 REGISTRY_TIMEOUT_S = 30.0
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: the push stream's "TAG: digest: sha256:<hex> size: N" line (Docker and Podman)
+_PUSHED_DIGEST = re.compile(r"\bdigest: (sha256:[0-9a-f]{64})\b")
 
 
 class RegistryProblem(EnvironmentProblem):
@@ -82,6 +84,8 @@ def push(
                 digest = aux["Digest"]
             if "status" in chunk and not chunk.get("progressDetail"):
                 progress(printable(" ".join(str(chunk[k]) for k in ("id", "status") if k in chunk)))
+                reported = _PUSHED_DIGEST.search(str(chunk["status"]))
+                digest = digest or (reported[1] if reported else None)
         pins = digests_of(client.images.get(built.image_id).attrs, repository)
     except docker.errors.APIError as exc:
         message = str(exc.explanation or exc)
@@ -92,6 +96,10 @@ def push(
         ) from None
     if digest is None and len(pins) == 1:
         digest = pins[0]
+    if digest is not None and digest not in pins:
+        # Podman lists the digest of the manifest it made, not the one the registry
+        # keeps: the registry's word for the tag decides
+        pins = [manifest_digest(registry, built.name, tag) or "none from the registry"]
     if digest is None or digest not in pins:
         raise RegistryProblem(
             f"pushed {repository}:{tag}, but the engine reports the digest {digest} "
@@ -100,6 +108,15 @@ def push(
     pinned = f"{repository}@{digest}"
     progress(f"{built.image}: pushed {pinned}")
     return pinned
+
+
+def manifest_digest(registry: Registry, name: str, reference: str) -> str | None:
+    """The digest ``registry`` serves the manifest of ``name:reference`` by; None if it does not."""
+    insecure = frozenset({registry.address}) if registry.insecure else frozenset()
+    try:
+        return resolve_digest(f"{registry.address}/{name}:{reference}", insecure=insecure)
+    except EnvironmentProblem:
+        return None
 
 
 def _push_error(repository: str, tag: str, message: str, registry: Registry) -> str:

@@ -15,6 +15,7 @@ from runner.engine.artifacts import ArtifactStore
 from runner.engine.capture import Capture, NotReadable, capture_tree, read_small_file
 from runner.engine.container_logs import stream_logs
 from runner.engine.container_spec import OUTPUT_DIR
+from runner.engine.engine_kind import DOCKER, INJECTED
 from runner.engine.execute import Placed
 from runner.engine.member_gate import CaptureBudget, CaptureLimits, path_problem
 from runner.engine.node import NodeContainer
@@ -29,7 +30,6 @@ from runner.pipeline.outputs import output_path
 METRICS_MAX_BYTES = 1 << 20
 METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,100}$")  # the manifest's rule, with room
 MAX_CHANGE_ROOTS = 100
-INJECTED = frozenset({"/sbin/docker-init", "/usr/sbin/docker-init"})  # the engine's init
 
 
 def capture_changes(
@@ -39,7 +39,8 @@ def capture_changes(
     outputs: list[dict[str, Any]] = []
     refused: list[str] = []
     diff = item.container.diff() or []
-    roots = change_roots(diff)
+    kind = context.engines.get(item.node.engine, {}).get("kind", DOCKER)
+    roots = change_roots(diff, INJECTED[kind])
     directories = {posixpath.dirname(str(d["Path"])) for d in diff}
     if len(roots) > MAX_CHANGE_ROOTS:
         refused.append(
@@ -73,13 +74,15 @@ def capture_changes(
     return outputs, refused
 
 
-def change_roots(diff: Sequence[Mapping[str, Any]]) -> list[str]:
+def change_roots(
+    diff: Sequence[Mapping[str, Any]], injected: frozenset[str] = INJECTED[DOCKER]
+) -> list[str]:
     """The fewest paths whose copies hold every change ``docker diff`` reports, nothing else.
 
     A topmost added path is new with everything under it; a changed path with
     nothing below it in the diff is a modified file. Changed directories are
     never copied whole (they hold unchanged files), nor are radiops' own
-    /radiops and the engine's injected init.
+    /radiops and what the engine injects (``injected``: engine_kind.INJECTED).
     """
     added = {str(d["Path"]) for d in diff if d.get("Kind") == 1}
     changed = {str(d["Path"]) for d in diff if d.get("Kind") == 0}
@@ -87,11 +90,11 @@ def change_roots(diff: Sequence[Mapping[str, Any]]) -> list[str]:
     parents = {posixpath.dirname(str(d["Path"])) for d in diff}
     roots = {p for p in added if posixpath.dirname(p) not in added}
     roots |= {p for p in changed if p not in parents}
-    return sorted(p for p in roots if not _injected(p))
+    return sorted(p for p in roots if p not in injected and not _ours(p))
 
 
-def _injected(path: str) -> bool:
-    return path in INJECTED or path == "/radiops" or path.startswith("/radiops/")
+def _ours(path: str) -> bool:
+    return path == "/radiops" or path.startswith("/radiops/")
 
 
 @dataclass(kw_only=True)

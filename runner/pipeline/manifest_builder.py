@@ -13,6 +13,7 @@ from typing import Any
 
 from runner import __version__
 from runner.engine.datasets import dataset_records
+from runner.engine.engine_kind import kind_of
 from runner.engine.execute import Ended, Placed, Supervision, Usage
 from runner.engine.gpus import granted_gpus
 from runner.engine.probe_result import ProbeResult, match_device
@@ -74,6 +75,7 @@ def engine_facts(url: str, info: Mapping[str, Any], version: Mapping[str, Any]) 
         "kernel": info.get("KernelVersion", ""),
         "docker_version": info.get("ServerVersion", ""),
         "api_version": version.get("ApiVersion", ""),
+        "kind": kind_of(version),
         "cpus": int(info.get("NCPU", 0)),
         "memory_bytes": int(info.get("MemTotal", 0)),
     }

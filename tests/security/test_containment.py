@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
 
+from tests.testing.hardening import assert_cannot_escalate
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, shell_scenario
 from tests.testing.runs import inspect_while_running, manifest, run_on
 from tests.testing.testbed_fixtures import Testbed
@@ -24,22 +24,6 @@ pytestmark = pytest.mark.docker
 
 NODE = "local1"  # a virtual node of the local default testbed, on the default engine
 WAIT_S = 900.0  # other tests may hold the node for a while
-
-
-def assert_cannot_escalate(attrs: dict[str, Any], *, cap_add: list[str] | None) -> None:
-    host = attrs["HostConfig"]
-    assert host["CapDrop"] == ["ALL"]
-    assert host["CapAdd"] == cap_add
-    assert host["SecurityOpt"] == ["no-new-privileges"]
-    assert host["Privileged"] is False
-    assert host["PidsLimit"] is not None and 0 < host["PidsLimit"] <= 100_000
-    assert host["Memory"] > 0 and host["MemorySwap"] == host["Memory"]  # no swap on top
-    assert host["IpcMode"] == "private"
-    assert not host["Binds"] and not host.get("VolumesFrom") and not host.get("Mounts")
-    assert attrs["Mounts"] == []  # no docker socket, no host path, no volume
-    assert not host["Devices"]
-    assert not host.get("PortBindings")
-    assert host["PidMode"] == "" and host["UTSMode"] == "" and host["UsernsMode"] == ""
 
 
 SLEEPER = shell_scenario(
