@@ -8,7 +8,6 @@ there were none. ``load_experiment`` is the strict form for commands that run.
 
 from __future__ import annotations
 
-import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from runner.model.limits import Limits, limits_from
 from runner.model.loader import Read, read_checked
+from runner.model.parameter_values import type_problems, value_problems
 from runner.model.problems import Problem, ProblemsFound
 from runner.model.suggest import hint
 from runner.model.units import format_duration, parse_duration
@@ -27,7 +27,6 @@ SCHEMA_LINE = "# yaml-language-server: $schema=../../schemas/experiment.schema.j
 MAX_DURATION_S = 24 * 3600.0
 TIMEOUT_GRACE_S = 60.0
 MAX_MATRIX_RUNS = 10_000
-MAX_VALUE_BYTES = 64 * 1024  # a parameter's text, in bytes
 RESERVED_ENV_PREFIX = "RADIOPS_"
 PACINGS = ("realtime", "fast")  # schemas/experiment.schema.json: pacing
 
@@ -285,49 +284,6 @@ def _matrix_problems(
             "in one experiment"
         )
         problems.append(document.problem(("matrix",), message, key=True))
-    return problems
-
-
-def type_problems(declared: object, value: object) -> list[str]:
-    """Why ``value`` is not of the parameter type ``declared`` (empty when it is)."""
-    ok = {
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, int | float) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-    }
-    if not isinstance(declared, str) or declared not in ok or ok[declared]:
-        return []  # an unknown type (even a list or mapping): the schema reports it
-    return [f"{value!r} is not a value of the parameter's type {declared}"]
-
-
-def value_problems(
-    value: object,
-    *,
-    kind: object,
-    minimum: object = None,
-    maximum: object = None,
-    choices: object = None,
-) -> list[str]:
-    """Why ``value`` is not allowed for a parameter so declared (empty when it is)."""
-    problems = type_problems(kind, value)
-    if problems:
-        return problems
-    if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
-        # it travels in an environment variable, which Linux caps at 128 KiB
-        return [
-            f"a value of {len(value.encode('utf-8', 'surrogatepass'))} bytes is longer than the "
-            f"{MAX_VALUE_BYTES} a parameter may carry; put bigger data in an input file"
-        ]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if isinstance(value, float) and not math.isfinite(value):
-            return [f"{value} is not a finite number"]
-        if isinstance(minimum, int | float) and value < minimum:
-            problems.append(f"{value} is below the parameter's minimum {minimum}")
-        if isinstance(maximum, int | float) and value > maximum:
-            problems.append(f"{value} is above the parameter's maximum {maximum}")
-    if isinstance(choices, list | tuple) and choices and value not in choices:
-        problems.append(f"{value!r} is not one of the parameter's choices {list(choices)}")
     return problems
 
 

@@ -13,12 +13,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runner.engine.artifacts import artifact_store
-from runner.engine.datasets import prepare_datasets
 from runner.engine.docker_node import docker_nodes
 from runner.engine.engines import EngineClient, connect_all
-from runner.engine.gpus import check_gpu_engines
 from runner.model.errors import EnvironmentProblem, InvalidInput, UsageError
 from runner.model.experiment import SCENARIO_FILE, Experiment, load_experiment
 from runner.model.limits import CAPTURE_MAX_BYTES
@@ -32,7 +31,12 @@ from runner.model.schedule import restrict, unplaceable_reason
 from runner.model.testbed import Node, Testbed, resolve_testbed
 from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import engine_facts
-from runner.pipeline.preparation import check_radios, prepare_emulator, prepare_images
+from runner.pipeline.preparation import (
+    check_radios,
+    prepare_emulator,
+    prepare_images,
+    prepare_inputs,
+)
 from runner.pipeline.probing import DEFAULT_MAX_AGE_S
 from runner.pipeline.quarantine import healthy_nodes
 from runner.pipeline.recovery import recover
@@ -166,18 +170,14 @@ def _context(
 ) -> RunContext:
     """Everything the runs share: prepared images, emulator and radios, facts for manifests."""
     inventory, shown = testbed
-    engines = {
-        url: engine_facts(without_credentials(url), client.info(), client.version())
-        for url, client in clients.items()
-    }
+    engines = {url: _facts(url, client) for url, client in clients.items()}
     artifacts = inventory.artifacts
     store = artifact_store(artifacts.path if artifacts else repo.root / ARTIFACT_STORE, repo.root)
     image_ids, records = prepare_images(
         experiment, repo, inventory, clients, strict=options.strict, reporter=reporter, store=store
     )
     emulator_images = prepare_emulator(experiment, repo, nodes, clients, reporter=reporter)
-    check_gpu_engines(experiment, nodes, clients)
-    prepare_datasets(experiment, nodes, clients, image_ids, store, reporter=reporter)
+    prepare_inputs(experiment, nodes, clients, image_ids, store, reporter=reporter)
     probes = check_radios(
         experiment,
         repo,
@@ -214,6 +214,10 @@ def _context(
         emulator_images=emulator_images,
         probes=probes,
     )
+
+
+def _facts(url: str, client: EngineClient) -> dict[str, Any]:
+    return engine_facts(without_credentials(url), client.info(), client.version())
 
 
 def _repeat_count(given: str | int | None, experiment: Experiment) -> int:

@@ -5,13 +5,15 @@ found as the inventory says."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from runner.engine import images as image_ops
 from runner.engine import registry as registry_ops
 from runner.engine.artifacts import ArtifactStore
+from runner.engine.datasets import prepare_datasets
 from runner.engine.distribute import distribute
 from runner.engine.engines import EngineClient
+from runner.engine.gpus import check_gpu_engines
 from runner.engine.inventory import image_inventory
 from runner.engine.medium import EmulatorImage
 from runner.engine.probe_result import ProbeResult
@@ -205,3 +207,18 @@ def _base(built: image_ops.BuiltImage) -> dict[str, str | None] | None:
     if base is None or not (base.digest or base.image_id):
         return None
     return {"ref": base.ref, "digest": base.digest or base.image_id}
+
+
+def prepare_inputs(
+    experiment: Experiment,
+    nodes: Sequence[Node],
+    clients: Mapping[str, EngineClient],
+    image_ids: Mapping[tuple[str, str], str],
+    store: ArtifactStore,
+    *,
+    reporter: Reporter,
+) -> None:
+    """What the roles ask of their nodes besides images: GPUs the engines can serve, and
+    datasets fetched, checked and in place on every node that may host them."""
+    check_gpu_engines(experiment, nodes, clients)
+    prepare_datasets(experiment, nodes, clients, image_ids, store, reporter=reporter)

@@ -356,9 +356,7 @@ def untagged_image(archive: Path, image_id: str, out: Path) -> None:
                 else:
                     copy.addfile(member, source.extractfile(member) if member.isfile() else None)
     except (OSError, tarfile.TarError, ValueError, TypeError, KeyError) as exc:
-        raise BundleRefused(
-            f"{archive.name}: not an image archive radiops can load: {exc}"
-        ) from None
+        raise BundleRefused(f"{archive.name}: not an image archive radiops loads: {exc}") from None
 
 
 def _read(source: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

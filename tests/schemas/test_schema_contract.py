@@ -126,7 +126,7 @@ def test_every_list_and_free_text_a_person_writes_is_bounded(name: str) -> None:
 def test_a_parameter_value_may_be_as_long_as_the_runner_lets_it_travel() -> None:
     # the schema bounds characters, the runner bytes (a value travels in an environment
     # variable): a text the runner would carry must not be refused by the schema first
-    from runner.model.experiment import MAX_VALUE_BYTES
+    from runner.model.parameter_values import MAX_VALUE_BYTES
 
     schema = _load(PROJECT / "schemas" / "experiment.schema.json")
     assert schema["$defs"]["scalar"]["maxLength"] == MAX_VALUE_BYTES
