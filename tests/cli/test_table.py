@@ -89,4 +89,6 @@ def _minimal(words: list[str]) -> list[str]:
         "comment": ["--pull-request", "1", "--body-file", "x.md"],
         "watch": ["--remote", "https://example.org/r.git"],
     }
-    return [*words, *required.get(words[0], [])]
+    required_actions = {("testbed", "clear"): ["node1"]}
+    extra = required_actions.get((words[0], words[-1]), required.get(words[0], []))
+    return [*words, *extra]
