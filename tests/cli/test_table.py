@@ -13,7 +13,7 @@ import pytest
 from runner.cli.command import Command, Group, Leaf
 from runner.cli.parser import build_parser, command_of
 from runner.cli.table import COMMANDS
-from tests.testing.repos import PROJECT, radiops_in_process
+from tests.testing.repos import radiops_in_process
 
 
 def _leaves() -> list[tuple[list[str], Leaf]]:
@@ -55,7 +55,7 @@ def test_a_group_without_its_action_is_a_usage_error(tmp_path: Path) -> None:
     assert "ACTION" in err and "see 'radiops testbed --help'" in err
 
 
-def test_only_the_command_that_runs_is_imported() -> None:
+def test_only_the_command_that_runs_is_imported(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from runner.cli.parser import build_parser\n"
@@ -64,7 +64,7 @@ def test_only_the_command_that_runs_is_imported() -> None:
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'docker', 'mkdocs', 'pygit2'}))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stdout.splitlines() == ["['runner.cli.commands.validate']", "[]"], result
 
