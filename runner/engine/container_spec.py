@@ -192,7 +192,7 @@ DEFAULT_SHELL = "/bin/sh"
 
 
 def session_options(
-    options: Mapping[str, Any], *, session_id: str, user: str, shell: str = DEFAULT_SHELL
+    options: Mapping[str, Any], *, session_id: str, user: str, program: str = DEFAULT_SHELL
 ) -> dict[str, Any]:
     """A run's container options (``container_options``) turned into an interactive shell's:
     the same posture, radios and environment; a terminal, stdin open, the shell as the program.
@@ -211,7 +211,7 @@ def session_options(
     adapted.update(
         labels=labels,
         environment={**options["environment"], "RADIOPS_RUN_ID": session_id},
-        entrypoint=[shell],
+        entrypoint=[program],
         tty=True,
         stdin_open=True,
     )

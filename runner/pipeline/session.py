@@ -99,7 +99,7 @@ def run_shell(
         plan = plans[0]
         session_id = new_run_id()
         adapt = functools.partial(
-            session_options, session_id=session_id, user=options.actor, shell=request.shell
+            session_options, session_id=session_id, user=options.actor, program=request.shell
         )
         started = datetime.now(UTC)
         placed, medium = reserve(

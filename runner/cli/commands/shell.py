@@ -59,16 +59,25 @@ def _limit(text: str) -> float:
     return limit
 
 
-def _main(args: argparse.Namespace, context: Context) -> int:
-    stdin_fd, stdout_fd = sys.stdin.fileno(), sys.stdout.fileno()
-    if not (os.isatty(stdin_fd) and os.isatty(stdout_fd)):
+def _terminal() -> tuple[int, int]:
+    """The terminal's input and output descriptors; UsageError when either is not a terminal."""
+    try:
+        fds = sys.stdin.fileno(), sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced streams (e.g. in a test harness)
+        fds = (-1, -1)
+    if not all(fd >= 0 and os.isatty(fd) for fd in fds):
         raise UsageError(
             "radiops shell needs a terminal (its input or output is not one): run it from "
             "a terminal, not from a pipe, a file or CI"
         )
+    return fds[0], fds[1]
+
+
+def _main(args: argparse.Namespace, context: Context) -> int:
     request = ShellRequest(
         target=args.experiment, role=args.role, limit_s=_limit(args.limit), shell=args.shell
     )
+    stdin_fd, stdout_fd = _terminal()
     with cancellable() as (cancel, received):
 
         def attach(container: NodeContainer, limit_s: float) -> str:
