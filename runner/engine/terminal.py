@@ -65,14 +65,19 @@ def attach_terminal(
     socket = container.attach_socket(params=params)
     raw: Any = getattr(socket, "_sock", socket)  # the HTTP response's socket, upgraded
     resized = threading.Event()
-    previous = signal.signal(signal.SIGWINCH, lambda *_: resized.set())
+    previous = {
+        signal.SIGWINCH: signal.signal(signal.SIGWINCH, lambda *_: resized.set()),
+        # the terminal went away: end the session and free the node rather than die holding it
+        signal.SIGHUP: signal.signal(signal.SIGHUP, lambda *_: cancel.set()),
+    }
     try:
         container.start()
         _resize(container, stdin_fd)
         with raw_terminal(stdin_fd):
             return _pump(container, raw, stdin_fd, stdout_fd, limit_s, cancel, resized)
     finally:
-        signal.signal(signal.SIGWINCH, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         with contextlib.suppress(OSError):
             socket.close()
 
@@ -97,15 +102,19 @@ def _pump(
             resized.clear()
             _resize(container, stdin_fd)
         readable, _, _ = select.select([raw, stdin_fd], [], [], min(TICK_S, left))
-        if raw in readable:
+        buffered = getattr(raw, "pending", None)  # TLS: decrypted bytes select cannot see
+        if raw in readable or (buffered is not None and buffered()):
             data = raw.recv(CHUNK)
             if not data:
                 return "exited"
             _write_all(stdout_fd, data)
         if stdin_fd in readable:
-            data = os.read(stdin_fd, CHUNK)
+            try:
+                data = os.read(stdin_fd, CHUNK)
+            except OSError:  # the terminal is gone
+                data = b""
             if not data:  # the terminal closed: end the shell as a hang-up would
-                return "exited"
+                return "cancelled"
             raw.sendall(data)
 
 
