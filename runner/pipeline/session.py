@@ -120,7 +120,14 @@ def run_shell(
             for failure in remove_all(placed):
                 reporter.line(f"session {session_id}: could not remove {failure}")
             session = _record(
-                context.repo_root, session_id, options.actor, placed, started, ended_by, request
+                context.repo_root,
+                session_id,
+                options.actor,
+                placed,
+                started,
+                ended_by,
+                plan.experiment.name,
+                request,
             )
         reporter.line(_farewell(session))
         return session
@@ -133,13 +140,14 @@ def _record(
     placed: list[Placed],
     started: datetime,
     ended_by: str,
+    experiment: str,
     request: ShellRequest,
 ) -> Session:
     item = placed[0]
     session = Session(
         id=session_id,
         user=user,
-        experiment=str(request.target),
+        experiment=experiment,
         role=request.role,
         node=item.node.name,
         engine=without_credentials(item.node.engine),

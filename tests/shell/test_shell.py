@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import select
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import docker
@@ -33,11 +34,15 @@ def repo(testbed: Testbed, tmp_path: Path) -> Path:
     return repo
 
 
+Step = tuple[float, bytes | Callable[[], None]]
+
+
 def in_terminal(
-    repo: Path, args: Sequence[str], steps: Sequence[tuple[float, bytes]], timeout: float = 300
+    repo: Path, args: Sequence[str], steps: Sequence[Step], timeout: float = 300
 ) -> tuple[int, str]:
     """``radiops shell ARGS`` on a pseudo-terminal; once the shell's prompt shows, each step
-    waits its seconds then types its bytes. The exit code and all the terminal showed."""
+    waits its seconds then types its bytes (or looks around, while the shell is open). The
+    exit code and all the terminal showed."""
     master, slave = os.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "runner", "shell", *args],
@@ -61,9 +66,12 @@ def in_terminal(
                 shown += chunk
             prompted = ANNOUNCED in shown and PROMPT in shown[shown.find(ANNOUNCED) :]
             if pending and prompted:
-                pause, typed = pending.pop(0)
+                pause, step = pending.pop(0)
                 time.sleep(pause)
-                os.write(master, typed)
+                if callable(step):
+                    step()
+                else:
+                    os.write(master, step)
         return process.wait(timeout=60), shown.decode("utf-8", errors="replace")
     finally:
         if process.poll() is None:
@@ -90,7 +98,18 @@ def session_record(repo: Path) -> dict[str, object]:
 def test_a_command_runs_in_the_hardened_container_and_the_node_is_freed(
     repo: Path, docker_clients: dict[str, docker.DockerClient]
 ) -> None:
-    steps = [
+    user = getpass.getuser()
+
+    def while_open() -> None:
+        status = radiops(repo, "testbed", "status", timeout=120)
+        assert f"node1: held by shell of {user} for work/main (running since" in status.stdout
+        code, shown = in_terminal(repo, ["experiments/work", "main", "--node", "node1"], [])
+        assert code == 3 and "no free nodes for work" in shown, shown
+        assert f"node1 held by shell of {user} for work/main" in shown
+        assert "Traceback" not in shown
+
+    steps: list[Step] = [
+        (0.5, while_open),
         (0.5, b"sleep 30\r"),
         (1.0, b"\x03"),  # Ctrl-C: to the shell's sleep, not to radiops
         (0.5, b"id -u; grep CapEff /proc/self/status; echo done-$((6*7)); exit\r"),
@@ -103,7 +122,8 @@ def test_a_command_runs_in_the_hardened_container_and_the_node_is_freed(
     assert "ended because the shell ended; node node1 is free again" in shown
     record = session_record(repo)
     assert record["ended_by"] == "exited" and record["node"] == "node1"
-    assert record["role"] == "main" and str(record["image"]).startswith("sha256:")
+    assert record["role"] == "main" and record["experiment"] == "work"
+    assert str(record["image"]).startswith("sha256:")
     assert_node1_free(repo, docker_clients["node1"])
 
 
