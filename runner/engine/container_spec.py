@@ -214,6 +214,9 @@ def session_options(
         entrypoint=[program],
         tty=True,
         stdin_open=True,
+        # stdin closes when radiops detaches, however it ends: the shell then exits rather
+        # than hold the node with nobody at its terminal
+        stdin_once=True,
     )
     return adapted
 

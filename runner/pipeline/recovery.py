@@ -43,6 +43,7 @@ from runner.pipeline.pending import (
 from runner.pipeline.runs import record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
+LABEL_SESSION = f"{LABEL_PREFIX}session"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +91,32 @@ def recover(
             continue
         recorded.append(_finish(repo_root, run_dir, record, nodes, clients, reporter))
     _sweep(repo_root, clients, reporter)
+    _sweep_sessions(clients, reporter)
     return recorded, skipped
+
+
+def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
+    """Remove the containers of interactive sessions that ended but still hold their node.
+
+    A session's shell ends when its ``radiops shell`` goes away (its stdin closes with the
+    attachment), so an exited one is over whoever started it. A running one is left alone,
+    and so is one just created (its ``radiops shell`` may be about to start it).
+    """
+    for url, client in clients.items():
+        try:
+            found = client.labelled(LABEL_SESSION)
+        except ENGINE_ERRORS as exc:
+            reporter.line(f"{url}: cannot list containers: {exc}")
+            continue
+        for container in found:
+            if container.status not in ("exited", "dead"):
+                continue
+            session = container.labels.get(LABEL_SESSION, "?")
+            try:
+                container.remove(force=True)
+                reporter.line(f"{url}: removed {container.name}, left by ended session {session}")
+            except ENGINE_ERRORS as exc:
+                reporter.line(f"{url}: could not remove {container.name}: {exc}")
 
 
 def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:

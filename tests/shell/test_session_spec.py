@@ -71,7 +71,7 @@ def test_a_session_container_has_the_runs_posture_and_a_terminal(link: Experimen
     assert shell["environment"] == run["environment"]
     assert shell["environment"]["MODE"] == "send"
     assert shell["environment"]["RADIOPS_PARAM_GAIN"] == "3"
-    assert shell["tty"] is True and shell["stdin_open"] is True
+    assert shell["tty"] is True and shell["stdin_open"] is True and shell["stdin_once"] is True
     assert shell["entrypoint"] == ["/bin/bash"] and "command" not in shell
     assert LABEL_PREFIX + "run" not in shell["labels"]  # radiops recover leaves it alone
     assert shell["labels"][LABEL_PREFIX + "session"] == "s1"
