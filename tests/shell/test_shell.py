@@ -9,7 +9,7 @@ import select
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import docker
@@ -23,18 +23,25 @@ pytestmark = pytest.mark.docker
 
 ANNOUNCED = b"exit the shell to free the node"
 PROMPT = b"# "  # Debian's sh as root
+SESSION = "org.radiops.session"
 
 
 @pytest.fixture
-def repo(testbed: Testbed, tmp_path: Path) -> Path:
+def repo(
+    testbed: Testbed, tmp_path: Path, docker_clients: dict[str, docker.DockerClient]
+) -> Iterator[Path]:
     inventory = f"nodes:\n  node1:\n    engine: {testbed.node_engines['node1']}\n"
     repo = make_run_repo(tmp_path, testbed=inventory)
     add_scenario(repo, "work", shell_scenario("work", script="sleep 1"))
     commit_all(repo, "an experiment to open a shell in")
-    return repo
+    yield repo
+    left = docker_clients["node1"].containers.list(all=True, filters={"label": SESSION})
+    for container in left:
+        container.remove(force=True)
+    assert not left, "a session's container was left behind"
 
 
-Step = tuple[float, bytes | Callable[[], None]]
+Step = tuple[float, bytes | Callable[["subprocess.Popen[bytes]"], None]]
 
 
 def in_terminal(
@@ -69,7 +76,7 @@ def in_terminal(
                 pause, step = pending.pop(0)
                 time.sleep(pause)
                 if callable(step):
-                    step()
+                    step(process)
                 else:
                     os.write(master, step)
         return process.wait(timeout=60), shown.decode("utf-8", errors="replace")
@@ -100,7 +107,7 @@ def test_a_command_runs_in_the_hardened_container_and_the_node_is_freed(
 ) -> None:
     user = getpass.getuser()
 
-    def while_open() -> None:
+    def while_open(_: subprocess.Popen[bytes]) -> None:
         status = radiops(repo, "testbed", "status", timeout=120)
         assert f"node1: held by shell of {user} for work/main (running since" in status.stdout
         code, shown = in_terminal(repo, ["experiments/work", "main", "--node", "node1"], [])
@@ -136,4 +143,24 @@ def test_the_time_limit_ends_an_idle_shell_and_frees_the_node(
     assert "ended because its time (5s) was up; node node1 is free again" in shown
     assert time.monotonic() - began < 180
     assert session_record(repo)["ended_by"] == "time"
+    assert_node1_free(repo, docker_clients["node1"])
+
+
+def test_a_shell_whose_radiops_dies_exits_and_recover_frees_the_node(
+    repo: Path, docker_clients: dict[str, docker.DockerClient]
+) -> None:
+    def die(process: subprocess.Popen[bytes]) -> None:
+        process.kill()  # SIGKILL: radiops cannot free the node itself
+
+    code, shown = in_terminal(repo, ["experiments/work", "main"], [(0.5, die)])
+    assert code == -9, shown
+    (container,) = docker_clients["node1"].containers.list(all=True, filters={"label": SESSION})
+    deadline = time.monotonic() + 30
+    while container.status != "exited" and time.monotonic() < deadline:
+        time.sleep(0.2)  # its stdin closed with radiops's attachment: the shell ends
+        container.reload()
+    assert container.status == "exited"
+    recovered = radiops(repo, "recover", timeout=120)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "left by ended session" in recovered.stdout + recovered.stderr
     assert_node1_free(repo, docker_clients["node1"])
