@@ -192,19 +192,26 @@ DEFAULT_SHELL = "/bin/sh"
 
 
 def session_options(
-    options: Mapping[str, Any], *, session_id: str, user: str, program: str = DEFAULT_SHELL
+    options: Mapping[str, Any],
+    *,
+    session_id: str,
+    user: str,
+    until: str,
+    program: str = DEFAULT_SHELL,
 ) -> dict[str, Any]:
     """A run's container options (``container_options``) turned into an interactive shell's:
     the same posture, radios and environment; a terminal, stdin open, the shell as the program.
 
-    Labelled as a session (not a run: ``radiops recover`` leaves it alone), with who holds the
-    node, for ``radiops testbed status``.
+    Labelled as a session (not a run), with who holds the node, for ``radiops testbed
+    status``, and when its time is up (``until``, ISO 8601 UTC): a session whose
+    ``radiops shell`` was killed is removed by ``radiops recover`` once that time has passed.
     """
     labels = {k: v for k, v in options["labels"].items() if k != f"{LABEL_PREFIX}run"}
     labels.update(
         {
             f"{LABEL_PREFIX}session": session_id,
             f"{LABEL_PREFIX}user": user,
+            f"{LABEL_PREFIX}until": until,
         }
     )
     adapted = {k: v for k, v in options.items() if k != "command"}
@@ -214,9 +221,6 @@ def session_options(
         entrypoint=[program],
         tty=True,
         stdin_open=True,
-        # stdin closes when radiops detaches, however it ends: the shell then exits rather
-        # than hold the node with nobody at its terminal
-        stdin_once=True,
     )
     return adapted
 

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.engine.artifacts import artifact_store
@@ -96,12 +97,13 @@ def recover(
 
 
 def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
-    """Remove the containers of interactive sessions that ended but still hold their node.
+    """Remove the containers of interactive sessions that ended, or whose time is up, but
+    still hold their node (their ``radiops shell`` was killed).
 
-    A session's shell ends when its ``radiops shell`` goes away (its stdin closes with the
-    attachment), so an exited one is over whoever started it. A running one is left alone,
-    and so is one just created (its ``radiops shell`` may be about to start it).
+    A session within its time is left alone: its ``radiops shell`` may still run (even just
+    created, about to start it).
     """
+    now = datetime.now(UTC)
     for url, client in clients.items():
         try:
             found = client.labelled(LABEL_SESSION)
@@ -109,12 +111,14 @@ def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> No
             reporter.line(f"{url}: cannot list containers: {exc}")
             continue
         for container in found:
-            if container.status not in ("exited", "dead"):
+            until = parse_timestamp(container.labels.get(f"{LABEL_PREFIX}until", ""))
+            over = until is not None and until < now
+            if not over and container.status not in ("exited", "dead"):
                 continue
             session = container.labels.get(LABEL_SESSION, "?")
             try:
                 container.remove(force=True)
-                reporter.line(f"{url}: removed {container.name}, left by ended session {session}")
+                reporter.line(f"{url}: removed {container.name}, left by session {session}, over")
             except ENGINE_ERRORS as exc:
                 reporter.line(f"{url}: could not remove {container.name}: {exc}")
 

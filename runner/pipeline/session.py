@@ -14,7 +14,7 @@ import json
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,14 @@ def run_shell(
     ):
         plan = plans[0]
         session_id = new_run_id()
-        adapt = functools.partial(
-            session_options, session_id=session_id, user=options.actor, program=request.shell
-        )
         started = datetime.now(UTC)
+        adapt = functools.partial(
+            session_options,
+            session_id=session_id,
+            user=options.actor,
+            until=timestamp(started + timedelta(seconds=request.limit_s)) or "",
+            program=request.shell,
+        )
         placed, medium = reserve(
             plan, session_id, context, NodeBook(), seed=secrets.randbelow(2**31), adapt=adapt
         )

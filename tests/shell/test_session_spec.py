@@ -65,17 +65,20 @@ def test_a_session_container_has_the_runs_posture_and_a_terminal(link: Experimen
     (plan,) = expand(link, {})
     node = Node(name="node1", engine="unix:///a", capabilities=("NET_RAW",))
     run = container_options(plan, "s1", Instance(role="tx", index=0), node, "sha256:abc")
-    shell = session_options(run, session_id="s1", user="ada", program="/bin/bash")
+    shell = session_options(
+        run, session_id="s1", user="ada", until="2026-12-04T14:30:00.000Z", program="/bin/bash"
+    )
     assert {key: shell.get(key) for key in POSTURE} == {key: run.get(key) for key in POSTURE}
     assert shell["cap_drop"] == ["ALL"] and shell["name"] == "radiops-node-node1"
     assert shell["environment"] == run["environment"]
     assert shell["environment"]["MODE"] == "send"
     assert shell["environment"]["RADIOPS_PARAM_GAIN"] == "3"
-    assert shell["tty"] is True and shell["stdin_open"] is True and shell["stdin_once"] is True
+    assert shell["tty"] is True and shell["stdin_open"] is True
     assert shell["entrypoint"] == ["/bin/bash"] and "command" not in shell
     assert LABEL_PREFIX + "run" not in shell["labels"]  # radiops recover leaves it alone
     assert shell["labels"][LABEL_PREFIX + "session"] == "s1"
     assert shell["labels"][LABEL_PREFIX + "user"] == "ada"
+    assert shell["labels"][LABEL_PREFIX + "until"] == "2026-12-04T14:30:00.000Z"
     assert "tty" not in run and run["labels"][LABEL_PREFIX + "run"] == "s1"  # not changed
 
 
