@@ -19,6 +19,11 @@ COMMANDS: tuple[Leaf | Group, ...] = (
     Leaf(name="new", help="scaffold a new experiment", module=_C + "new"),
     Leaf(name="run", help="run an experiment on the testbed", module=_C + "run"),
     Leaf(
+        name="shell",
+        help="open a shell in a role's container on a node, reserved and hardened as a run",
+        module=_C + "shell",
+    ),
+    Leaf(
         name="reproduce",
         help="re-run a published run from its manifest and judge whether it reproduced",
         module=_C + "reproduce",

@@ -186,3 +186,50 @@ def scalar_text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+DEFAULT_SHELL = "/bin/sh"
+
+
+def session_options(
+    options: Mapping[str, Any],
+    *,
+    session_id: str,
+    user: str,
+    until: str,
+    program: str = DEFAULT_SHELL,
+) -> dict[str, Any]:
+    """A run's container options (``container_options``) turned into an interactive shell's:
+    the same posture, radios and environment; a terminal, stdin open, the shell as the program.
+
+    Labelled as a session (not a run), with who holds the node, for ``radiops testbed
+    status``, and when its time is up (``until``, ISO 8601 UTC): a session whose
+    ``radiops shell`` was killed is removed by ``radiops recover`` once that time has passed.
+    """
+    labels = {k: v for k, v in options["labels"].items() if k != f"{LABEL_PREFIX}run"}
+    labels.update(
+        {
+            f"{LABEL_PREFIX}session": session_id,
+            f"{LABEL_PREFIX}user": user,
+            f"{LABEL_PREFIX}until": until,
+        }
+    )
+    adapted = {k: v for k, v in options.items() if k != "command"}
+    adapted.update(
+        labels=labels,
+        environment={**options["environment"], "RADIOPS_RUN_ID": session_id},
+        entrypoint=[program],
+        tty=True,
+        stdin_open=True,
+    )
+    return adapted
+
+
+def held_by(labels: Mapping[str, str]) -> str:
+    """Who a reservation's labels say holds the node: ``run ID of EXPERIMENT``, or for an
+    interactive session ``shell of USER for EXPERIMENT/ROLE``."""
+    found = {key: labels.get(LABEL_PREFIX + key, "?") for key in ("run", "experiment", "role")}
+    if LABEL_PREFIX + "session" in labels:
+        user = labels.get(LABEL_PREFIX + "user", "?")
+        return f"shell of {user} for {found['experiment']}/{found['role']}"
+    return f"run {found['run']} of {found['experiment']}"

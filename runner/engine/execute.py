@@ -18,7 +18,7 @@ import docker
 import docker.errors
 
 from runner.engine.channel import ChannelEndpoints
-from runner.engine.container_spec import LABEL_PREFIX, container_options, seed_archive
+from runner.engine.container_spec import container_options, held_by, seed_archive
 from runner.engine.engines import ENGINE_ERRORS
 from runner.engine.gpus import run_gpus
 from runner.engine.node import NameTaken, NodeContainer, NodeEngine
@@ -53,9 +53,7 @@ def holder(engine: NodeEngine, node: str) -> str:
         container = engine.get(name)
     except ENGINE_ERRORS:  # gone already (the holder just finished), or the engine is away
         return "held by another run"
-    labels = container.labels or {}
-    run_id, experiment = (labels.get(LABEL_PREFIX + key, "?") for key in ("run", "experiment"))
-    run = printable(f"run {run_id} of {experiment}")
+    run = printable(held_by(container.labels or {}))
     state = container.attrs.get("State", {})
     if container.status in ("exited", "dead"):
         return (
@@ -110,12 +108,14 @@ def create_all(
     clients: Mapping[str, NodeEngine],
     images: Mapping[tuple[str, str], str],
     channel: ChannelEndpoints | None = None,
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[Placed]:
     """Create every container (reserving its node); NodeBusy when a node is taken.
 
     ``images`` maps (role, engine URL) to the image ID to run there; ``channel``
-    is the run's channel emulator, if it has one. On any failure, the
-    containers already created are removed again.
+    is the run's channel emulator, if it has one; ``adapt`` turns a run's
+    options into another use's (``container_spec.session_options``). On any
+    failure, the containers already created are removed again.
     """
     placed: list[Placed] = []
     busy: dict[str, str] = {}
@@ -128,6 +128,8 @@ def create_all(
             options = container_options(
                 plan, run_id, instance, node, image_id, channel, gpus[instance]
             )
+            if adapt is not None:
+                options = adapt(options)
             try:
                 container = client.create(options)
             except NameTaken:  # another run holds the node

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import docker
 
-from runner.engine.container_spec import LABEL_PREFIX
+from runner.engine.container_spec import LABEL_PREFIX, held_by
 from runner.engine.engines import ENGINE_ERRORS
 from runner.engine.health_store import read_health
 from runner.model.health import HealthState
@@ -22,6 +22,8 @@ class Holder:
     experiment: str
     state: str  # the container's: created, running, exited...
     since: str  # started (or created) at, ISO 8601 UTC
+    holder: str = ""  # in words: ``run ID of EXPERIMENT`` or ``shell of USER for EXPERIMENT/ROLE``
+    session: str | None = None  # an interactive session's id (``radiops shell``)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,4 +64,6 @@ def _holder(client: docker.DockerClient, node: str) -> Holder | None:
         experiment=labels.get(LABEL_PREFIX + "experiment", "?"),
         state=container.status,
         since=since[:19] + "Z" if since else "?",
+        holder=held_by(labels),
+        session=labels.get(LABEL_PREFIX + "session"),
     )

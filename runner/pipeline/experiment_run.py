@@ -7,9 +7,10 @@ dead runner left, prepare images, emulator and radios, then run the points in pa
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,21 @@ def run_experiment(
     cancel: threading.Event,
 ) -> list[RunResult]:
     """Run ``target`` (an experiment directory or its scenario); one result per matrix point."""
+    with prepared(target, options, cwd=cwd, reporter=reporter, cancel=cancel) as (plans, context):
+        return _run_all(plans, context)
+
+
+@contextlib.contextmanager
+def prepared(
+    target: Path,
+    options: RunOptions,
+    *,
+    cwd: Path,
+    reporter: Reporter,
+    cancel: threading.Event,
+) -> Iterator[tuple[Sequence[RunPlan], RunContext]]:
+    """The plans of ``target`` and the testbed ready for them (connected, recovered, images,
+    emulator, inputs and radios prepared); the engines' clients are closed afterwards."""
     scenario = _scenario(target, cwd)
     repo = find_repository(scenario.parent)
     validate([scenario], cwd=cwd)
@@ -114,7 +130,7 @@ def run_experiment(
             reporter=reporter,
             cancel=cancel,
         )
-        return _run_all(plans, context)
+        yield plans, context
     finally:
         for client in clients.values():
             client.close()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from runner.engine.artifacts import artifact_store
@@ -43,6 +44,7 @@ from runner.pipeline.pending import (
 from runner.pipeline.runs import record_run
 
 LABEL_RUN = f"{LABEL_PREFIX}run"
+LABEL_SESSION = f"{LABEL_PREFIX}session"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +92,46 @@ def recover(
             continue
         recorded.append(_finish(repo_root, run_dir, record, nodes, clients, reporter))
     _sweep(repo_root, clients, reporter)
+    _sweep_sessions(clients, reporter)
     return recorded, skipped
+
+
+def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
+    """Remove the containers of interactive sessions that ended, or whose time is up, but
+    still hold their node (their ``radiops shell`` was killed).
+
+    A session within its time is left alone: its ``radiops shell`` may still run (even just
+    created, about to start it).
+    """
+    now = datetime.now(UTC)
+    for url, container in _labelled(clients, LABEL_SESSION, reporter):
+        until = parse_timestamp(container.labels.get(f"{LABEL_PREFIX}until", ""))
+        if (until is None or until >= now) and container.status not in ("exited", "dead"):
+            continue
+        session = container.labels.get(LABEL_SESSION, "?")
+        _remove(url, container, f"session {session}, over", reporter)
+
+
+def _labelled(
+    clients: Mapping[str, NodeEngine], label: str, reporter: Reporter
+) -> Iterator[tuple[str, NodeContainer]]:
+    """Every container with ``label`` on every engine that answers, with its engine's URL."""
+    for url, client in clients.items():
+        try:
+            found = client.labelled(label)
+        except ENGINE_ERRORS as exc:
+            reporter.line(f"{url}: cannot list containers: {exc}")
+            continue
+        for container in found:
+            yield url, container
+
+
+def _remove(url: str, container: NodeContainer, left_by: str, reporter: Reporter) -> None:
+    try:
+        container.remove(force=True, v=True)
+        reporter.line(f"{url}: removed {container.name}, left by {left_by}")
+    except ENGINE_ERRORS as exc:
+        reporter.line(f"{url}: could not remove {container.name}: {exc}")
 
 
 def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
@@ -99,24 +140,14 @@ def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporte
     A run with a manifest is over; a container of it still on an engine (its
     removal failed while the engine was unreachable) would hold its node.
     """
-    for url, client in clients.items():
-        try:
-            found = client.labelled(LABEL_RUN)
-        except ENGINE_ERRORS as exc:
-            reporter.line(f"{url}: cannot list containers: {exc}")
+    for url, container in _labelled(clients, LABEL_RUN, reporter):
+        experiment = container.labels.get(f"{LABEL_PREFIX}experiment", "")
+        run_id = container.labels.get(LABEL_RUN, "")
+        if "/" in experiment or "/" in run_id or not experiment or not run_id:
             continue
-        for container in found:
-            experiment = container.labels.get(f"{LABEL_PREFIX}experiment", "")
-            run_id = container.labels.get(LABEL_RUN, "")
-            if "/" in experiment or "/" in run_id or not experiment or not run_id:
-                continue
-            if not (run_dir(repo_root, experiment, run_id) / MANIFEST).is_file():
-                continue
-            try:
-                container.remove(force=True, v=True)
-                reporter.line(f"{url}: removed {container.name}, left by finished run {run_id}")
-            except ENGINE_ERRORS as exc:
-                reporter.line(f"{url}: could not remove {container.name}: {exc}")
+        if not (run_dir(repo_root, experiment, run_id) / MANIFEST).is_file():
+            continue
+        _remove(url, container, f"finished run {run_id}", reporter)
 
 
 def _finish(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,14 +59,14 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
         )
     say(f"{plan.experiment.name} {run_id}: queued" + (f" ({point})" if point else ""))
     placed: list[Placed] = []
-    medium: _Medium | None = None
+    medium: Medium | None = None
     state = Supervision()
     error: str | None = None
     seed = plan.seeds.get("channel", secrets.randbelow(2**31))
     write_pending(run_dir, pending_record(plan, context, run_id, queued, seed))
     try:
         try:
-            placed, medium = _reserve(plan, run_id, context, book, seed=seed)
+            placed, medium = reserve(plan, run_id, context, book, seed=seed)
             nodes = ", ".join(f"{p.instance.key}@{p.node.name}" for p in placed)
             say(f"{plan.experiment.name} {run_id}: running on {nodes}")
             followers = follow_logs(placed, say) if context.live_logs else []
@@ -146,16 +146,24 @@ def _new_run_dir(plan: RunPlan, repo_root: Path) -> tuple[str, Path]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Medium:
+class Medium:
     """The run's channel emulator, for its simulated radios."""
 
     network: ChannelNetwork
     image: EmulatorImage
 
 
-def _reserve(
-    plan: RunPlan, run_id: str, context: RunContext, book: NodeBook, *, seed: int
-) -> tuple[list[Placed], _Medium | None]:
+def reserve(
+    plan: RunPlan,
+    run_id: str,
+    context: RunContext,
+    book: NodeBook,
+    *,
+    seed: int,
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> tuple[list[Placed], Medium | None]:
+    """Hold nodes for ``plan`` and create its containers (and its channel emulator), waiting up
+    to ``context.wait_s`` for busy nodes; ``adapt`` as in ``execute.create_all``."""
     deadline = time.monotonic() + context.wait_s
     refused: set[str] = set()
     announced: set[str] = set()
@@ -168,7 +176,7 @@ def _reserve(
             if placement is not None:
                 book.held |= {node.name for node in placement.values()}
         if placement is not None:
-            medium: _Medium | None = None
+            medium: Medium | None = None
             try:
                 medium = _open_medium(plan, run_id, placement, context, seed)
                 placed = create_all(
@@ -178,6 +186,7 @@ def _reserve(
                     context.clients,
                     context.images,
                     medium.network.endpoints if medium else None,
+                    adapt,
                 )
                 return placed, medium
             except BaseException as exc:
@@ -214,7 +223,7 @@ def _open_medium(
     placement: Mapping[Instance, Node],
     context: RunContext,
     seed: int,
-) -> _Medium | None:
+) -> Medium | None:
     """Start the channel emulator of a run with simulated radios (None without any)."""
     config = channel_config(plan, placement, context.channel, seed=seed)
     if config is None:
@@ -235,10 +244,10 @@ def _open_medium(
         f"{len(config.rx)} RX, {config.sample_rate:g} samples/s, noise floor "
         f"{config.noise_floor_dbfs} dBFS"
     )
-    return _Medium(network=network, image=image)
+    return Medium(network=network, image=image)
 
 
-def _close_medium(medium: _Medium | None) -> tuple[list[str], dict[str, Any] | None]:
+def _close_medium(medium: Medium | None) -> tuple[list[str], dict[str, Any] | None]:
     """Close the run's channel emulator: what went wrong, and its manifest entry."""
     if medium is None:
         return [], None
@@ -303,7 +312,7 @@ def record_run(
     placed: list[Placed],
     state: Supervision,
     error: str | None,
-    medium: _Medium | None,
+    medium: Medium | None,
 ) -> RunResult:
     warnings, channel = _close_medium(medium)
     gathered = _gather(plan, context, run_dir, placed, error)

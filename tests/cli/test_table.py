@@ -81,6 +81,7 @@ def _minimal(words: list[str]) -> list[str]:
     required = {
         "new": ["hello"],
         "run": ["experiments/hello"],
+        "shell": ["experiments/hello", "hello"],
         "diff": ["a", "b"],
         "bundle": ["20261121T233100Z-1a2b3c4d"],
         "attest": ["run"],

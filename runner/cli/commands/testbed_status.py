@@ -12,6 +12,7 @@ from typing import Any
 
 from runner.cli.command import Command, Context
 from runner.engine.node_status import NodeStatus
+from runner.model.problems import printable
 from runner.model.remotes import without_credentials
 from runner.pipeline.testbed_status import Waiting, open_testbed, testbed_status, waiting_runs
 
@@ -55,11 +56,7 @@ def _line(status: NodeStatus) -> str:
     if status.error is not None:
         return f"{status.node}: unknown: its engine does not answer ({status.error})"
     held = status.held_by
-    use = (
-        f"held by run {held.run} of {held.experiment} ({held.state} since {held.since})"
-        if held
-        else "free"
-    )
+    use = f"held by {printable(held.holder)} ({held.state} since {held.since})" if held else "free"
     health = status.health
     last = health.last if health else None
     if health is not None and health.quarantined:
