@@ -224,9 +224,11 @@ def _semantic_problems(document: YamlDocument) -> list[Problem]:
 
 def _input_problems(document: YamlDocument, role_name: str, role: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
-    names: set[object] = set()
+    names: set[str] = set()
     for i, item in enumerate(as_list(role.get("inputs"))):
         input_name = as_mapping(item).get("name")
+        if not isinstance(input_name, str):  # the schema says what is wrong with it
+            continue
         if input_name in names:
             message = f"input {input_name} is already named by this role; give each its own name"
             problems.append(document.problem(("roles", role_name, "inputs", i, "name"), message))

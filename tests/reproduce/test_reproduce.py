@@ -74,6 +74,7 @@ def test_a_fork_reproduces_a_published_run(tmp_path: Path) -> None:
         "outcome": "pass",
         "metric lines": "pass",
         "output greeting.txt": "pass",
+        "inventory hello": "pass",  # the recorded image's inventory against the re-run's
     }
     new = json.loads((report.parent / "manifest.json").read_text())
     recorded = json.loads(manifest_of(upstream, run_id).read_text())
