@@ -7,6 +7,7 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,20 @@ MAX_CHANGE_ROOTS = 100
 
 
 def capture_changes(
-    item: Placed, run_dir: Path, context: RunContext, limits: CaptureLimits, budget: CaptureBudget
+    item: Placed,
+    diff: Sequence[Mapping[str, Any]],
+    run_dir: Path,
+    context: RunContext,
+    limits: CaptureLimits,
+    budget: CaptureBudget,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Files the container added or changed outside /radiops (CorteXlab's results model)."""
+    """Files the container added or changed outside /radiops (CorteXlab's results model).
+
+    ``diff`` is the container's ``docker diff``, whole: its cost grows with the
+    image, not the change, so the caller asks for it early, in parallel.
+    """
     outputs: list[dict[str, Any]] = []
     refused: list[str] = []
-    diff = item.container.diff() or []
     kind = context.engines.get(item.node.engine, {}).get("kind", DOCKER)
     roots = change_roots(diff, INJECTED[kind])
     directories = {posixpath.dirname(str(d["Path"])) for d in diff}
@@ -130,6 +139,45 @@ def collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> 
     if item.container.status == "created":
         found.warnings.append(f"{item.instance.key}: never started; nothing to copy")
         return found
+    # ``docker diff`` walks the whole image on overlay2 (moby#39428): ask for it
+    # first and copy the logs and the output folder while the engine answers
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diff") as pool:
+        diff = pool.submit(_diff, item.container)
+        copied = _logs_and_outputs(item, run_dir, context, found)
+        changed, refused = capture_changes(
+            item, diff.result(), run_dir, context, copied.limits, copied.budget
+        )
+    found.outputs += changed
+    found.warnings += [f"{item.instance.key}: {message}" for message in refused]
+    if plan.experiment.metrics:
+        found.metrics, problem = _metrics(run_dir, copied.capture, plan.experiment.metrics)
+        if problem:
+            found.warnings.append(f"{item.instance.key}: {problem}")
+    if uses_simulated_radio(plan.experiment.roles[item.instance.role], item.node):
+        try:
+            found.device = device_report(item.container)
+        except BadReport as exc:
+            found.warnings.append(f"{item.instance.key}: simulated USRP report refused: {exc}")
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Copied:
+    """The output folder's copy, and the limits what is copied next still counts against."""
+
+    capture: Capture
+    limits: CaptureLimits
+    budget: CaptureBudget
+
+
+def _diff(container: NodeContainer) -> list[dict[str, Any]]:
+    return list(container.diff() or [])
+
+
+def _logs_and_outputs(
+    item: Placed, run_dir: Path, context: RunContext, found: Collected
+) -> _Copied:
+    """Copy the container's logs and output folder into ``found``."""
     slug = item.instance.slug
     for log in stream_logs(item.container, run_dir=run_dir, prefix=f"logs/{slug}"):
         found.logs.append({"role": item.instance.role, "index": item.instance.index, **asdict(log)})
@@ -147,19 +195,7 @@ def collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> 
     )
     found.warnings += [f"{item.instance.key}: {message}" for message in capture.refused]
     found.outputs += [_output(item, captured) for captured in capture.files]
-    changed, refused = capture_changes(item, run_dir, context, limits, budget)
-    found.outputs += changed
-    found.warnings += [f"{item.instance.key}: {message}" for message in refused]
-    if plan.experiment.metrics:
-        found.metrics, problem = _metrics(run_dir, capture, plan.experiment.metrics)
-        if problem:
-            found.warnings.append(f"{item.instance.key}: {problem}")
-    if uses_simulated_radio(plan.experiment.roles[item.instance.role], item.node):
-        try:
-            found.device = device_report(item.container)
-        except BadReport as exc:
-            found.warnings.append(f"{item.instance.key}: simulated USRP report refused: {exc}")
-    return found
+    return _Copied(capture=capture, limits=limits, budget=budget)
 
 
 def device_report(container: NodeContainer) -> DeviceReport | None:

@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from runner.model.repo import RUNS
 from runner.model.schedule import place
 from runner.model.sigmf import annotate
 from runner.model.testbed import Node
-from runner.pipeline.collect import collect, merge_metrics, read_output
+from runner.pipeline.collect import Collected, collect, merge_metrics, read_output
 from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import ManifestInputs, build_manifest, decide_outcome
 from runner.pipeline.pending import PENDING, PendingRun, runner_identity, write_pending
@@ -279,18 +280,20 @@ def _gather(
     plan: RunPlan, context: RunContext, run_dir: Path, placed: list[Placed], error: str | None
 ) -> _Gathered:
     gathered = _Gathered(error=error)
-    for item in placed:
-        try:
-            found = collect(item, plan, run_dir, context)
-        except (FatalError, *ENGINE_ERRORS, OSError) as exc:
+    # each container's copies wait mostly on its engine: ask for all at once
+    with ThreadPoolExecutor(max_workers=max(1, len(placed)), thread_name_prefix="collect") as pool:
+        futures = [pool.submit(_collect_one, item, plan, run_dir, context) for item in placed]
+        results = [future.result() for future in futures]  # in the containers' order
+    for item, found in zip(placed, results, strict=True):
+        if not isinstance(found, Collected):
             # what could not be copied is said in the manifest; the manifest is always written
-            gathered.warnings.append(f"{item.instance.key}: results not copied: {exc}")
-            if engine_unreachable(exc) and gathered.error is None:
+            gathered.warnings.append(f"{item.instance.key}: results not copied: {found}")
+            if engine_unreachable(found) and gathered.error is None:
                 # the engine went away (a stopping engine also ends its containers):
                 # what the containers did is unknown, so the run is an error, not a failure
                 gathered.error = (
                     f"node {item.node.name}: its engine stopped answering before the "
-                    f"results of {item.instance.key} were copied: {exc}"
+                    f"results of {item.instance.key} were copied: {found}"
                 )
             continue
         gathered.outputs += found.outputs
@@ -301,6 +304,16 @@ def _gather(
         if found.device is not None:
             gathered.devices[item.instance] = found.device
     return gathered
+
+
+def _collect_one(
+    item: Placed, plan: RunPlan, run_dir: Path, context: RunContext
+) -> Collected | Exception:
+    """``collect``, with what stopped it handed back instead of raised (one thread each)."""
+    try:
+        return collect(item, plan, run_dir, context)
+    except (FatalError, *ENGINE_ERRORS, OSError) as exc:
+        return exc
 
 
 def record_run(
@@ -314,8 +327,11 @@ def record_run(
     error: str | None,
     medium: Medium | None,
 ) -> RunResult:
-    warnings, channel = _close_medium(medium)
-    gathered = _gather(plan, context, run_dir, placed, error)
+    # the emulator's stop and the containers' copies are independent: both at once
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medium") as pool:
+        closing = pool.submit(_close_medium, medium)
+        gathered = _gather(plan, context, run_dir, placed, error)
+        warnings, channel = closing.result()
     warnings += gathered.warnings
     outputs = gathered.outputs
     warnings += annotate(outputs, lambda output: read_output(output, run_dir, context.store))
