@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from runner.model.schedule import reservation_name
 from runner.model.testbed import Node
 
 POLL_S = 0.1
+IDLE_S = 0.5  # longest sleep of the supervisor: exits wake it at once (ExitWatch)
 KILL_WAIT_S = 10.0
 
 
@@ -203,6 +205,7 @@ def _watch(
     begin = clock()
     running = {item.instance: item for item in placed}
     stopping: set[Instance] = set()
+    exits = ExitWatch(placed)
     while running:
         if cancel is not None and cancel.is_set():
             raise Cancelled("the runner was asked to stop")
@@ -235,7 +238,32 @@ def _watch(
                     _kill(item.container, "SIGTERM")
                     stopping.add(instance)
                     on_event(f"{instance.key} on {item.node.name}: duration over, stopping")
-        time.sleep(POLL_S)
+        # woken by an exit; else at the next deadline, or to look at ``cancel`` again
+        deadline = timeout_s if elapsed >= duration_s else duration_s
+        exits.sleep(min(IDLE_S, max(POLL_S, deadline - (clock() - begin))))
+
+
+class ExitWatch:
+    """Wakes the supervisor when a container exits (a blocking ``wait`` each), not at its
+    next look; a failed ``wait`` (the engine went away) too: ``reload`` then says why."""
+
+    def __init__(self, placed: list[Placed]) -> None:
+        self._woken = threading.Event()
+        for item in placed:
+            name = f"wait-{item.instance.slug}"
+            threading.Thread(target=self._wait, args=(item,), daemon=True, name=name).start()
+
+    def _wait(self, item: Placed) -> None:
+        try:
+            with suppress(*ENGINE_ERRORS):
+                item.container.wait()
+        finally:
+            self._woken.set()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a container exits meanwhile."""
+        self._woken.wait(seconds)
+        self._woken.clear()
 
 
 @dataclass(kw_only=True)
