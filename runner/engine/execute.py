@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -205,7 +205,7 @@ def _watch(
     begin = clock()
     running = {item.instance: item for item in placed}
     stopping: set[Instance] = set()
-    exits = ExitWatch(placed)
+    exits = ExitWatch(item.container for item in placed)
     while running:
         if cancel is not None and cancel.is_set():
             raise Cancelled("the runner was asked to stop")
@@ -247,16 +247,16 @@ class ExitWatch:
     """Wakes the supervisor when a container exits (a blocking ``wait`` each), not at its
     next look; a failed ``wait`` (the engine went away) too: ``reload`` then says why."""
 
-    def __init__(self, placed: list[Placed]) -> None:
+    def __init__(self, containers: Iterable[NodeContainer]) -> None:
         self._woken = threading.Event()
-        for item in placed:
-            name = f"wait-{item.instance.slug}"
-            threading.Thread(target=self._wait, args=(item,), daemon=True, name=name).start()
+        for container in containers:
+            name = f"wait-{container.name}"
+            threading.Thread(target=self._wait, args=(container,), daemon=True, name=name).start()
 
-    def _wait(self, item: Placed) -> None:
+    def _wait(self, container: NodeContainer) -> None:
         try:
             with suppress(*ENGINE_ERRORS):
-                item.container.wait()
+                container.wait()
         finally:
             self._woken.set()
 
