@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ import docker.errors
 from runner.engine.channel import ChannelEndpoints
 from runner.engine.container_spec import container_options, held_by, seed_archive
 from runner.engine.engines import ENGINE_ERRORS
+from runner.engine.exit_watch import ExitWatch
 from runner.engine.gpus import run_gpus
 from runner.engine.node import NameTaken, NodeContainer, NodeEngine
 from runner.model.errors import EnvironmentProblem
@@ -241,29 +241,6 @@ def _watch(
         # woken by an exit; else at the next deadline, or to look at ``cancel`` again
         deadline = timeout_s if elapsed >= duration_s else duration_s
         exits.sleep(min(IDLE_S, max(POLL_S, deadline - (clock() - begin))))
-
-
-class ExitWatch:
-    """Wakes the supervisor when a container exits (a blocking ``wait`` each), not at its
-    next look; a failed ``wait`` (the engine went away) too: ``reload`` then says why."""
-
-    def __init__(self, containers: Iterable[NodeContainer]) -> None:
-        self._woken = threading.Event()
-        for container in containers:
-            name = f"wait-{container.name}"
-            threading.Thread(target=self._wait, args=(container,), daemon=True, name=name).start()
-
-    def _wait(self, container: NodeContainer) -> None:
-        try:
-            with suppress(*ENGINE_ERRORS):
-                container.wait()
-        finally:
-            self._woken.set()
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less when a container exits meanwhile."""
-        self._woken.wait(seconds)
-        self._woken.clear()
 
 
 @dataclass(kw_only=True)

@@ -104,7 +104,7 @@ def prepared(
     emulator, inputs and radios prepared); the engines' clients are closed afterwards."""
     scenario = _scenario(target, cwd)
     repo = find_repository(scenario.parent)
-    validate([scenario], cwd=cwd)
+    validate([scenario], cwd=cwd, earlier_runs=False)
     experiment = load_experiment(scenario)
     inventory, shown = options.testbed or resolve_testbed(repo.root, options.testbed_file, cwd=cwd)
     nodes = _nodes(inventory, shown, options.node_names)

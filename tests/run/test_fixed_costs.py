@@ -11,7 +11,7 @@ import pytest
 from docker.models.containers import Container
 
 import runner.engine.execute as execute
-from runner.engine.execute import ExitWatch
+from runner.engine.exit_watch import ExitWatch
 from tests.testing.repos import add_scenario, make_run_repo, shell_scenario
 from tests.testing.runs import manifest, run_here
 from tests.testing.testbed_fixtures import BASE_IMAGE, DockerCleanup, Testbed

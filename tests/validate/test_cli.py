@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from runner.cli import app as cli
+from runner.model.problems import ProblemsFound
 from runner.model.yamldoc import MAX_BYTES
+from runner.pipeline.validation import validate
 from tests.testing.repos import EXAMPLES, PROJECT, add_scenario, copy_from_project, radiops
 
 GOOD = """\
@@ -163,6 +165,19 @@ def test_a_run_manifest_or_its_directory_is_validated(example_repo: Path) -> Non
     assert result.returncode == 1
     (line,) = [x for x in result.stderr.splitlines() if x.startswith(f"{shown}/manifest.json:")]
     assert re.match(rf"{re.escape(shown)}/manifest\.json:\d+:\d+: .*'success'", line)
+
+
+def test_a_new_run_checks_its_scenario_not_every_earlier_run(example_repo: Path) -> None:
+    # ``radiops validate`` of the experiment reads its runs; a new run's check does not
+    # (else each run would be slower than the one before): a damaged old manifest is
+    # validate's to report, not a reason to refuse the next run
+    scenario = add_scenario(example_repo, "hello", GOOD.format(name="hello"))
+    run = _place_run(example_repo, "invalid/bad-outcome-status.json")
+    with pytest.raises(ProblemsFound) as refused:
+        validate([scenario], cwd=example_repo)
+    assert any(str(run.relative_to(example_repo)) in str(p) for p in refused.value.problems)
+    summary = validate([scenario], cwd=example_repo, earlier_runs=False)
+    assert (summary.experiments, summary.manifests) == (1, 0)
 
 
 def test_a_run_directory_without_its_manifest_says_why(example_repo: Path) -> None:
