@@ -255,8 +255,11 @@ class Usage:
 class Sampler:
     """Samples every container's statistics in a thread while the run lasts.
 
-    One-shot statistics cost a few milliseconds; a container too short to be
-    sampled has no entry (the manifest then says null, not zero).
+    One-shot statistics of a running container take up to half a second (the
+    engine answers at its next collection), so the run does not wait for the
+    request in flight when its containers end: what arrives after ``__exit__``
+    is dropped, and ``usage`` holds what was sampled until then. A container
+    too short to be sampled has no entry (the manifest then says null, not zero).
     """
 
     def __init__(self, placed: list[Placed], *, interval_s: float = 0.5) -> None:
@@ -264,6 +267,7 @@ class Sampler:
         self.interval_s = interval_s
         self.usage: dict[Instance, Usage] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="stats")
 
     def __enter__(self) -> Sampler:
@@ -271,8 +275,8 @@ class Sampler:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        with self._lock:  # no sample lands after this
+            self._stop.set()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -281,8 +285,11 @@ class Sampler:
                     stats = item.container.stats(stream=False, one_shot=True)
                 except ENGINE_ERRORS:
                     continue
-                if isinstance(stats, dict):
-                    self._add(item.instance, stats)
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    if isinstance(stats, dict):
+                        self._add(item.instance, stats)
 
     def _add(self, instance: Instance, stats: Mapping[str, Any]) -> None:
         cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
