@@ -6,6 +6,11 @@ the same image and command (a process per run: validation, reservation,
 hardened container, log and output capture, manifest). The image is built
 before timing. Prints the medians and their ratio (target: at most 1.15).
 
+A third line times what the engine alone spends on a run that records what
+changed: the same container created, started attached, ``docker diff`` and
+removed, by the docker CLI. On Docker's overlay2 the diff walks the whole image
+(moby/moby#39428), whatever changed; the ratio against it is radiops' own share.
+
 Usage: .venv/bin/python bench/run_overhead.py [REPEATS]   (default 5)
 """
 
@@ -50,13 +55,26 @@ def main() -> None:
             ).stdout.splitlines()
         )
         docker = ["docker", "run", "--rm", "--network", "none", image, "sh", "-c", SLEEP]
+        with_diff = [
+            "sh",
+            "-c",
+            'id=$(docker create --network none "$1" sh -c "$2") && docker start -a "$id" '
+            '&& docker diff "$id" && docker rm "$id"',
+            "with-diff",
+            image,
+            SLEEP,
+        ]
         base = [timed(docker, repo) for _ in range(repeats)]
+        engine = [timed(with_diff, repo) for _ in range(repeats)]
         ours = [timed(radiops, repo) for _ in range(repeats)]
     base_s, ours_s = statistics.median(base), statistics.median(ours)
+    engine_s = statistics.median(engine)
     print(f"container: sh -c '{SLEEP}', {repeats} runs each, medians")
     print(f"docker run:   {base_s:.2f} s   (all: {', '.join(f'{t:.2f}' for t in base)})")
+    print(f"docker + diff: {engine_s:.2f} s  (all: {', '.join(f'{t:.2f}' for t in engine)})")
     print(f"radiops run:  {ours_s:.2f} s   (all: {', '.join(f'{t:.2f}' for t in ours)})")
     print(f"ratio radiops/docker: {ours_s / base_s:.2f}  (target <= 1.15)")
+    print(f"ratio radiops/(docker run + diff): {ours_s / engine_s:.2f}  (radiops' own share)")
 
 
 if __name__ == "__main__":
