@@ -47,10 +47,13 @@ def unpack(
         archive = tarfile.open(bundle, "r:*")  # noqa: SIM115 - closed below
         # a compressed bundle may expand, but not without bound (a bomb fills the disk)
         budget = min(MAX_BYTES, max(bundle.stat().st_size, 1 << 20) * MAX_EXPANSION)
-    except (OSError, tarfile.TarError) as exc:
+    except tarfile.TarError:
         raise BundleRefused(
-            f"{bundle}: not a radiops bundle ({exc}); give a file written by radiops bundle"
+            f"{bundle}: not a radiops bundle (not a tar archive, plain or compressed); give a "
+            "file written by radiops bundle"
         ) from None
+    except OSError as exc:
+        raise BundleRefused(f"{bundle}: cannot be read ({exc.strerror or exc})") from None
     dest.mkdir(parents=True, exist_ok=True)
     with archive:
         try:
@@ -116,7 +119,10 @@ def _check_kind(member: tarfile.TarInfo, bundle: Path) -> None:
         # a few bytes of archive that stand for gigabytes of holes
         raise BundleRefused(f"{bundle}: {member.name!r} is a sparse file; bundles hold none")
     if not member.isfile():
-        raise BundleRefused(f"{bundle}: {member.name!r} is a link or special file")
+        raise BundleRefused(
+            f"{bundle}: {member.name!r} is a link or special file; radiops bundle writes "
+            "none: refused (ask for a bundle made by radiops bundle)"
+        )
 
 
 def _pax_sparse(member: tarfile.TarInfo) -> bool:
@@ -174,5 +180,8 @@ def _safe_name(name: str, bundle: Path) -> str:
         or clean.startswith("..")
         or clean in (".", "")
     ):
-        raise BundleRefused(f"{bundle}: member name {name!r} leaves the bundle")
+        raise BundleRefused(
+            f"{bundle}: member name {name!r} leaves the bundle: refused (ask for a bundle made "
+            "by radiops bundle)"
+        )
     return clean
