@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from runner.cli.commands.diff import BUNDLE_CODE_NOTE
-from tests.testing.repos import commit_all, published, radio_repo, radiops
+from tests.testing.repos import PROJECT, commit_all, published, radio_repo, radiops
 from tests.testing.testbed_fixtures import DockerCleanup
 
 TINY = (
@@ -256,3 +256,25 @@ def test_recordings_in_bundles_are_compared_by_psd(tmp_path: Path) -> None:
     result = radiops(repo, "diff", str(bundles[0]), runs[0])
     assert result.returncode == 0, result.stderr
     assert "outputs     same" in result.stdout and "metrics     same" in result.stdout
+
+
+def test_an_index_naming_another_run_is_refused(tmp_path: Path) -> None:
+    manifest = (PROJECT / "tests/examples/manifest/valid/simulated-hello.json").read_bytes()
+    run_id = json.loads(manifest)["run_id"]
+    for said, refusal in ((run_id, False), ("20250101T000000Z-00000000", True)):
+        index = json.dumps({"format": 1, "experiment": "hello", "run_id": said}).encode()
+        bundle = archive(
+            tmp_path / "altered.tar",
+            member("radiops-bundle.json", index),
+            member("run/manifest.json", manifest),
+        )
+        if refusal:
+            stderr = refused(tmp_path, bundle)
+            assert f"names the run hello/{said} but its manifest is hello/{run_id}" in stderr
+            assert "the bundle was altered" in stderr
+        else:  # the index agrees: the bundle is read (and is the same run as itself)
+            result = radiops(tmp_path, "diff", str(bundle), str(bundle))
+            assert result.returncode == 0, result.stderr
+            assert json.loads(radiops(tmp_path, "diff", "--json", str(bundle), str(bundle)).stdout)[
+                "same"
+            ]
