@@ -4,7 +4,8 @@ An archive is unpacked member by member, regular files and directories only,
 every name checked, sizes and counts bounded, nothing written through a link
 (:func:`runner.model.files.open_folder`). ``radiops reproduce --bundle`` unpacks
 all of it; ``radiops diff`` only the run, the store and the experiment's source
-(``keep``), with the same checks on every member, kept or not.
+and of those files no more than it reads (``keep``), with the same checks on every
+member, kept or not.
 """
 
 from __future__ import annotations
@@ -30,18 +31,21 @@ MAX_BYTES = 64 << 30
 MAX_EXPANSION = 100  # bytes unpacked per byte of (compressed) bundle, at most
 
 
+#: a member's clean name -> how many of its bytes to write (None: not written)
+Keep = Callable[[str], "int | None"]
+
+
 class BundleRefused(InvalidInput):
     """The archive is not a bundle radiops can unpack safely."""
 
 
-def unpack(
-    bundle: Path, dest: Path, *, keep: Callable[[str], bool] | None = None
-) -> dict[str, Any]:
+def unpack(bundle: Path, dest: Path, *, keep: Keep | None = None) -> dict[str, Any]:
     """Unpack ``bundle`` into ``dest`` safely; its index. BundleRefused for anything odd.
 
-    ``keep``: which members (by their clean name) are written; every member is
+    ``keep``: of each file (by its clean name), how many bytes are written, at most
+    (None: it is not written); without it, every member whole. Every member is
     checked and counted all the same, so a bundle is refused for the same reasons
-    whatever is kept. The index is always kept.
+    whatever is kept. The index is always kept whole.
     """
     try:
         archive = tarfile.open(bundle, "r:*")  # noqa: SIM115 - closed below
@@ -71,7 +75,7 @@ def _unpack_members(
     bundle: Path,
     dest: Path,
     budget: int,
-    keep: Callable[[str], bool] | None,
+    keep: Keep | None,
 ) -> None:
     kinds: dict[str, bool] = {}  # name unpacked -> is a folder
     for count, member in enumerate(archive, start=1):
@@ -80,9 +84,9 @@ def _unpack_members(
         name = _safe_name(member.name, bundle)
         _check_kind(member, bundle)
         _claim(name, member.isdir(), kinds, bundle)
-        kept = keep is None or name == INDEX or keep(name)
+        kept = member.size if keep is None or name == INDEX else keep(name)
         if member.isdir():
-            if kept:
+            if keep is None:  # a partial unpack makes only the folders of its files
                 os.close(_folder(dest, name, bundle))
             continue
         budget -= member.size
@@ -91,8 +95,8 @@ def _unpack_members(
                 f"{bundle}: its members hold more bytes than a bundle of its size may "
                 f"(at most {MAX_EXPANSION} times its size, {MAX_BYTES} bytes in all)"
             )
-        if kept:
-            _write_member(archive, member, dest, name, bundle)
+        if kept is not None:
+            _write_member(archive, member, dest, name, bundle, min(kept, member.size))
 
 
 def _index(bundle: Path, dest: Path) -> dict[str, Any]:
@@ -150,7 +154,12 @@ def _folder(dest: Path, name: str, bundle: Path) -> int:
 
 
 def _write_member(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, name: str, bundle: Path
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    dest: Path,
+    name: str,
+    bundle: Path,
+    size: int,
 ) -> None:
     folder, _, base = name.rpartition("/")
     folder_fd = _folder(dest, folder, bundle)
@@ -162,7 +171,7 @@ def _write_member(
         except FileExistsError:
             raise BundleRefused(f"{bundle}: {member.name!r} appears twice") from None
         with handle, source:
-            left = member.size
+            left = size
             while left > 0 and (chunk := source.read(min(left, 1 << 20))):
                 handle.write(chunk)
                 left -= len(chunk)

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from runner.cli.commands.diff import BUNDLE_CODE_NOTE
+from runner.cli.commands.diff import BUNDLE_CODE_NOTE, BUNDLE_KEEPS, RECORDING_MAX_BYTES
+from runner.reproduce.bundle_reader import unpack
 from tests.testing.repos import PROJECT, commit_all, published, radio_repo, radiops
 from tests.testing.testbed_fixtures import DockerCleanup
 
@@ -278,3 +279,33 @@ def test_an_index_naming_another_run_is_refused(tmp_path: Path) -> None:
             assert json.loads(radiops(tmp_path, "diff", "--json", str(bundle), str(bundle)).stdout)[
                 "same"
             ]
+
+
+def test_only_what_the_diff_reads_is_unpacked(tmp_path: Path) -> None:
+    big = bytes(RECORDING_MAX_BYTES + 4096)  # zeros: the gzipped bundle stays small
+    bundle = archive(
+        tmp_path / "parts.tar.gz",
+        index(),
+        member("run/manifest.json", b"{}"),
+        member("run/outputs/capture.sigmf-data", big),
+        member(f"store/sha256/ab/{'ab' * 32}", big),
+        member("source/experiments/hello/experiment.yaml", b"name: hello\n"),
+        member("source/experiments/hello/run.sh", b"echo hi\n"),
+        member("source/images/hello/Dockerfile", b"FROM scratch\n"),
+        member("images/hello.tar", big),
+        mode="w:gz",
+    )
+    dest = tmp_path / "out"
+    unpack(bundle, dest, keep=BUNDLE_KEEPS)
+    written = {
+        path.relative_to(dest).as_posix(): path.stat().st_size
+        for path in dest.rglob("*")
+        if path.is_file()
+    }
+    assert written == {
+        "radiops-bundle.json": len(index()[1].getvalue()),
+        "run/manifest.json": 2,
+        "run/outputs/capture.sigmf-data": RECORDING_MAX_BYTES,  # what the PSD reads of it
+        f"store/sha256/ab/{'ab' * 32}": RECORDING_MAX_BYTES + 4096,  # under an inventory's cap
+        "source/experiments/hello/experiment.yaml": 12,
+    }

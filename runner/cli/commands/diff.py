@@ -25,7 +25,7 @@ from typing import Any
 
 from runner.cli.command import Command, Context
 from runner.engine.artifacts import ArtifactStore
-from runner.engine.inventory import stored_inventory
+from runner.engine.inventory import INVENTORY_MAX_BYTES, stored_inventory
 from runner.gitops.commit_files import changed_files
 from runner.model.errors import FatalError, UsageError
 from runner.model.experiment import SCENARIO_FILE, read_experiment
@@ -38,14 +38,23 @@ from runner.model.run_diff_render import render_text, to_json
 from runner.model.sbom import StoredInventory
 from runner.model.schemas import data_errors
 from runner.model.testbed import load_testbed
+from runner.model.yamldoc import MAX_BYTES as YAML_MAX_BYTES
 from runner.reproduce.bundle_reader import BundleRefused
-from runner.reproduce.bundled_run import BundledRun, check_index, opened_bundle
+from runner.reproduce.bundled_run import BundledRun, check_index, kept_bytes, opened_bundle
 from runner.reproduce.compare import PSD_MAX_SAMPLES, psd_db, psd_distance_db
 
 RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,62}(?<!-)$")
 MANIFEST_MAX_BYTES = 16 << 20
 RECORDING_MAX_BYTES = PSD_MAX_SAMPLES * 8  # what psd_db reads of a cf32_le recording
+# what this module reads of a bundle's files (the readers' caps, one byte over to see a
+# file is too large): all it unpacks of them
+BUNDLE_KEEPS = kept_bytes(
+    manifest=MANIFEST_MAX_BYTES + 1,
+    run=RECORDING_MAX_BYTES,
+    store=max(RECORDING_MAX_BYTES, INVENTORY_MAX_BYTES + 1),
+    scenario=YAML_MAX_BYTES + 1,
+)
 BUNDLE_CODE_NOTE = (
     "the files changed between the commits are not listed for a bundle (it holds no git "
     "history): radiops diff lists them between two runs of the repository"
@@ -109,7 +118,7 @@ def _open_run(
         folder = find_run(text, repo, cwd)
         return _Run(folder=folder, manifest=read_run_manifest(folder, text), store=_store(repo))
     try:
-        opened = stack.enter_context(opened_bundle(bundle))
+        opened = stack.enter_context(opened_bundle(bundle, keep=BUNDLE_KEEPS))
         manifest = read_run_manifest(
             opened.folder, text, display=f"{printable(text)}: run/{MANIFEST}"
         )
