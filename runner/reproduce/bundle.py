@@ -12,20 +12,18 @@
 
 ``radiops reproduce --bundle FILE`` loads the images into the testbed's engines
 and reproduces from the archive alone. An archive is untrusted input: it is
-unpacked member by member, regular files and directories only, every name
-checked, sizes and counts bounded.
+unpacked by ``bundle_reader`` (regular files and directories only, every name
+checked, sizes and counts bounded).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import posixpath
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import closing, contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -36,19 +34,11 @@ from runner.engine.engines import ENGINE_ERRORS, connect
 from runner.engine.images import local_reference
 from runner.gitops.gitinfo import export_tree
 from runner.model.errors import EnvironmentProblem, FatalError, InvalidInput
-from runner.model.files import LinkInTheWay, create_file, open_folder
 from runner.model.report import Reporter
 from runner.model.testbed import Node, Testbed
+from runner.reproduce.bundle_reader import FORMAT, INDEX, BundleRefused, unpack
 
-FORMAT = 1
-INDEX = "radiops-bundle.json"
-MAX_MEMBERS = 200_000
-MAX_BYTES = 64 << 30
-MAX_EXPANSION = 100  # bytes unpacked per byte of (compressed) bundle, at most
-
-
-class BundleRefused(InvalidInput):
-    """The archive is not a bundle radiops can unpack safely."""
+__all__ = ["BundleRefused", "loaded_images", "unpack", "untagged_image", "write_bundle"]
 
 
 def write_bundle(
@@ -182,97 +172,6 @@ class _Bytes:
         return chunk
 
 
-def unpack(bundle: Path, dest: Path) -> dict[str, Any]:
-    """Unpack ``bundle`` into ``dest`` safely; its index. BundleRefused for anything odd."""
-    try:
-        archive = tarfile.open(bundle, "r:*")  # noqa: SIM115 - closed below
-        # a compressed bundle may expand, but not without bound (a bomb fills the disk)
-        budget = min(MAX_BYTES, max(bundle.stat().st_size, 1 << 20) * MAX_EXPANSION)
-    except (OSError, tarfile.TarError) as exc:
-        raise BundleRefused(f"{bundle}: not a radiops bundle: {exc}") from None
-    kinds: dict[str, bool] = {}  # name unpacked -> is a folder
-    dest.mkdir(parents=True, exist_ok=True)
-    with archive:
-        for count, member in enumerate(archive, start=1):
-            if count > MAX_MEMBERS:
-                raise BundleRefused(f"{bundle}: more than {MAX_MEMBERS} members")
-            name = _safe_name(member.name, bundle)
-            _check_kind(member, bundle)
-            _claim(name, member.isdir(), kinds, bundle)
-            if member.isdir():
-                os.close(_folder(dest, name, bundle))
-                continue
-            budget -= member.size
-            if budget < 0:
-                raise BundleRefused(
-                    f"{bundle}: its members hold more bytes than a bundle of its size may "
-                    f"(at most {MAX_EXPANSION} times its size, {MAX_BYTES} bytes in all)"
-                )
-            _write_member(archive, member, dest, name, bundle)
-    try:
-        index = json.loads((dest / INDEX).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BundleRefused(f"{bundle}: no readable {INDEX}: {exc}") from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise BundleRefused(f"{bundle}: {INDEX} is not a format {FORMAT} bundle index")
-    return index
-
-
-def _check_kind(member: tarfile.TarInfo, bundle: Path) -> None:
-    if member.isdir():
-        return
-    if member.issparse() or member.type == tarfile.GNUTYPE_SPARSE or _pax_sparse(member):
-        # a few bytes of archive that stand for gigabytes of holes
-        raise BundleRefused(f"{bundle}: {member.name!r} is a sparse file; bundles hold none")
-    if not member.isfile():
-        raise BundleRefused(f"{bundle}: {member.name!r} is a link or special file")
-
-
-def _pax_sparse(member: tarfile.TarInfo) -> bool:
-    return any(key.startswith("GNU.sparse.") for key in member.pax_headers)
-
-
-def _claim(name: str, folder: bool, kinds: dict[str, bool], bundle: Path) -> None:
-    """Record ``name`` as unpacked; BundleRefused when a name before it clashes."""
-    parents = [str(p) for p in PurePosixPath(name).parents][:-1]
-    clash = next((p for p in parents if kinds.get(p) is False), None)
-    if clash is not None:
-        raise BundleRefused(f"{bundle}: {name!r} is inside {clash!r}, which is a file")
-    if name in kinds and not (folder and kinds[name]):
-        what = "appears twice" if kinds[name] == folder else "is both a file and a folder"
-        raise BundleRefused(f"{bundle}: {name!r} {what}")
-    kinds.update(dict.fromkeys(parents, True))
-    kinds[name] = folder
-
-
-def _folder(dest: Path, name: str, bundle: Path) -> int:
-    try:
-        return open_folder(dest, name)
-    except LinkInTheWay:
-        raise BundleRefused(f"{bundle}: {name!r} would be written through a link") from None
-
-
-def _write_member(
-    archive: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, name: str, bundle: Path
-) -> None:
-    folder, _, base = name.rpartition("/")
-    folder_fd = _folder(dest, folder, bundle)
-    try:
-        source = archive.extractfile(member)
-        assert source is not None
-        try:
-            handle = os.fdopen(create_file(base, folder_fd), "wb")
-        except FileExistsError:
-            raise BundleRefused(f"{bundle}: {member.name!r} appears twice") from None
-        with handle, source:
-            left = member.size
-            while left > 0 and (chunk := source.read(min(left, 1 << 20))):
-                handle.write(chunk)
-                left -= len(chunk)
-    finally:
-        os.close(folder_fd)
-
-
 @contextmanager
 def loaded_images(
     root: Path, index: Mapping[str, Any], inventory: Testbed, reporter: Reporter
@@ -383,17 +282,3 @@ def _without_names(name: str, data: bytes, image_id: str, archive: Path) -> byte
     for entry in document:
         entry["RepoTags"] = None
     return json.dumps(document).encode()
-
-
-def _safe_name(name: str, bundle: Path) -> str:
-    clean = posixpath.normpath(name)
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or "\0" in name
-        or clean.startswith("..")
-        or clean in (".", "")
-    ):
-        raise BundleRefused(f"{bundle}: member name {name!r} leaves the bundle")
-    return clean

@@ -16,25 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.testing.repos import commit_all, copy_from_project, git, radiops
+from tests.testing.repos import commit_all, radio_repo, radiops
 from tests.testing.testbed_fixtures import Testbed
 
 pytestmark = pytest.mark.docker
 
-IMAGES = ("sdr-base", "channel", "tone-link", "bpsk-ber")
 SIGMAS = 4.0  # per point; six points: a false alarm about once in 2,500 sweeps
-
-
-def radio_repo(where: Path) -> Path:
-    """A git repository with the radio examples and their images, as a fork would have them."""
-    repo = where / "radio-lab"
-    for name in IMAGES:
-        copy_from_project(f"images/{name}", repo / "images" / name)
-    for name in ("tone-link", "bpsk-ber"):
-        copy_from_project(f"experiments/{name}", repo / "experiments" / name)
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "radio examples")
-    return repo
 
 
 def manifests(repo: Path, experiment: str) -> list[dict[str, Any]]:

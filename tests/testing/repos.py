@@ -169,6 +169,21 @@ def published(where: Path, *, whole: bool = False) -> tuple[Path, str]:
     return repo, run_id
 
 
+RADIO_IMAGES = ("sdr-base", "channel", "tone-link", "bpsk-ber")
+
+
+def radio_repo(where: Path) -> Path:
+    """A git repository with the radio examples and their images, as a fork would have them."""
+    repo = where / "radio-lab"
+    for name in RADIO_IMAGES:
+        copy_from_project(f"images/{name}", repo / "images" / name)
+    for name in ("tone-link", "bpsk-ber"):
+        copy_from_project(f"experiments/{name}", repo / "experiments" / name)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "radio examples")
+    return repo
+
+
 def repo_with_links(tmp_path: Path, *links: str) -> tuple[Path, Path]:
     """A run repository whose ``links`` (relative paths) all lead to an empty folder outside."""
     repo = make_run_repo(tmp_path)
