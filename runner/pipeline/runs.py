@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.channel import ChannelNetwork
+from runner.engine.channel_reach import unreached_warning
+from runner.engine.engine_kind import PODMAN
 from runner.engine.engines import ENGINE_ERRORS, engine_unreachable
 from runner.engine.execute import (
     Cancelled,
@@ -151,6 +153,7 @@ class Medium:
 
     network: ChannelNetwork
     image: EmulatorImage
+    podman: bool = False
 
 
 def reserve(
@@ -232,11 +235,13 @@ def _open_medium(
     image = context.emulator_images.get(engine)
     if image is None:
         raise EnvironmentProblem(f"the channel emulator's image was not prepared on {engine}")
+    podman = context.engines.get(engine, {}).get("kind") == PODMAN
     network = context.clients[engine].channel(
         run_id=run_id,
         image=image.image_id,
         config=config,
         labels={"org.radiops.experiment": plan.experiment.name},
+        reach_check=podman,  # a firewall may drop its networks' traffic (channel_reach)
     )
     network.open()
     context.reporter.line(
@@ -244,7 +249,7 @@ def _open_medium(
         f"{len(config.rx)} RX, {config.sample_rate:g} samples/s, noise floor "
         f"{config.noise_floor_dbfs} dBFS"
     )
-    return Medium(network=network, image=image)
+    return Medium(network=network, image=image, podman=podman)
 
 
 def _close_medium(medium: Medium | None) -> tuple[list[str], dict[str, Any] | None]:
@@ -252,8 +257,13 @@ def _close_medium(medium: Medium | None) -> tuple[list[str], dict[str, Any] | No
     if medium is None:
         return [], None
     # every container has exited: the medium is no longer needed
-    warnings = [f"channel emulator: {problem}" for problem in medium.network.close()]
-    return warnings, manifest_entry(medium.network.config, medium.image, medium.network.log)
+    network = medium.network
+    warnings = [f"channel emulator: {problem}" for problem in network.close()]
+    config, log = network.config, network.log
+    unreached = unreached_warning(config.tx, config.rx, log, podman=medium.podman)
+    if unreached is not None:
+        warnings.append(f"channel emulator: {unreached}")
+    return warnings, manifest_entry(config, medium.image, log)
 
 
 def _write_record(run_dir: Path, manifest: dict[str, Any], warnings: list[str]) -> None:
