@@ -247,7 +247,7 @@ def _open_medium(
     context.reporter.line(
         f"{plan.experiment.name} {run_id}: channel emulator up: {len(config.tx)} TX, "
         f"{len(config.rx)} RX, {config.sample_rate:g} samples/s, noise floor "
-        f"{config.noise_floor_dbfs} dBFS"
+        f"{config.noise_floor_dbfs} dBFS" + ("; its network reaches it (checked)" if podman else "")
     )
     return Medium(network=network, image=image, podman=podman)
 

@@ -183,3 +183,5 @@ def test_tone_link_runs_unchanged_on_podman(
     (recording,) = [o for o in manifest["outputs"] if o["sigmf"]]
     assert recording["sigmf"]["num_samples"] == manifest["parameters"]["capture_samples"]
     assert changed(manifest) == [] and "not kept" not in output
+    # on Podman the emulator's network was checked before the radios started
+    assert "its network reaches it (checked)" in output
