@@ -20,6 +20,7 @@ from localtestbed.engines import (
     unmount_below,
 )
 from localtestbed.errors import PROG, TestbedError
+from localtestbed.firewall import ensure_rule, remove_rule
 from localtestbed.images import ensure_base_image, ensure_suite
 from localtestbed.inventory import write_inventory
 from localtestbed.layout import BASE_IMAGE, DEFAULT_ENGINE, describe
@@ -61,6 +62,8 @@ class UpReport:
     base_image: str
     testbed_file: str | None
     packages: str | None
+    podman_forward: str | None = None
+    """The Podman node's forwarding rule: ``added`` or ``present``; None without the node."""
 
     def as_json(self) -> str:
         data = {
@@ -73,6 +76,7 @@ class UpReport:
             "base_image": {"image": BASE_IMAGE, "done": self.base_image},
             "testbed_file": self.testbed_file,
             "packages": self.packages,
+            "podman_forward": self.podman_forward,
         }
         return json.dumps(data, indent=2)
 
@@ -86,6 +90,8 @@ class UpReport:
         for launch in self.launches:
             lines.append(f"  {launch.name:<15} {launch.component.address} {launch.describe()}")
         lines.append(f"  {'base image':<15} {BASE_IMAGE} {self.base_image}")
+        if self.podman_forward:
+            lines.append(f"  {'podman forward':<15} iptables rule {self.podman_forward}")
         if self.testbed_file:
             lines.append(f"  {'testbed file':<15} {self.testbed_file}")
         return "\n".join(lines)
@@ -101,6 +107,8 @@ def up(settings: Settings, *, only_default: bool) -> UpReport:
     settings.run_dir.chmod(0o755)
     with locked(settings):
         launches = launch_all(components(settings, only_default=only_default), settings.timeout)
+        podman = settings.podman and not only_default
+        forward = ensure_rule() if podman else None
         nodes = {} if only_default else dict(describe(settings).node_engines)
         base = ensure_base_image(settings, nodes)
         if not only_default:
@@ -111,6 +119,7 @@ def up(settings: Settings, *, only_default: bool) -> UpReport:
         base_image=base,
         testbed_file=None if only_default else str(settings.testbed_file),
         packages=os.environ.get("RADIOPS_TESTBED_INSTALLED") or None,
+        podman_forward=forward,
     )
 
 
@@ -127,7 +136,10 @@ def down(settings: Settings, *, purge: bool) -> str:
         if settings.podman:
             rest.insert(0, podman_node(settings))
         stopped += [c.name for c in stop_all(rest)]
+        forward = settings.podman and remove_rule()
     what = " ".join(stopped) or "nothing"
+    if forward:
+        what += " and removed the Podman node's forwarding rule"
     if not purge:
         return f"radiops testbed down: stopped {what} (data kept in {settings.state_dir})"
     for directory in (settings.run_dir, settings.state_dir):

@@ -108,6 +108,11 @@ COMMANDS: tuple[Leaf | Group, ...] = (
                 help="every node: free or held, quarantined or not; runs waiting",
                 module=_C + "testbed_status",
             ),
+            Leaf(
+                name="prune-datasets",
+                help="remove dataset volumes no container mounts and no run used lately",
+                module=_C + "testbed_prune",
+            ),
         ),
     ),
     Group(

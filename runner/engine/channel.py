@@ -44,6 +44,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from runner.engine.channel_reach import check_reach
 from runner.engine.engines import ENGINE_CALL_ERRORS
 from runner.engine.hardening import hardened
 from runner.model.errors import EnvironmentProblem, InvalidInput
@@ -259,6 +260,7 @@ class ChannelNetwork:
         config: ChannelConfig,
         labels: Mapping[str, str] | None = None,
         ready_timeout_s: float = READY_TIMEOUT_S,
+        reach_check: bool = False,
     ) -> None:
         if not _NAME.match(run_id):
             raise InvalidInput(f"{run_id!r}: a run id must be usable in a container name")
@@ -268,6 +270,9 @@ class ChannelNetwork:
         self.config = config
         self.labels = dict(labels or {})
         self.ready_timeout_s = ready_timeout_s
+        self.reach_check = reach_check
+        """Once it listens, check that a container on the network reaches it
+        (engine/channel_reach.py: asked for on Podman)."""
         self.endpoints = endpoints(run_id, config)
         self.log = ""
         """The emulator's log (its stderr), kept when the block ends."""
@@ -319,6 +324,9 @@ class ChannelNetwork:
         except requests.exceptions.RequestException as exc:
             raise EnvironmentProblem(f"the engine did not answer: {exc}") from None
         self._wait_ready(self._container)
+        if self.reach_check:
+            labels = {**self.labels, LABEL_RUN: self.run_id, LABEL_COMPONENT: "network-check"}
+            check_reach(self.client, self._container, network=name, image=self.image, labels=labels)
 
     def _wait_ready(self, container: Container) -> None:
         deadline = time.monotonic() + self.ready_timeout_s

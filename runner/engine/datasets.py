@@ -7,6 +7,13 @@ only when they match is the marker ``.radiops-complete`` written. A volume
 without the marker (a fill that broke off) is filled again; one with it is
 never fetched again. No host path is mounted, ever: the volume is the
 engine's.
+
+Labels cannot change on a volume, so when a run last used a dataset is kept
+beside it, as node health is (engine/health_store.py): each preparation of a
+run that finds or fills the volume creates an empty stamp volume
+``radiops-datause-<sha256[:16]>.<epoch>`` and removes that dataset's older
+stamps (the newest always survives two runners stamping at once).
+``radiops testbed prune-datasets`` (engine/dataset_prune.py) reads them.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -22,6 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 from docker.models.containers import Container
+from docker.models.volumes import Volume
 from docker.types import Mount
 
 from runner.engine.artifacts import ArtifactStore
@@ -41,6 +50,9 @@ DATA_FILE = "data"
 COMPLETE = ".radiops-complete"
 FILL_AT = "/radiops-fill"
 LABEL = "org.radiops.dataset"
+USE_PREFIX = "radiops-datause-"
+USE_LABEL = "org.radiops.dataset-use"  # its value: the dataset's sha256
+USE_AT_LABEL = "org.radiops.dataset-use.at"  # seconds since the epoch, an integer
 
 
 def volume_name(sha256: str) -> str:
@@ -112,6 +124,7 @@ def prepare_datasets(
         for (sha256, engine), (dataset, image) in wanted.items():
             client = clients[engine]
             if is_complete(client, sha256, image):
+                record_use(client, sha256)
                 continue
             if sha256 not in files:
                 files[sha256] = dataset_bytes(dataset, store, Path(scratch))
@@ -120,6 +133,7 @@ def prepare_datasets(
                     f"{source_of(dataset)} ({files[sha256].stat().st_size} bytes)"
                 )
             fill_volume(client, dataset, image, files[sha256])
+            record_use(client, sha256)
             reporter.line(f"input {dataset.name}: volume {volume_name(sha256)} filled on {engine}")
             filled += 1
     return filled
@@ -165,6 +179,38 @@ def fill_volume(client: docker.DockerClient, dataset: Dataset, image: str, path:
             marker.write(dataset.sha256.encode() + b"\n")
             marker.flush()
             _put_file(helper, Path(marker.name), COMPLETE)
+
+
+def record_use(client: docker.DockerClient, sha256: str, *, at: float | None = None) -> None:
+    """Stamp the dataset's volume as used now (``at``: that time instead), then remove the
+    dataset's older stamps."""
+    epoch = int(time.time() if at is None else at)
+    labels = {USE_LABEL: sha256, USE_AT_LABEL: str(epoch)}
+    try:
+        try:
+            client.volumes.create(name=f"{USE_PREFIX}{sha256[:16]}.{epoch}", labels=labels)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # Podman: stamped already within this second
+                raise
+        for stamp, stamped in use_stamps(client, sha256):
+            if stamped < epoch:
+                with suppress(docker.errors.NotFound):  # another runner removed it already
+                    stamp.remove()
+    except ENGINE_ERRORS as exc:
+        raise EnvironmentProblem(
+            f"cannot record the use of dataset volume {volume_name(sha256)}: {exc}"
+        ) from None
+
+
+def use_stamps(client: docker.DockerClient, sha256: str | None = None) -> list[tuple[Volume, int]]:
+    """The use stamps on the engine (of one dataset, or all): (volume, epoch)."""
+    label = USE_LABEL if sha256 is None else f"{USE_LABEL}={sha256}"
+    found = []
+    for volume in client.volumes.list(filters={"label": label}):
+        at = (volume.attrs.get("Labels") or {}).get(USE_AT_LABEL, "")
+        if volume.name.startswith(USE_PREFIX) and at.isdigit():
+            found.append((volume, int(at)))
+    return found
 
 
 @contextmanager

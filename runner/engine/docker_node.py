@@ -52,8 +52,16 @@ class DockerNode:
         image: str,
         config: ChannelConfig,
         labels: Mapping[str, str],
+        reach_check: bool = False,
     ) -> ChannelNetwork:
-        return ChannelNetwork(self.client, run_id=run_id, image=image, config=config, labels=labels)
+        return ChannelNetwork(
+            self.client,
+            run_id=run_id,
+            image=image,
+            config=config,
+            labels=labels,
+            reach_check=reach_check,
+        )
 
 
 def docker_nodes(clients: Mapping[str, docker.DockerClient]) -> dict[str, NodeEngine]:

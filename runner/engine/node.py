@@ -119,5 +119,7 @@ class NodeEngine(Protocol):
         image: str,
         config: ChannelConfig,
         labels: Mapping[str, str],
+        reach_check: bool = False,
     ) -> ChannelNetwork:
-        """The run's channel emulator and its network, not yet opened."""
+        """The run's channel emulator and its network, not yet opened (``reach_check``:
+        opening also checks that a container on the network reaches the emulator)."""

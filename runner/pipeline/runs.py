@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine.channel import ChannelNetwork
+from runner.engine.channel_reach import unreached_warning
+from runner.engine.engine_kind import PODMAN
 from runner.engine.engines import ENGINE_ERRORS, engine_unreachable
 from runner.engine.execute import (
     Cancelled,
@@ -152,6 +154,7 @@ class Medium:
 
     network: ChannelNetwork
     image: EmulatorImage
+    podman: bool = False
 
 
 def reserve(
@@ -233,19 +236,21 @@ def _open_medium(
     image = context.emulator_images.get(engine)
     if image is None:
         raise EnvironmentProblem(f"the channel emulator's image was not prepared on {engine}")
+    podman = context.engines.get(engine, {}).get("kind") == PODMAN
     network = context.clients[engine].channel(
         run_id=run_id,
         image=image.image_id,
         config=config,
         labels={"org.radiops.experiment": plan.experiment.name},
+        reach_check=podman,  # a firewall may drop its networks' traffic (channel_reach)
     )
     network.open()
     context.reporter.line(
         f"{plan.experiment.name} {run_id}: channel emulator up: {len(config.tx)} TX, "
         f"{len(config.rx)} RX, {config.sample_rate:g} samples/s, noise floor "
-        f"{config.noise_floor_dbfs} dBFS"
+        f"{config.noise_floor_dbfs} dBFS" + ("; its network reaches it (checked)" if podman else "")
     )
-    return Medium(network=network, image=image)
+    return Medium(network=network, image=image, podman=podman)
 
 
 def _close_medium(medium: Medium | None) -> tuple[list[str], dict[str, Any] | None]:
@@ -253,8 +258,13 @@ def _close_medium(medium: Medium | None) -> tuple[list[str], dict[str, Any] | No
     if medium is None:
         return [], None
     # every container has exited: the medium is no longer needed
-    warnings = [f"channel emulator: {problem}" for problem in medium.network.close()]
-    return warnings, manifest_entry(medium.network.config, medium.image, medium.network.log)
+    network = medium.network
+    warnings = [f"channel emulator: {problem}" for problem in network.close()]
+    config, log = network.config, network.log
+    unreached = unreached_warning(config.tx, config.rx, log, podman=medium.podman)
+    if unreached is not None:
+        warnings.append(f"channel emulator: {unreached}")
+    return warnings, manifest_entry(config, medium.image, log)
 
 
 def _write_record(run_dir: Path, manifest: dict[str, Any], warnings: list[str]) -> None:

@@ -11,10 +11,8 @@ with an unsupported Podman refused at connect time: tests/podman/test_engine_kin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ import pytest
 
 from localtestbed import Settings
 from localtestbed.engines import unmount_below
+from localtestbed.firewall import rule_status
 from localtestbed.images import copy_image
 from localtestbed.podman import podman_node
 from runner.engine.engine_kind import PODMAN
@@ -45,28 +44,17 @@ from tests.testing.testbed_fixtures import Testbed
 pytestmark = pytest.mark.docker
 
 
-#: Traffic between containers on one Podman bridge (a run's internal network). Docker
-#: sets this host's FORWARD policy to DROP and bridged frames go through iptables
-#: (br_netfilter); netavark 1.4 adds no rule for an internal network, so its containers
-#: could not reach each other (the channel emulator would hear no radio). Bridged
-#: frames only: routing between two runs' networks stays dropped.
-WITHIN_A_BRIDGE = (
-    "FORWARD", "-m", "physdev", "--physdev-is-bridged", "-i", "podman+", "-o", "podman+",
-    "-j", "ACCEPT",
-)  # fmt: skip
-
-
-@contextlib.contextmanager
-def bridged_traffic_accepted() -> Iterator[None]:
-    """WITHIN_A_BRIDGE in this host's firewall while the ``with`` lasts, if it was not."""
-    present = subprocess.run(["iptables", "-C", *WITHIN_A_BRIDGE], capture_output=True, check=False)
-    if present.returncode != 0:
-        subprocess.run(["iptables", "-I", *WITHIN_A_BRIDGE], check=True, capture_output=True)
-    try:
-        yield
-    finally:
-        if present.returncode != 0:
-            subprocess.run(["iptables", "-D", *WITHIN_A_BRIDGE], check=False, capture_output=True)
+@pytest.fixture(scope="module")
+def bridged_traffic() -> None:
+    """Containers on one Podman network reach each other: ``scripts/testbed up`` with
+    RADIOPS_TESTBED_PODMAN=1 put the forwarding rule in this host's firewall
+    (localtestbed/firewall.py says why Docker's FORWARD policy needs it)."""
+    found = rule_status()
+    if found.state != "present":
+        pytest.fail(
+            f"the Podman node's forwarding rule is {found.state} {found.detail}: "
+            "run 'RADIOPS_TESTBED_PODMAN=1 scripts/testbed up' (it adds it)"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +71,7 @@ def podman_engine(testbed: Testbed, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         node.launch().wait_ready(timeout=60)
         copy_image(settings, "podman", node.address)
-        with bridged_traffic_accepted():
-            yield node.address
+        yield node.address
     finally:
         node.stop()
         for directory in (run, settings.state_dir):
@@ -172,6 +159,7 @@ def test_hello_runs_unchanged_on_podman_and_its_pin_is_pulled_by_a_docker_node(
         other.images.remove(pinned, force=True)
 
 
+@pytest.mark.usefixtures("bridged_traffic")
 def test_tone_link_runs_unchanged_on_podman(
     testbed: Testbed, podman_engine: str, tmp_path: Path
 ) -> None:
@@ -195,3 +183,5 @@ def test_tone_link_runs_unchanged_on_podman(
     (recording,) = [o for o in manifest["outputs"] if o["sigmf"]]
     assert recording["sigmf"]["num_samples"] == manifest["parameters"]["capture_samples"]
     assert changed(manifest) == [] and "not kept" not in output
+    # on Podman the emulator's network was checked before the radios started
+    assert "its network reaches it (checked)" in output

@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from runner.engine.datasets import volume_name
+from runner.engine.datasets import use_stamps, volume_name
 from runner.model.errors import InvalidInput
 from tests.testing.repos import add_scenario, commit_all, make_run_repo, radiops, shell_scenario
 from tests.testing.runs import inspect_while_running, manifest, run_here
@@ -70,7 +71,10 @@ def content(testbed: Testbed) -> Iterator[bytes]:
     yield data
     client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
     try:
-        name = volume_name(hashlib.sha256(data).hexdigest())
+        sha256 = hashlib.sha256(data).hexdigest()
+        name = volume_name(sha256)
+        for stamp, _at in use_stamps(client, sha256):
+            stamp.remove()
         for container in client.containers.list(all=True, filters={"volume": name}):
             container.remove(force=True)
         client.volumes.get(name).remove(force=True)
@@ -87,7 +91,7 @@ def _scenario(name: str, sha256: str, url: str | None, *, script: str = READER) 
 
 
 def test_a_dataset_by_url_is_fetched_once_and_mounted_read_only_in_two_runs(
-    served: _Served, content: bytes, tmp_path: Path
+    served: _Served, content: bytes, testbed: Testbed, tmp_path: Path
 ) -> None:
     (tmp_path / "served" / "capture.bin").write_bytes(content)
     sha256 = hashlib.sha256(content).hexdigest()
@@ -115,6 +119,13 @@ def test_a_dataset_by_url_is_fetched_once_and_mounted_read_only_in_two_runs(
         ]
     assert served.hits == {"/capture.bin": 1}  # the second run found the volume complete
     assert "fetched from url" in logs[0] and "fetched" not in logs[1]
+    # each run stamped its use (for prune-datasets); the newest stamp replaced the older
+    client = docker.DockerClient(base_url=testbed.default_engine, version="auto")
+    try:
+        (stamp,) = use_stamps(client, sha256)
+    finally:
+        client.close()
+    assert time.time() - stamp[1] < 600
 
 
 def test_a_dataset_from_the_store_is_used_and_a_broken_fill_is_filled_again(
