@@ -207,13 +207,7 @@ def session_options(
     ``radiops shell`` was killed is removed by ``radiops recover`` once that time has passed.
     """
     labels = {k: v for k, v in options["labels"].items() if k != f"{LABEL_PREFIX}run"}
-    labels.update(
-        {
-            f"{LABEL_PREFIX}session": session_id,
-            f"{LABEL_PREFIX}user": user,
-            f"{LABEL_PREFIX}until": until,
-        }
-    )
+    labels.update(session_labels(session_id=session_id, user=user, until=until))
     adapted = {k: v for k, v in options.items() if k != "command"}
     adapted.update(
         labels=labels,
@@ -223,6 +217,16 @@ def session_options(
         stdin_open=True,
     )
     return adapted
+
+
+def session_labels(*, session_id: str, user: str, until: str) -> dict[str, str]:
+    """What marks a container or network as a session's: its id, who holds it, and until
+    when (``radiops recover`` removes them once that time has passed)."""
+    return {
+        f"{LABEL_PREFIX}session": session_id,
+        f"{LABEL_PREFIX}user": user,
+        f"{LABEL_PREFIX}until": until,
+    }
 
 
 def held_by(labels: Mapping[str, str]) -> str:

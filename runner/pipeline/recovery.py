@@ -97,19 +97,40 @@ def recover(
 
 
 def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
-    """Remove the containers of interactive sessions that ended, or whose time is up, but
-    still hold their node (their ``radiops shell`` was killed).
+    """Remove what interactive sessions that are over left on the engines: the shell's
+    container (which holds its node) and, for a simulated radio, the channel emulator and
+    its network.
 
-    A session within its time is left alone: its ``radiops shell`` may still run (even just
-    created, about to start it).
+    A session is over when its shell ended or its time is up (its ``radiops shell`` was
+    killed, even between creating the container and starting it). One within its time
+    whose shell still runs or was just created is left alone: its ``radiops shell`` may
+    still run.
     """
     now = datetime.now(UTC)
-    for url, container in _labelled(clients, LABEL_SESSION, reporter):
-        until = parse_timestamp(container.labels.get(f"{LABEL_PREFIX}until", ""))
-        if (until is None or until >= now) and container.status not in ("exited", "dead"):
-            continue
+    found = list(_labelled(clients, LABEL_SESSION, reporter))
+    over = {
+        (url, container.labels.get(LABEL_SESSION, "?"))
+        for url, container in found
+        if _session_over(container, now)
+    }
+    for url, container in found:
         session = container.labels.get(LABEL_SESSION, "?")
-        _remove(url, container, f"session {session}, over", reporter)
+        if (url, session) in over:
+            _remove(url, container, f"session {session}, over", reporter)
+    for url, session in sorted(over):
+        try:
+            clients[url].remove_networks(f"{LABEL_SESSION}={session}")
+        except ENGINE_ERRORS as exc:
+            reporter.line(f"{url}: could not remove the network of session {session}: {exc}")
+
+
+def _session_over(container: NodeContainer, now: datetime) -> bool:
+    """Its time is up, or it is the session's shell and that has ended."""
+    until = parse_timestamp(container.labels.get(f"{LABEL_PREFIX}until", ""))
+    if until is not None and until < now:
+        return True
+    shell = f"{LABEL_PREFIX}role" in container.labels  # not its channel emulator
+    return shell and container.status in ("exited", "dead")
 
 
 def _labelled(

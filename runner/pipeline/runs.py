@@ -165,9 +165,11 @@ def reserve(
     *,
     seed: int,
     adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    medium_labels: Mapping[str, str] | None = None,
 ) -> tuple[list[Placed], Medium | None]:
     """Hold nodes for ``plan`` and create its containers (and its channel emulator), waiting up
-    to ``context.wait_s`` for busy nodes; ``adapt`` as in ``execute.create_all``."""
+    to ``context.wait_s`` for busy nodes; ``adapt`` as in ``execute.create_all``;
+    ``medium_labels`` go on the channel emulator and its network too."""
     deadline = time.monotonic() + context.wait_s
     refused: set[str] = set()
     announced: set[str] = set()
@@ -182,7 +184,7 @@ def reserve(
         if placement is not None:
             medium: Medium | None = None
             try:
-                medium = _open_medium(plan, run_id, placement, context, seed)
+                medium = _open_medium(plan, run_id, placement, context, seed, medium_labels)
                 placed = create_all(
                     plan,
                     run_id,
@@ -227,6 +229,7 @@ def _open_medium(
     placement: Mapping[Instance, Node],
     context: RunContext,
     seed: int,
+    labels: Mapping[str, str] | None = None,
 ) -> Medium | None:
     """Start the channel emulator of a run with simulated radios (None without any)."""
     config = channel_config(plan, placement, context.channel, seed=seed)
@@ -241,7 +244,7 @@ def _open_medium(
         run_id=run_id,
         image=image.image_id,
         config=config,
-        labels={"org.radiops.experiment": plan.experiment.name},
+        labels={"org.radiops.experiment": plan.experiment.name, **(labels or {})},
         reach_check=podman,  # a firewall may drop its networks' traffic (channel_reach)
     )
     network.open()

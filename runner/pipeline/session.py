@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from runner.engine.container_spec import DEFAULT_SHELL, session_options
+from runner.engine.container_spec import DEFAULT_SHELL, session_labels, session_options
 from runner.engine.execute import Placed, remove_all
 from runner.engine.node import NodeContainer
 from runner.model.errors import UsageError
@@ -99,15 +99,23 @@ def run_shell(
         plan = plans[0]
         session_id = new_run_id()
         started = datetime.now(UTC)
+        until = timestamp(started + timedelta(seconds=request.limit_s)) or ""
         adapt = functools.partial(
             session_options,
             session_id=session_id,
             user=options.actor,
-            until=timestamp(started + timedelta(seconds=request.limit_s)) or "",
+            until=until,
             program=request.shell,
         )
         placed, medium = reserve(
-            plan, session_id, context, NodeBook(), seed=secrets.randbelow(2**31), adapt=adapt
+            plan,
+            session_id,
+            context,
+            NodeBook(),
+            seed=secrets.randbelow(2**31),
+            adapt=adapt,
+            # a killed shell's emulator and network are the session's, removed with it
+            medium_labels=session_labels(session_id=session_id, user=options.actor, until=until),
         )
         ended_by = "error"
         try:
