@@ -24,8 +24,9 @@ from typing import Any
 from runner.model.files import write_atomic
 from runner.model.limits import CAPTURE_MAX_BYTES
 from runner.model.manifest import CodeInfo, ImageRecord, PullRequest, Trigger
-from runner.model.plan import Repetition
+from runner.model.plan import Repetition, RunPlan
 from runner.model.problems import printable
+from runner.pipeline.context import RunContext
 
 PENDING = "pending.json"
 FORMAT = 1
@@ -203,3 +204,34 @@ def _start_time(pid: int) -> int | None:
         return int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+def pending_record(
+    plan: RunPlan, context: RunContext, run_id: str, queued: datetime, seed: int
+) -> PendingRun:
+    """What ``radiops recover`` needs to finish this run if the runner dies
+    (runner/pipeline/pending.py)."""
+    return PendingRun(
+        run_id=run_id,
+        experiment=plan.experiment.name,
+        matrix_point=dict(plan.matrix_point),
+        parameters=dict(plan.parameters),
+        overrides=dict(plan.overrides),
+        seeds={**plan.seeds, "channel": seed},
+        repetition=plan.repetition,
+        queued=queued,
+        scenario_path=context.scenario_path,
+        scenario_sha256=context.scenario_sha256,
+        code=context.code,
+        trigger=context.trigger,
+        actor=context.actor,
+        images=tuple(context.image_records),
+        inputs=tuple(dict(item) for item in context.inputs),
+        engines={url: dict(facts) for url, facts in context.engines.items()},
+        testbed_name=context.testbed_name,
+        testbed_file=context.testbed_file,
+        store=str(context.store.root),
+        inline_max=context.inline_max,
+        capture_max=context.capture_max,
+        runner=runner_identity(),
+    )

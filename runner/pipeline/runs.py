@@ -45,7 +45,7 @@ from runner.model.testbed import Node
 from runner.pipeline.collect import Collected, collect, merge_metrics, read_output
 from runner.pipeline.context import NodeBook, RunContext, RunResult
 from runner.pipeline.manifest_builder import ManifestInputs, build_manifest, decide_outcome
-from runner.pipeline.pending import PENDING, PendingRun, runner_identity, write_pending
+from runner.pipeline.pending import PENDING, pending_record, write_pending
 
 RETRY_S = 1.0
 LOG_DRAIN_S = 2.0
@@ -98,37 +98,6 @@ def execute_run(plan: RunPlan, context: RunContext, book: NodeBook) -> RunResult
             book.held -= {p.node.name for p in placed}
         for failure in failures:
             say(f"{plan.experiment.name} {run_id}: could not remove {failure}")
-
-
-def pending_record(
-    plan: RunPlan, context: RunContext, run_id: str, queued: datetime, seed: int
-) -> PendingRun:
-    """What ``radiops recover`` needs to finish this run if the runner dies
-    (runner/pipeline/pending.py)."""
-    return PendingRun(
-        run_id=run_id,
-        experiment=plan.experiment.name,
-        matrix_point=dict(plan.matrix_point),
-        parameters=dict(plan.parameters),
-        overrides=dict(plan.overrides),
-        seeds={**plan.seeds, "channel": seed},
-        repetition=plan.repetition,
-        queued=queued,
-        scenario_path=context.scenario_path,
-        scenario_sha256=context.scenario_sha256,
-        code=context.code,
-        trigger=context.trigger,
-        actor=context.actor,
-        images=tuple(context.image_records),
-        inputs=tuple(dict(item) for item in context.inputs),
-        engines={url: dict(facts) for url, facts in context.engines.items()},
-        testbed_name=context.testbed_name,
-        testbed_file=context.testbed_file,
-        store=str(context.store.root),
-        inline_max=context.inline_max,
-        capture_max=context.capture_max,
-        runner=runner_identity(),
-    )
 
 
 def _new_run_dir(plan: RunPlan, repo_root: Path) -> tuple[str, Path]:
