@@ -106,10 +106,14 @@ def prepare_datasets(
     store: ArtifactStore,
     *,
     reporter: Reporter,
+    labels: Mapping[str, str],
 ) -> int:
     """Every dataset of every role in a complete volume on each engine that may host the
     role; how many were copied in. Each is fetched (store or URL) at most once, and only
-    when an engine lacks it. Raises before any run starts when one cannot be had."""
+    when an engine lacks it. Raises before any run starts when one cannot be had.
+
+    ``labels`` go on the helper containers (who fills: ``radiops recover`` removes the
+    helper of a runner that died mid-fill)."""
     wanted: dict[tuple[str, str], tuple[Dataset, str]] = {}  # (sha256, engine) -> image
     nodes = list(nodes)
     for name, role in experiment.roles.items():
@@ -123,7 +127,7 @@ def prepare_datasets(
         files: dict[str, Path] = {}
         for (sha256, engine), (dataset, image) in wanted.items():
             client = clients[engine]
-            if is_complete(client, sha256, image):
+            if is_complete(client, sha256, image, labels=labels):
                 record_use(client, sha256)
                 continue
             if sha256 not in files:
@@ -132,14 +136,20 @@ def prepare_datasets(
                     f"input {dataset.name}: sha256:{sha256[:16]} fetched from "
                     f"{source_of(dataset)} ({files[sha256].stat().st_size} bytes)"
                 )
-            fill_volume(client, dataset, image, files[sha256])
+            fill_volume(client, dataset, image, files[sha256], labels=labels)
             record_use(client, sha256)
             reporter.line(f"input {dataset.name}: volume {volume_name(sha256)} filled on {engine}")
             filled += 1
     return filled
 
 
-def is_complete(client: docker.DockerClient, sha256: str, image: str) -> bool:
+def is_complete(
+    client: docker.DockerClient,
+    sha256: str,
+    image: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> bool:
     """True when the engine has the dataset's volume, verified and marked complete."""
     try:
         volume = client.volumes.get(volume_name(sha256))
@@ -152,20 +162,27 @@ def is_complete(client: docker.DockerClient, sha256: str, image: str) -> bool:
             f"volume {volume.name} on {client.api.base_url} is not radiops' dataset "
             f"sha256:{sha256}; remove it (docker volume rm {volume.name})"
         )
-    with _helper(client, sha256, image) as helper:
+    with _helper(client, sha256, image, labels) as helper:
         marker = _read_member(helper, f"{FILL_AT}/{COMPLETE}", 200)
     return marker is not None and marker.decode(errors="replace").strip() == sha256
 
 
-def fill_volume(client: docker.DockerClient, dataset: Dataset, image: str, path: Path) -> None:
+def fill_volume(
+    client: docker.DockerClient,
+    dataset: Dataset,
+    image: str,
+    path: Path,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> None:
     """Copy the verified file at ``path`` into the dataset's volume, read it back and hash
-    it, and only then mark the volume complete."""
+    it, and only then mark the volume complete (a fill that breaks off leaves no mark)."""
     name = volume_name(dataset.sha256)
     try:
         client.volumes.create(name=name, labels={LABEL: dataset.sha256})
     except ENGINE_ERRORS as exc:
         raise EnvironmentProblem(f"cannot create volume {name}: {exc}") from None
-    with _helper(client, dataset.sha256, image) as helper:
+    with _helper(client, dataset.sha256, image, labels) as helper:
         _put_file(helper, path, DATA_FILE)
         stored = _hash_member(helper, f"{FILL_AT}/{DATA_FILE}")
         if stored != dataset.sha256:
@@ -214,7 +231,9 @@ def use_stamps(client: docker.DockerClient, sha256: str | None = None) -> list[t
 
 
 @contextmanager
-def _helper(client: docker.DockerClient, sha256: str, image: str) -> Iterator[Container]:
+def _helper(
+    client: docker.DockerClient, sha256: str, image: str, labels: Mapping[str, str] | None
+) -> Iterator[Container]:
     """A created, never started, hardened container with the dataset's volume at FILL_AT."""
     mount = Mount(target=FILL_AT, source=volume_name(sha256), type="volume")
     try:
@@ -224,14 +243,16 @@ def _helper(client: docker.DockerClient, sha256: str, image: str) -> Iterator[Co
             command=["true"],
             network_mode="none",
             mounts=[mount],
-            labels={LABEL: sha256},
+            labels={**(labels or {}), LABEL: sha256},
         )
     except ENGINE_ERRORS as exc:
         raise EnvironmentProblem(f"cannot create the dataset helper container: {exc}") from None
     try:
         yield container
     finally:
-        with suppress(*ENGINE_ERRORS):  # labelled: found and removed by hand if need be
+        with suppress(
+            *ENGINE_ERRORS
+        ):  # labelled: radiops recover removes it once its runner is gone
             container.remove(force=True, v=False)
 
 

@@ -13,7 +13,7 @@ import docker
 import docker.errors
 
 from runner.engine.channel import ChannelConfig, ChannelNetwork
-from runner.engine.node import NameTaken, NodeContainer, NodeEngine
+from runner.engine.node import Listed, NameTaken, NodeContainer, NodeEngine
 
 
 class DockerNode:
@@ -40,6 +40,18 @@ class DockerNode:
 
     def labelled(self, label: str) -> list[NodeContainer]:
         return list(self.client.containers.list(all=True, filters={"label": label}))
+
+    def listed(self, label: str) -> list[Listed]:
+        found: list[dict[str, Any]] = self.client.api.containers(all=True, filters={"label": label})
+        return [
+            Listed(
+                id=str(entry["Id"]),
+                name=str((entry.get("Names") or [entry["Id"]])[0]).lstrip("/"),
+                labels=dict(entry.get("Labels") or {}),
+                status=str(entry.get("State", "")),
+            )
+            for entry in found
+        ]
 
     def remove_networks(self, label: str) -> None:
         for network in self.client.networks.list(filters={"label": label}):

@@ -16,6 +16,7 @@ ARCHITECTURE.md says how Kubernetes would map reservations, devices and capture.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 if TYPE_CHECKING:
@@ -35,6 +36,16 @@ class LogStream(Protocol):
 
 class NameTaken(Exception):
     """A container of that name exists on the node: another run holds its reservation."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listed:
+    """A container as the engine's list says it is, without asking the container itself."""
+
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    status: str  # created, running, exited, dead...
 
 
 class NodeContainer(Protocol):
@@ -108,6 +119,11 @@ class NodeEngine(Protocol):
 
     def labelled(self, label: str) -> list[NodeContainer]:
         """Every container, running or not, carrying ``label`` (``key`` or ``key=value``)."""
+
+    def listed(self, label: str) -> list[Listed]:
+        """Every container, running or not, carrying ``label``, from the engine's list alone:
+        asking each container would wait for one busy with an archive (a copy in or out
+        holds it) until that copy ends."""
 
     def remove_networks(self, label: str) -> None:
         """Remove the networks carrying ``label``."""

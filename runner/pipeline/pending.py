@@ -29,6 +29,7 @@ from runner.model.problems import printable
 from runner.pipeline.context import RunContext
 
 PENDING = "pending.json"
+RUNNER_LABEL = "org.radiops.runner"
 FORMAT = 1
 
 
@@ -128,11 +129,15 @@ def _record(data: Mapping[str, Any]) -> PendingRun:
         inline_max=_integer(data, "inline_max"),
         # older records lack it
         capture_max=_integer(data, "capture_max") if "capture_max" in data else CAPTURE_MAX_BYTES,
-        runner=RunnerIdentity(
-            host=_text(runner, "host"),
-            pid=_integer(runner, "pid"),
-            started=None if runner.get("started") is None else _integer(runner, "started"),
-        ),
+        runner=_runner(runner),
+    )
+
+
+def _runner(data: Mapping[str, Any]) -> RunnerIdentity:
+    return RunnerIdentity(
+        host=_text(data, "host"),
+        pid=_integer(data, "pid"),
+        started=None if data.get("started") is None else _integer(data, "started"),
     )
 
 
@@ -168,6 +173,21 @@ def runner_identity() -> RunnerIdentity:
     """This process: host, pid and start time."""
     pid = os.getpid()
     return RunnerIdentity(host=socket.gethostname(), pid=pid, started=_start_time(pid))
+
+
+def runner_labels(identity: RunnerIdentity) -> dict[str, str]:
+    """The label naming ``identity`` on what a runner leaves on an engine only while it works
+    (a dataset's fill helper), so that ``radiops recover`` can tell when it is left over."""
+    return {RUNNER_LABEL: json.dumps(asdict(identity), sort_keys=True)}
+
+
+def runner_of(labels: Mapping[str, str]) -> RunnerIdentity | None:
+    """The runner ``runner_labels`` named; None when the labels name none readably."""
+    try:
+        data = json.loads(labels[RUNNER_LABEL])
+        return _runner(data) if isinstance(data, dict) else None
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def is_alive(identity: RunnerIdentity) -> bool | None:

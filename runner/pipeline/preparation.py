@@ -24,6 +24,7 @@ from runner.model.repo import Repository
 from runner.model.report import Reporter
 from runner.model.schedule import role_can_use
 from runner.model.testbed import Node, Testbed
+from runner.pipeline.pending import runner_identity, runner_labels
 from runner.pipeline.probing import probe_nodes
 
 CHANNEL_IMAGE = "images/channel"
@@ -221,4 +222,12 @@ def prepare_inputs(
     """What the roles ask of their nodes besides images: GPUs the engines can serve, and
     datasets fetched, checked and in place on every node that may host them."""
     check_gpu_engines(experiment, nodes, clients)
-    prepare_datasets(experiment, nodes, clients, image_ids, store, reporter=reporter)
+    prepare_datasets(
+        experiment,
+        nodes,
+        clients,
+        image_ids,
+        store,
+        reporter=reporter,
+        labels=runner_labels(runner_identity()),
+    )

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from runner.engine.artifacts import artifact_store
 from runner.engine.container_spec import LABEL_PREFIX
+from runner.engine.datasets import LABEL as DATASET_LABEL
 from runner.engine.engines import ENGINE_ERRORS
 from runner.engine.execute import Ended, Placed, Supervision, remove_all, stop_all
-from runner.engine.node import NodeContainer, NodeEngine
+from runner.engine.node import Listed, NodeContainer, NodeEngine
 from runner.model.experiment import load_experiment
 from runner.model.files import LinkInTheWay, open_folder
 from runner.model.manifest import MANIFEST
@@ -40,6 +41,7 @@ from runner.pipeline.pending import (
     RunnerIdentity,
     is_alive,
     read_pending,
+    runner_of,
 )
 from runner.pipeline.runs import record_run
 
@@ -93,6 +95,7 @@ def recover(
         recorded.append(_finish(repo_root, run_dir, record, nodes, clients, reporter))
     _sweep(repo_root, clients, reporter)
     _sweep_sessions(clients, reporter)
+    _sweep_fills(clients, reporter)
     return recorded, skipped
 
 
@@ -116,7 +119,7 @@ def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> No
     for url, container in found:
         session = container.labels.get(LABEL_SESSION, "?")
         if (url, session) in over:
-            _remove(url, container, f"session {session}, over", reporter)
+            _remove(clients[url], container, f"session {session}, over", reporter)
     for url, session in sorted(over):
         try:
             clients[url].remove_networks(f"{LABEL_SESSION}={session}")
@@ -124,7 +127,7 @@ def _sweep_sessions(clients: Mapping[str, NodeEngine], reporter: Reporter) -> No
             reporter.line(f"{url}: could not remove the network of session {session}: {exc}")
 
 
-def _session_over(container: NodeContainer, now: datetime) -> bool:
+def _session_over(container: Listed, now: datetime) -> bool:
     """Its time is up, or it is the session's shell and that has ended."""
     until = parse_timestamp(container.labels.get(f"{LABEL_PREFIX}until", ""))
     if until is not None and until < now:
@@ -133,13 +136,29 @@ def _session_over(container: NodeContainer, now: datetime) -> bool:
     return shell and container.status in ("exited", "dead")
 
 
+def _sweep_fills(clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
+    """Remove the helper containers of dataset fills whose runner died mid-fill.
+
+    The volume it was filling has no completion mark, so the next run that needs it
+    fills it again (runner/engine/datasets.py). A helper of a runner that lives, or
+    ran on another host, or that names none, is left alone.
+    """
+    for url, container in _labelled(clients, DATASET_LABEL, reporter):
+        runner = runner_of(container.labels)
+        if runner is None or is_alive(runner) is not False:
+            continue
+        left_by = f"an input's fill whose runner stopped (pid {runner.pid} on {runner.host})"
+        _remove(clients[url], container, left_by, reporter)
+
+
 def _labelled(
     clients: Mapping[str, NodeEngine], label: str, reporter: Reporter
-) -> Iterator[tuple[str, NodeContainer]]:
-    """Every container with ``label`` on every engine that answers, with its engine's URL."""
+) -> Iterator[tuple[str, Listed]]:
+    """Every container with ``label`` on every engine that answers, with its engine's URL
+    (as the engine lists it: one busy with another runner's copy does not hold this up)."""
     for url, client in clients.items():
         try:
-            found = client.labelled(label)
+            found = client.listed(label)
         except ENGINE_ERRORS as exc:
             reporter.line(f"{url}: cannot list containers: {exc}")
             continue
@@ -147,12 +166,12 @@ def _labelled(
             yield url, container
 
 
-def _remove(url: str, container: NodeContainer, left_by: str, reporter: Reporter) -> None:
+def _remove(client: NodeEngine, container: Listed, left_by: str, reporter: Reporter) -> None:
     try:
-        container.remove(force=True, v=True)
-        reporter.line(f"{url}: removed {container.name}, left by {left_by}")
+        client.get(container.id).remove(force=True, v=True)  # v: its anonymous volumes only
+        reporter.line(f"{client.url}: removed {container.name}, left by {left_by}")
     except ENGINE_ERRORS as exc:
-        reporter.line(f"{url}: could not remove {container.name}: {exc}")
+        reporter.line(f"{client.url}: could not remove {container.name}: {exc}")
 
 
 def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporter) -> None:
@@ -168,7 +187,7 @@ def _sweep(repo_root: Path, clients: Mapping[str, NodeEngine], reporter: Reporte
             continue
         if not (run_dir(repo_root, experiment, run_id) / MANIFEST).is_file():
             continue
-        _remove(url, container, f"finished run {run_id}", reporter)
+        _remove(clients[url], container, f"finished run {run_id}", reporter)
 
 
 def _finish(

@@ -17,12 +17,15 @@ from runner.model.manifest import CodeInfo, ImageRecord, PullRequest, Trigger
 from runner.model.plan import Repetition
 from runner.pipeline.pending import (
     PENDING,
+    RUNNER_LABEL,
     PendingDamaged,
     PendingRun,
     RunnerIdentity,
     is_alive,
     read_pending,
     runner_identity,
+    runner_labels,
+    runner_of,
     write_pending,
 )
 
@@ -125,3 +128,17 @@ def test_this_runner_is_alive_and_another_pid_is_not() -> None:
         is_alive(RunnerIdentity(host=socket.gethostname() + "-x", pid=os.getpid(), started=1))
         is None
     )
+
+
+def test_the_runner_label_names_this_process_and_nothing_else_reads_as_a_runner() -> None:
+    me = runner_identity()
+    assert runner_of(runner_labels(me)) == me
+    assert is_alive(me) is True
+    for labels in (
+        {},
+        {RUNNER_LABEL: "not json"},
+        {RUNNER_LABEL: "[1, 2]"},
+        {RUNNER_LABEL: '{"host": "h", "pid": "12"}'},
+        {RUNNER_LABEL: '{"host": "h"}'},
+    ):
+        assert runner_of(labels) is None, labels
