@@ -7,7 +7,6 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,20 +33,17 @@ MAX_CHANGE_ROOTS = 100
 
 
 def capture_changes(
-    item: Placed,
-    diff: Sequence[Mapping[str, Any]],
-    run_dir: Path,
-    context: RunContext,
-    limits: CaptureLimits,
-    budget: CaptureBudget,
+    item: Placed, run_dir: Path, context: RunContext, limits: CaptureLimits, budget: CaptureBudget
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Files the container added or changed outside /radiops (CorteXlab's results model).
 
-    ``diff`` is the container's ``docker diff``, whole: its cost grows with the
-    image, not the change, so the caller asks for it early, in parallel.
+    On Docker's overlay2 the ``docker diff`` walks the whole image whatever changed
+    (moby/moby#39428); the engine holds the container meanwhile, so asking for it
+    alongside the other copies gains nothing.
     """
     outputs: list[dict[str, Any]] = []
     refused: list[str] = []
+    diff = item.container.diff() or []
     kind = context.engines.get(item.node.engine, {}).get("kind", DOCKER)
     roots = change_roots(diff, INJECTED[kind])
     directories = {posixpath.dirname(str(d["Path"])) for d in diff}
@@ -139,14 +135,8 @@ def collect(item: Placed, plan: RunPlan, run_dir: Path, context: RunContext) -> 
     if item.container.status == "created":
         found.warnings.append(f"{item.instance.key}: never started; nothing to copy")
         return found
-    # ``docker diff`` walks the whole image on overlay2 (moby#39428): ask for it
-    # first and copy the logs and the output folder while the engine answers
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="diff") as pool:
-        diff = pool.submit(_diff, item.container)
-        copied = _logs_and_outputs(item, run_dir, context, found)
-        changed, refused = capture_changes(
-            item, diff.result(), run_dir, context, copied.limits, copied.budget
-        )
+    copied = _logs_and_outputs(item, run_dir, context, found)
+    changed, refused = capture_changes(item, run_dir, context, copied.limits, copied.budget)
     found.outputs += changed
     found.warnings += [f"{item.instance.key}: {message}" for message in refused]
     if plan.experiment.metrics:
@@ -168,10 +158,6 @@ class _Copied:
     capture: Capture
     limits: CaptureLimits
     budget: CaptureBudget
-
-
-def _diff(container: NodeContainer) -> list[dict[str, Any]]:
-    return list(container.diff() or [])
 
 
 def _logs_and_outputs(
