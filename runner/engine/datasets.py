@@ -250,9 +250,8 @@ def _helper(
     try:
         yield container
     finally:
-        with suppress(
-            *ENGINE_ERRORS
-        ):  # labelled: radiops recover removes it once its runner is gone
+        # labelled: radiops recover removes it once its runner is gone
+        with suppress(*ENGINE_ERRORS):
             container.remove(force=True, v=False)
 
 

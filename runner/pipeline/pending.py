@@ -229,8 +229,7 @@ def _start_time(pid: int) -> int | None:
 def pending_record(
     plan: RunPlan, context: RunContext, run_id: str, queued: datetime, seed: int
 ) -> PendingRun:
-    """What ``radiops recover`` needs to finish this run if the runner dies
-    (runner/pipeline/pending.py)."""
+    """What ``radiops recover`` needs to finish this run if the runner dies."""
     return PendingRun(
         run_id=run_id,
         experiment=plan.experiment.name,

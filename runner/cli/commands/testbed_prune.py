@@ -35,7 +35,7 @@ def _main(args: argparse.Namespace, context: Context) -> int:
     keep_days: float = args.keep_days
     if not math.isfinite(keep_days) or keep_days < 0:
         raise UsageError(f"--keep-days {keep_days:g}: give a number of days, 0 or more")
-    opened = open_testbed(context.cwd, None if args.testbed is None else args.testbed, [])
+    opened = open_testbed(context.cwd, args.testbed, [])
     done: list[Verdict] = []
     try:
         engines = sorted({node.engine for node in opened.nodes if node.engine in opened.clients})
